@@ -1,0 +1,74 @@
+//! [`Builder`]: discover, configure and run the jobs of a binary.
+
+use std::time::Duration;
+
+use crate::{shutdown, Error, Job, JobManager};
+
+/// Configures the jobs of a binary, then runs them until a shutdown signal.
+///
+/// Made by [`builder()`](crate::builder), which discovers every `#[job]`.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// struct Database;
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), jobs_runtime::Error> {
+///     jobs_runtime::builder()
+///         .state(Database)
+///         .grace_period(Duration::from_secs(10))
+///         .run()
+///         .await
+/// }
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `run` is awaited"]
+pub struct Builder {
+    manager: JobManager,
+}
+
+impl Builder {
+    pub(crate) fn new(manager: JobManager) -> Self {
+        Builder { manager }
+    }
+
+    /// Provides the value that `State<T>` parameters receive (see
+    /// [`JobManager::provide`]).
+    pub fn state<T: Send + Sync + 'static>(self, value: T) -> Self {
+        self.manager.provide(value);
+        self
+    }
+
+    /// Adds a hand-written job (see [`JobManager::register`]).
+    #[track_caller]
+    pub fn register<J: Job>(self, job: J) -> Self {
+        self.manager.register(job);
+        self
+    }
+
+    /// How long shutdown waits for in-flight executions before aborting them
+    /// (30 s unless set).
+    pub fn grace_period(self, grace_period: Duration) -> Self {
+        self.manager.set_grace_period(grace_period);
+        self
+    }
+
+    /// A handle on the manager, to read stats or trigger jobs while
+    /// [`run`](Self::run) runs.
+    pub fn manager(&self) -> JobManager {
+        self.manager.clone()
+    }
+
+    /// Starts every job, waits for SIGINT or SIGTERM, then stops gracefully:
+    /// no new execution starts, in-flight executions' cancellation tokens
+    /// fire, and they get the grace period to finish before being aborted. A
+    /// second signal aborts at once. Returns `Ok(())` once everything has
+    /// stopped, so `main` exits with status 0.
+    ///
+    /// Fails before running anything if a job is misconfigured (see
+    /// [`JobManager::start_all`]).
+    pub async fn run(self) -> Result<(), Error> {
+        shutdown::run_until_signal(&self.manager).await
+    }
+}

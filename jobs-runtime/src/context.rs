@@ -1,0 +1,92 @@
+//! [`JobContext`]: what one execution knows about itself.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What one execution knows about itself: its job, its number, when it was
+/// due, and a token that fires when it should stop.
+///
+/// Take it as a parameter of a `#[job]` function, or from
+/// [`Job::execute`](crate::Job::execute). Cloning is cheap.
+///
+/// ```
+/// use jobs_runtime::{job, JobContext};
+///
+/// #[job(every = "1m")]
+/// async fn sync_accounts(ctx: JobContext) {
+///     for page in 0..100 {
+///         if ctx.is_cancelled() {
+///             tracing::info!(page, "stopping early");
+///             return;
+///         }
+///         // ... one page of work ...
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    job_name: Arc<str>,
+    execution_number: u64,
+    scheduled_at: Instant,
+    started_at: SystemTime,
+    token: CancellationToken,
+}
+
+impl JobContext {
+    pub(crate) fn new(
+        job_name: Arc<str>,
+        execution_number: u64,
+        scheduled_at: Instant,
+        started_at: SystemTime,
+        token: CancellationToken,
+    ) -> Self {
+        JobContext {
+            job_name,
+            execution_number,
+            scheduled_at,
+            started_at,
+            token,
+        }
+    }
+
+    /// The job's name.
+    pub fn job_name(&self) -> &str {
+        &self.job_name
+    }
+
+    /// This execution's number: 1 for the job's first execution since the
+    /// manager was created, then 2, 3, ...
+    pub fn execution_number(&self) -> u64 {
+        self.execution_number
+    }
+
+    /// The instant this execution was due, on tokio's clock. For a triggered
+    /// run it is the instant of the trigger.
+    pub fn scheduled_at(&self) -> Instant {
+        self.scheduled_at
+    }
+
+    /// The wall-clock time this execution started.
+    pub fn started_at(&self) -> SystemTime {
+        self.started_at
+    }
+
+    /// The token that fires when this execution should stop: at shutdown, when
+    /// the job is stopped, or when the job's timeout passes.
+    pub fn cancellation_token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Whether the cancellation token has fired.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Completes when the cancellation token fires; use it in `select!`.
+    pub async fn cancelled(&self) {
+        self.token.cancelled().await
+    }
+}

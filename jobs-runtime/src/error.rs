@@ -1,0 +1,115 @@
+//! The runtime's one error type.
+
+use std::fmt;
+
+use crate::spec::Location;
+
+/// An error from the job runtime.
+///
+/// Start-up errors name the job, the variable or type at fault, the value, and
+/// what is allowed, so the message alone is enough to fix the problem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Two jobs share one name.
+    #[error("two jobs are named `{name}`: one defined at {first}, one at {second}; job names must be unique")]
+    DuplicateName {
+        /// The shared name.
+        name: String,
+        /// Where the first job was defined.
+        first: Location,
+        /// Where the second job was defined.
+        second: Location,
+    },
+
+    /// A job takes `State<T>`, but no `T` was provided.
+    #[error("job `{job}` (defined at {location}) takes `State<{type_name}>`, but no value of type `{type_name}` was provided; add it with `JobManager::provide` or `builder().state(...)`")]
+    MissingState {
+        /// The job's name.
+        job: String,
+        /// Where the job was defined.
+        location: Location,
+        /// The type that was not provided.
+        type_name: &'static str,
+    },
+
+    /// A job's interval override in the environment is not a valid interval.
+    #[error("job `{job}`: environment variable {variable}={value:?} is not a valid interval ({reason}); expected a duration such as \"90s\", \"5m\" or \"1h 30m\", or a whole number of milliseconds, greater than zero")]
+    InvalidEnv {
+        /// The job's name.
+        job: String,
+        /// The environment variable.
+        variable: String,
+        /// The value it holds.
+        value: String,
+        /// Why the value was refused.
+        reason: String,
+    },
+
+    /// No job has this name.
+    #[error("no job is named `{name}`; registered jobs: {registered}")]
+    UnknownJob {
+        /// The name asked for.
+        name: String,
+        /// The names that exist, comma-separated.
+        registered: String,
+    },
+
+    /// The job is already started.
+    #[error("job `{name}` is already started")]
+    AlreadyStarted {
+        /// The job's name.
+        name: String,
+    },
+
+    /// The job is not started, so it cannot be triggered or stopped.
+    #[error("job `{name}` is not started")]
+    NotStarted {
+        /// The job's name.
+        name: String,
+    },
+
+    /// The job is running, so a triggered run would overlap it.
+    #[error("job `{name}` is running; a triggered run would overlap it, so it was not started")]
+    AlreadyRunning {
+        /// The job's name.
+        name: String,
+    },
+
+    /// Jobs can only start inside a tokio runtime.
+    #[error("jobs can only be started inside a tokio runtime; call this from `#[tokio::main]` or a task")]
+    NoRuntime,
+
+    /// Installing the shutdown signal handlers failed.
+    #[error("could not listen for shutdown signals: {0}")]
+    Signal(#[source] std::io::Error),
+
+    /// Several problems were found at once; every one is listed.
+    #[error("{}", Problems(.0))]
+    Many(Vec<Error>),
+}
+
+impl Error {
+    /// Turns a list of problems into one error: the problem itself when there
+    /// is one, [`Error::Many`] when there are several, and `Ok` when there are
+    /// none.
+    pub(crate) fn from_problems(mut problems: Vec<Error>) -> Result<(), Error> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(Error::Many(problems)),
+        }
+    }
+}
+
+struct Problems<'a>(&'a [Error]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} problems:", self.0.len())?;
+        for problem in self.0 {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! The log events, their names and fields, in one place.
+//!
+//! Every event carries `operation` (its name) and `job_name`; the names and
+//! fields are part of the public interface and are listed in the README.
+
+use std::time::Duration;
+
+use tracing::Span;
+
+/// The target of every event and span this crate emits.
+pub const TARGET: &str = "jobs_runtime";
+
+/// The span around one execution; the job's own events inherit its fields.
+pub(crate) fn execution_span(job_name: &str, execution_number: u64) -> Span {
+    tracing::info_span!(target: TARGET, "job_execution", job_name, execution_number)
+}
+
+pub(crate) fn job_start(job_name: &str, interval: Duration) {
+    tracing::info!(
+        target: TARGET,
+        operation = "job_start",
+        job_name,
+        interval_ms = interval.as_millis() as u64,
+        interval_seconds = interval.as_secs_f64(),
+        "job started"
+    );
+}
+
+pub(crate) fn job_stop(job_name: &str) {
+    tracing::info!(target: TARGET, operation = "job_stop", job_name, "job stopped");
+}
+
+pub(crate) fn execute_start(job_name: &str, execution_number: u64) {
+    tracing::info!(
+        target: TARGET,
+        operation = "job_execute_start",
+        job_name,
+        execution_number,
+        "job execution started"
+    );
+}
+
+pub(crate) fn execute_success(job_name: &str, execution_number: u64, elapsed: Duration) {
+    tracing::info!(
+        target: TARGET,
+        operation = "job_execute_success",
+        job_name,
+        execution_number,
+        execution_time_ms = elapsed.as_millis() as u64,
+        "job execution succeeded"
+    );
+}
+
+pub(crate) fn execute_error(job_name: &str, execution_number: u64, error_count: u64, error: &str) {
+    tracing::error!(
+        target: TARGET,
+        operation = "job_execute_error",
+        job_name,
+        execution_number,
+        error_count,
+        error,
+        "job execution failed"
+    );
+}
+
+pub(crate) fn execute_skipped(job_name: &str, running_execution: u64, skipped_count: u64) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "job_execute_skipped",
+        job_name,
+        reason = "overlap",
+        running_execution,
+        skipped_count,
+        "job fire skipped: the previous execution is still running"
+    );
+}
+
+pub(crate) fn execute_slow(
+    job_name: &str,
+    execution_number: u64,
+    elapsed: Duration,
+    interval: Duration,
+) {
+    let percent = elapsed.as_secs_f64() / interval.as_secs_f64() * 100.0;
+    tracing::warn!(
+        target: TARGET,
+        operation = "job_execute_slow",
+        job_name,
+        execution_number,
+        execution_time_ms = elapsed.as_millis() as u64,
+        interval_ms = interval.as_millis() as u64,
+        "job execution took {percent:.0}% of its interval (over 80%); raise the interval or make the job faster"
+    );
+}
+
+pub(crate) fn execute_aborted(job_name: &str, execution_number: u64, error_count: u64) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "job_execute_aborted",
+        job_name,
+        execution_number,
+        error_count,
+        "job execution aborted: it did not finish within the shutdown grace period"
+    );
+}
+
+pub(crate) fn shutdown_start(signal: &str, grace_period: Duration) {
+    tracing::info!(
+        target: TARGET,
+        operation = "shutdown_start",
+        signal,
+        grace_period_ms = grace_period.as_millis() as u64,
+        "shutdown requested: stopping jobs; send the signal again to abort in-flight executions"
+    );
+}
+
+pub(crate) fn shutdown_abort(signal: &str) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "shutdown_abort",
+        signal,
+        "second shutdown signal: aborting in-flight executions"
+    );
+}
+
+pub(crate) fn shutdown_complete() {
+    tracing::info!(target: TARGET, operation = "shutdown_complete", "all jobs stopped");
+}

@@ -1,0 +1,68 @@
+//! Running until a shutdown signal, then stopping: the heart of
+//! [`run`](crate::run) and [`Builder::run`](crate::Builder::run).
+
+use crate::{events, Error, JobManager};
+
+/// Starts every job of `manager`, waits for SIGINT or SIGTERM, then stops
+/// them gracefully; a second signal aborts what is still running.
+pub(crate) async fn run_until_signal(manager: &JobManager) -> Result<(), Error> {
+    // Listen before starting, so a signal that comes during start-up is not lost.
+    let mut signals = Signals::listen()?;
+    manager.start_all()?;
+    let signal = signals.next().await;
+    events::shutdown_start(signal, manager.grace_period());
+    let stop = manager.stop_all();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            signal = signals.next() => {
+                events::shutdown_abort(signal);
+                manager.abort_all().await;
+            }
+        }
+    }
+    events::shutdown_complete();
+    Ok(())
+}
+
+/// The process's shutdown signals: SIGINT and SIGTERM (Ctrl-C elsewhere).
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> Result<Self, Error> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt()).map_err(Error::Signal)?,
+                terminate: signal(SignalKind::terminate()).map_err(Error::Signal)?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
+        }
+    }
+
+    /// Waits for the next signal and returns its name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "SIGINT",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
+        }
+    }
+}
