@@ -58,7 +58,11 @@ async fn purge_sessions(store: State<SessionStore>) {
 
 /// Reports the number of open sessions; takes two dependencies and the context.
 #[job(every = "5s", run_on_start = false)]
-async fn report_sessions(ctx: JobContext, reporter: State<Reporter>, store: State<SessionStore>) -> anyhow::Result<()> {
+async fn report_sessions(
+    ctx: JobContext,
+    reporter: State<Reporter>,
+    store: State<SessionStore>,
+) -> anyhow::Result<()> {
     tracing::info!(
         channel = reporter.channel,
         open = store.count(),

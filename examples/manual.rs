@@ -44,7 +44,11 @@ async fn main() -> Result<(), jobs_runtime::Error> {
     tracing_subscriber::fmt().init();
     let mut builder = jobs_runtime::builder();
     let urls: Vec<String> = std::env::args().skip(1).collect();
-    let urls = if urls.is_empty() { vec!["http://localhost:8080".to_owned()] } else { urls };
+    let urls = if urls.is_empty() {
+        vec!["http://localhost:8080".to_owned()]
+    } else {
+        urls
+    };
     for (index, url) in urls.into_iter().enumerate() {
         builder = builder.register(Probe {
             name: format!("probe-{}", index + 1),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
-use syn::{LitBool, LitStr, Path};
+use syn::{Expr, Lit, LitStr, Path};
 
 /// The keys `#[job(...)]` accepts.
 const NAME: &str = "name";
@@ -38,6 +38,9 @@ struct Builder {
     krate: Option<Path>,
     seen: HashSet<String>,
     errors: Errors,
+    /// Whether the argument list could not be parsed to its end, so keys
+    /// after the syntax error were never read.
+    truncated: bool,
 }
 
 /// Collects every error, so one build shows every mistake.
@@ -57,19 +60,22 @@ impl Errors {
     }
 }
 
-/// Parses the attribute's arguments. Every problem with a value is reported,
-/// each spanned on the token at fault; a malformed argument list stops at the
-/// first syntax error.
+/// Parses the attribute's arguments. Every problem is reported, each spanned
+/// on the token at fault; a syntax error in the argument list is reported
+/// along with the problems found before it.
 pub(crate) fn parse(args: TokenStream) -> Result<JobConfig, syn::Error> {
     let mut builder = Builder::default();
     let parser = syn::meta::parser(|meta| builder.key(&meta));
-    syn::parse::Parser::parse2(parser, args)?;
+    if let Err(error) = syn::parse::Parser::parse2(parser, args) {
+        builder.errors.push(error);
+        builder.truncated = true;
+    }
     builder.build()
 }
 
 impl Builder {
     /// Reads one `key = value`. Syntax errors are returned; problems with a
-    /// well-formed value are collected.
+    /// well-formed key or value are collected.
     fn key(&mut self, meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
         let key = meta
             .path
@@ -83,27 +89,39 @@ impl Builder {
                 format!("`{key}`")
             };
             self.errors.push(meta.error(unknown_key_message(&shown)));
-            return skip_value(meta);
+            take_value(meta)?;
+            return Ok(());
         }
         if !self.seen.insert(key.clone()) {
             self.errors
                 .push(meta.error(format!("duplicate key `{key}`: each key may appear once")));
-            return skip_value(meta);
+            take_value(meta)?;
+            return Ok(());
         }
+        let Some(value) = take_value(meta)? else {
+            self.errors.push(meta.error(format!(
+                "`{key}` needs a value: write `{key} = ...` with {}",
+                allowed(&key)
+            )));
+            return Ok(());
+        };
         let checked = match key.as_str() {
-            NAME => validate_name(&meta.value()?.parse()?).map(|name| self.name = Some(name)),
-            EVERY => {
-                parse_duration(&meta.value()?.parse()?, EVERY).map(|every| self.every = Some(every))
-            }
-            ENV => validate_env(&meta.value()?.parse()?).map(|env| self.env = Some(env)),
-            RUN_ON_START => {
-                let literal: LitBool = meta.value()?.parse()?;
-                self.run_on_start = Some(literal.value);
-                Ok(())
-            }
-            TIMEOUT => parse_duration(&meta.value()?.parse()?, TIMEOUT)
+            NAME => string(&value, NAME)
+                .and_then(|literal| validate_name(&literal))
+                .map(|name| self.name = Some(name)),
+            EVERY => string(&value, EVERY)
+                .and_then(|literal| parse_duration(&literal, EVERY))
+                .map(|every| self.every = Some(every)),
+            ENV => string(&value, ENV)
+                .and_then(|literal| validate_env(&literal))
+                .map(|env| self.env = Some(env)),
+            RUN_ON_START => boolean(&value, RUN_ON_START).map(|run| self.run_on_start = Some(run)),
+            TIMEOUT => string(&value, TIMEOUT)
+                .and_then(|literal| parse_duration(&literal, TIMEOUT))
                 .map(|timeout| self.timeout = Some(timeout)),
-            _ => parse_crate_path(&meta.value()?.parse()?).map(|path| self.krate = Some(path)),
+            _ => string(&value, CRATE)
+                .and_then(|literal| parse_crate_path(&literal))
+                .map(|path| self.krate = Some(path)),
         };
         if let Err(error) = checked {
             self.errors.push(error);
@@ -112,10 +130,10 @@ impl Builder {
     }
 
     fn build(mut self) -> Result<JobConfig, syn::Error> {
-        if !self.seen.contains(EVERY) {
+        if !self.seen.contains(EVERY) && !self.truncated {
             self.errors.push(syn::Error::new(
                 Span::call_site(),
-                "#[job] needs `every`, the interval between runs, e.g. #[job(every = \"5m\")]",
+                "#[job] needs `every`, the interval between runs, as a duration in quotes: #[job(every = \"5m\")]",
             ));
         }
         self.errors.finish()?;
@@ -130,12 +148,80 @@ impl Builder {
     }
 }
 
-/// Consumes the `= value` of a key that is being refused, so parsing goes on.
-fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
-    if meta.input.peek(syn::Token![=]) {
-        meta.value()?.parse::<syn::Expr>()?;
+/// What a key takes, as the error messages say it.
+fn allowed(key: &str) -> &'static str {
+    match key {
+        NAME => "a job name in quotes, such as \"process-health\"",
+        EVERY | TIMEOUT => "a duration in quotes, such as \"30s\", \"2m\" or \"1h 30m\"",
+        ENV => "an environment variable name in quotes, such as \"PH_INTERVAL\"",
+        RUN_ON_START => "`true` or `false`",
+        _ => "a path in quotes, such as \"::jobs_runtime\"",
     }
-    Ok(())
+}
+
+/// Consumes the value of a key: `= expr`, or a parenthesized list given by
+/// mistake. Returns the expression after `=`, if there is one.
+fn take_value(meta: &ParseNestedMeta<'_>) -> syn::Result<Option<Expr>> {
+    if meta.input.peek(syn::Token![=]) {
+        return meta.value()?.parse().map(Some);
+    }
+    if meta.input.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in meta.input);
+        content.parse::<TokenStream>()?;
+    }
+    Ok(None)
+}
+
+/// The literal an expression is, looking through the invisible groups that
+/// `macro_rules!` wraps around `$value:expr`.
+fn literal(value: &Expr) -> Option<&Lit> {
+    match value {
+        Expr::Lit(literal) => Some(&literal.lit),
+        Expr::Group(group) => literal(&group.expr),
+        _ => None,
+    }
+}
+
+/// Names what was written instead of the expected literal.
+fn found(value: &Expr) -> &'static str {
+    match literal(value) {
+        Some(Lit::Str(_)) => "a string",
+        Some(Lit::Int(_)) => "an integer",
+        Some(Lit::Float(_)) => "a float",
+        Some(Lit::Bool(_)) => "a boolean",
+        Some(_) => "another kind of literal",
+        None => "an expression; only literals are accepted",
+    }
+}
+
+fn wrong_type(value: &Expr, key: &str) -> syn::Error {
+    syn::Error::new_spanned(
+        value,
+        format!("`{key}` takes {}, found {}", allowed(key), found(value)),
+    )
+}
+
+fn string(value: &Expr, key: &str) -> syn::Result<LitStr> {
+    match literal(value) {
+        Some(Lit::Str(literal)) => Ok(literal.clone()),
+        _ => Err(wrong_type(value, key)),
+    }
+}
+
+fn boolean(value: &Expr, key: &str) -> syn::Result<bool> {
+    match literal(value) {
+        Some(Lit::Bool(literal)) => Ok(literal.value),
+        Some(Lit::Str(text)) => Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`{key}` takes {}, without quotes; found the string {:?}",
+                allowed(key),
+                text.value()
+            ),
+        )),
+        _ => Err(wrong_type(value, key)),
+    }
 }
 
 fn parse_crate_path(literal: &LitStr) -> syn::Result<Path> {
@@ -176,7 +262,7 @@ fn validate_name(literal: &LitStr) -> syn::Result<String> {
     if name.is_empty() {
         return Err(syn::Error::new(
             literal.span(),
-            "job name must not be empty",
+            "`name` must not be empty; leave `name` out to use the function's name, with `_` turned into `-`",
         ));
     }
     if name.chars().any(char::is_whitespace) {
@@ -244,5 +330,67 @@ mod tests {
             messages[2].contains("valid keys are: name, every, env, run_on_start, timeout, crate")
         );
         assert!(messages[3].contains("must not be empty"));
+    }
+
+    #[test]
+    fn wrong_literal_types_are_collected() {
+        let Err(error) = parse(quote!(
+            every = 5,
+            run_on_start = "yes",
+            timeout = 1.5,
+            env = X
+        )) else {
+            panic!("wrong literal types were accepted");
+        };
+        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            messages,
+            [
+                "`every` takes a duration in quotes, such as \"30s\", \"2m\" or \"1h 30m\", found an integer",
+                "`run_on_start` takes `true` or `false`, without quotes; found the string \"yes\"",
+                "`timeout` takes a duration in quotes, such as \"30s\", \"2m\" or \"1h 30m\", found a float",
+                "`env` takes an environment variable name in quotes, such as \"PH_INTERVAL\", found an expression; only literals are accepted",
+            ]
+        );
+    }
+
+    #[test]
+    fn key_without_value() {
+        let Err(error) = parse(quote!(every = "1m", run_on_start, timeout("5s"))) else {
+            panic!("keys without values were accepted");
+        };
+        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].starts_with("`run_on_start` needs a value"));
+        assert!(messages[1].starts_with("`timeout` needs a value"));
+    }
+
+    #[test]
+    fn syntax_error_keeps_earlier_errors() {
+        let Err(error) = parse(quote!(name = "", 5, every = "1m")) else {
+            panic!("a syntax error was accepted");
+        };
+        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("must not be empty"));
+        assert!(!messages[1].contains("needs `every`"), "{messages:?}");
+    }
+
+    #[test]
+    fn missing_every() {
+        let Err(error) = parse(quote!(name = "a")) else {
+            panic!("a job without `every` was accepted");
+        };
+        assert!(error.to_string().starts_with("#[job] needs `every`"));
+    }
+
+    #[test]
+    fn crate_path() {
+        let config = parse(quote!(every = "1s", crate = "renamed")).unwrap();
+        assert!(config.krate.is_some_and(|path| path.is_ident("renamed")));
+        let Err(error) = parse(quote!(every = "1s", crate = "not a path")) else {
+            panic!("an invalid path was accepted");
+        };
+        assert!(error.to_string().starts_with("`crate` must be a path"));
     }
 }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, Path, ReturnType, Type};
 
@@ -45,24 +45,35 @@ fn check_signature<'a>(function: &'a ItemFn, errors: &mut Errors) -> Vec<&'a Typ
             "#[job] functions must be `async fn`",
         ));
     }
-    if !signature.generics.params.is_empty() || signature.generics.where_clause.is_some() {
+    if let Some(unsafety) = &signature.unsafety {
         errors.push(syn::Error::new(
-            signature.generics.span(),
-            "#[job] functions cannot be generic; give dependencies as `State<T>` parameters with a concrete `T`",
+            unsafety.span(),
+            "#[job] functions cannot be `unsafe`; keep the function safe and put an `unsafe` block inside it",
         ));
+    }
+    if !signature.generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(&signature.generics, GENERIC));
+    } else if let Some(where_clause) = &signature.generics.where_clause {
+        errors.push(syn::Error::new_spanned(where_clause, GENERIC));
     }
     let mut params = Vec::new();
     for input in &signature.inputs {
         match input {
-            FnArg::Receiver(receiver) => errors.push(syn::Error::new(
-                receiver.span(),
-                "#[job] functions cannot take `self`; implement the `Job` trait for a type instead, or take `State<T>`",
+            FnArg::Receiver(receiver) => errors.push(syn::Error::new_spanned(
+                receiver,
+                "#[job] functions cannot take `self`; write a free `async fn` taking `State<T>`, or implement the `Job` trait for the type",
             )),
+            FnArg::Typed(typed) if matches!(*typed.ty, Type::ImplTrait(_)) => {
+                errors.push(syn::Error::new_spanned(&typed.ty, GENERIC));
+            }
             FnArg::Typed(typed) => params.push(&*typed.ty),
         }
     }
     params
 }
+
+/// The error for generic functions and `impl Trait` parameters.
+const GENERIC: &str = "#[job] functions cannot be generic; parameters are `State<T>` with a concrete `T`, or `JobContext`";
 
 /// The registration: a bind function that resolves the parameters, and the
 /// `inventory` entry describing the job.
@@ -75,33 +86,61 @@ fn registration(function: &ItemFn, config: &JobConfig, params: &[&Type]) -> Toke
     let run_on_start = config.run_on_start;
     let timeout = option_tokens(config.timeout.map(duration_tokens));
 
-    let prepared: Vec<_> = (0..params.len())
-        .map(|i| format_ident!("__jobs_p{i}"))
+    // Type errors in the generated code are spanned from the first to the
+    // last token of the user's type, so each is reported once, under the
+    // whole type (a single span would cover its first token only).
+    let ranges: Vec<_> = params.iter().map(span_range).collect();
+    let prepared: Vec<_> = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, (_, end))| format_ident!("__jobs_p{i}", span = *end))
         .collect();
     let prepare = params
         .iter()
+        .zip(&ranges)
         .zip(&prepared)
-        .map(|(ty, var)| quote_spanned!(ty.span()=> let #var = __binder.param::<#ty>();));
-    let extract = params.iter().zip(&prepared).map(|(ty, var)| {
-        quote_spanned!(ty.span()=> <#ty as __jobs::JobParam>::extract(&#var, __jobs_ctx))
-    });
-    let return_check = return_check(&function.sig.output);
+        .map(|((ty, (start, end)), var)| {
+            let call = quote_spanned!(*start=> __jobs::Binder::param::<#ty);
+            let close = quote_spanned!(*end=> >(__binder));
+            quote!(let #var = #call #close;)
+        });
+    let extract = params
+        .iter()
+        .zip(&ranges)
+        .zip(&prepared)
+        .map(|((ty, (start, _)), var)| {
+            let reference = quote_spanned!(*start=> &);
+            quote!(<#ty as __jobs::JobParam>::extract(#reference #var, __jobs_ctx))
+        });
+    // `from_fn` requires the function's future to be `Send + 'static` and its
+    // output to be a job result; an error about either points at the return
+    // type when one is written, otherwise at the function's name.
+    let (start, end) = match &function.sig.output {
+        ReturnType::Type(_, ty) => span_range(ty),
+        ReturnType::Default => (ident.span(), ident.span()),
+    };
+    let from_fn = quote_spanned!(start=> __jobs::BoundJob::from_fn);
+    let mut closure = Group::new(
+        Delimiter::Parenthesis,
+        quote! {
+            move |__jobs_ctx: &__jobs::JobContext| {
+                let _ = __jobs_ctx;
+                #ident(#(#extract),*)
+            }
+        },
+    );
+    closure.set_span(end);
 
     quote! {
         const _: () = {
             use #private as __jobs;
-
-            #return_check
 
             fn __jobs_bind(__binder: &mut __jobs::Binder<'_>) -> __jobs::Option<__jobs::BoundJob> {
                 #(#prepare)*
                 let (#(__jobs::Option::Some(#prepared),)*) = (#(#prepared,)*) else {
                     return __jobs::Option::None;
                 };
-                __jobs::Option::Some(__jobs::BoundJob::from_fn(move |__jobs_ctx: &__jobs::JobContext| {
-                    let _ = __jobs_ctx;
-                    #ident(#(#extract),*)
-                }))
+                __jobs::Option::Some(#from_fn #closure)
             }
 
             __jobs::inventory::submit! {
@@ -121,17 +160,14 @@ fn registration(function: &ItemFn, config: &JobConfig, params: &[&Type]) -> Toke
     }
 }
 
-/// A check, spanned on the return type, that it is `()` or `Result<(), E: Display>`.
-fn return_check(output: &ReturnType) -> TokenStream {
-    match output {
-        ReturnType::Default => TokenStream::new(),
-        ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
-            const _: fn() = || {
-                fn returns_job_result<T: __jobs::IntoJobResult>() {}
-                returns_job_result::<#ty>();
-            };
-        },
-    }
+/// The spans of the first and last tokens of `tokens`.
+fn span_range(tokens: &impl ToTokens) -> (Span, Span) {
+    let mut tokens = tokens.to_token_stream().into_iter();
+    let start = tokens
+        .next()
+        .map_or_else(Span::call_site, |token| token.span());
+    let end = tokens.last().map_or(start, |token| token.span());
+    (start, end)
 }
 
 fn private_path(krate: Option<&Path>) -> TokenStream {
@@ -185,6 +221,28 @@ mod tests {
         assert!(out.starts_with("async fn tick"), "{out}");
         assert!(out.contains("inventory :: submit"), "{out}");
         assert!(out.contains("name : \"tick\""), "{out}");
+    }
+
+    #[test]
+    fn reports_every_signature_error() {
+        let function: ItemFn = syn::parse_quote!(
+            unsafe fn tick<T>(&self, value: impl Send) {}
+        );
+        let mut errors = Errors::default();
+        let params = check_signature(&function, &mut errors);
+        assert!(params.is_empty());
+        let messages: Vec<String> = errors
+            .finish()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(messages.len(), 5, "{messages:?}");
+        assert!(messages[0].contains("must be `async fn`"));
+        assert!(messages[1].contains("cannot be `unsafe`"));
+        assert!(messages[2].contains("cannot be generic"));
+        assert!(messages[3].contains("cannot take `self`"));
+        assert!(messages[4].contains("cannot be generic"));
     }
 
     #[test]

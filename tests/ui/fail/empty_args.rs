@@ -1,0 +1,6 @@
+use jobs_runtime::job;
+
+#[job]
+async fn tick() {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use jobs_runtime::job;
+
+#[job(every = "1m")]
+async fn tick(value: impl Send + 'static) {
+    drop(value);
+}
+
+fn main() {}
