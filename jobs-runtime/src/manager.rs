@@ -76,6 +76,8 @@ struct JobSlot {
     stats: Arc<StatsCell>,
     trigger: Arc<Notify>,
     task: Mutex<Option<RunningTask>>,
+    /// Notified each time a stop of the job has finished.
+    stopped: Notify,
 }
 
 enum Source {
@@ -85,7 +87,8 @@ enum Source {
 
 struct RunningTask {
     stop: CancellationToken,
-    /// Taken by the one call that stops the job.
+    /// Taken by the stopper, the task that stops the job; `None` while the
+    /// job is stopping.
     handle: Option<JoinHandle<()>>,
     abort: AbortHandle,
 }
@@ -149,6 +152,7 @@ impl JobManager {
             stats: Arc::default(),
             trigger: Arc::default(),
             task: Mutex::new(None),
+            stopped: Notify::new(),
         });
         let mut guard = lock(&self.inner.registry);
         let registry = &mut *guard;
@@ -270,13 +274,13 @@ impl JobManager {
     /// Stops one job, as [`stop_all`](Self::stop_all) stops every job.
     pub async fn stop(&self, name: &str) -> Result<(), Error> {
         let slot = self.slot(name)?;
-        let Some(handle) = slot.begin_stop() else {
+        if !slot.is_started() {
             return Err(Error::NotStarted {
                 name: name.to_owned(),
             });
-        };
-        let deadline = Instant::now() + self.grace_period();
-        slot.finish_stop(handle, deadline).await;
+        }
+        slot.begin_stop(Instant::now() + self.grace_period());
+        slot.wait_stopped().await;
         Ok(())
     }
 
@@ -286,16 +290,18 @@ impl JobManager {
     /// execution's cancellation token fires; in-flight executions get the
     /// [grace period](Self::set_grace_period) to finish, after which each one
     /// left is aborted (its future dropped), logged as `job_execute_aborted`
-    /// and recorded as a failure. Returns once nothing runs.
+    /// and recorded as a failure. Returns once nothing runs, including jobs
+    /// that another call was already stopping.
+    ///
+    /// The stop goes on if this future is dropped before it completes.
     pub async fn stop_all(&self) {
         let slots: Vec<Arc<JobSlot>> = lock(&self.inner.registry).slots.clone();
-        let stopping: Vec<_> = slots
-            .iter()
-            .filter_map(|slot| slot.begin_stop().map(|handle| (slot, handle)))
-            .collect();
         let deadline = Instant::now() + self.grace_period();
-        for (slot, handle) in stopping {
-            slot.finish_stop(handle, deadline).await;
+        for slot in &slots {
+            slot.begin_stop(deadline);
+        }
+        for slot in &slots {
+            slot.wait_stopped().await;
         }
     }
 
@@ -306,20 +312,14 @@ impl JobManager {
     /// jobs are aborted.
     pub async fn abort_all(&self) {
         let slots: Vec<Arc<JobSlot>> = lock(&self.inner.registry).slots.clone();
-        let mut stopping = Vec::new();
-        for slot in &slots {
-            match slot.begin_stop() {
-                Some(handle) => {
-                    handle.abort();
-                    stopping.push((slot, handle));
-                }
-                // Already stopping elsewhere: abort, and let that call finish.
-                None => slot.abort(),
-            }
-        }
         let now = Instant::now();
-        for (slot, handle) in stopping {
-            slot.finish_stop(handle, now).await;
+        for slot in &slots {
+            slot.begin_stop(now);
+            // Stopping already, or just now: abort either way.
+            slot.abort();
+        }
+        for slot in &slots {
+            slot.wait_stopped().await;
         }
     }
 
@@ -439,14 +439,22 @@ impl JobSlot {
         });
     }
 
-    /// Fires the job's stop token and takes its task's handle; `None` if the
-    /// job is not started or already stopping.
-    fn begin_stop(&self) -> Option<JoinHandle<()>> {
+    /// Fires the job's stop token and spawns the stopper, which waits for
+    /// the job's task until `deadline`, aborts it past that, and marks the job
+    /// stopped. Does nothing if the job is not started or already stopping.
+    ///
+    /// The stopper is a task of its own, so a stop goes on whichever caller
+    /// waits for it, or none.
+    fn begin_stop(self: &Arc<Self>, deadline: Instant) {
         let mut task = lock(&self.task);
-        let running = task.as_mut()?;
-        let handle = running.handle.take()?;
+        let Some(running) = task.as_mut() else {
+            return;
+        };
+        let Some(handle) = running.handle.take() else {
+            return;
+        };
         running.stop.cancel();
-        Some(handle)
+        tokio::spawn(Arc::clone(self).finish_stop(handle, deadline));
     }
 
     fn abort(&self) {
@@ -455,9 +463,9 @@ impl JobSlot {
         }
     }
 
-    /// Waits for the job's task until `deadline`, aborts it past that, and
-    /// marks the job stopped.
-    async fn finish_stop(&self, mut handle: JoinHandle<()>, deadline: Instant) {
+    /// The stopper: waits for the job's task until `deadline`, aborts it past
+    /// that, and marks the job stopped.
+    async fn finish_stop(self: Arc<Self>, mut handle: JoinHandle<()>, deadline: Instant) {
         if tokio::time::timeout_at(deadline, &mut handle)
             .await
             .is_err()
@@ -469,5 +477,22 @@ impl JobSlot {
         *lock(&self.task) = None;
         self.stats.mark_stopped();
         events::job_stop(&self.name);
+        self.stopped.notify_waiters();
+    }
+
+    /// Returns once the job is not stopping: at once if it is not, or when
+    /// the stopper has finished.
+    async fn wait_stopped(&self) {
+        loop {
+            let notified = self.stopped.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a stop in between is not missed.
+            notified.as_mut().enable();
+            let stopping = matches!(&*lock(&self.task), Some(task) if task.handle.is_none());
+            if !stopping {
+                return;
+            }
+            notified.await;
+        }
     }
 }

@@ -25,13 +25,17 @@ pub(crate) async fn run(
 ) {
     let sleep = sleep_until(grid.peek());
     tokio::pin!(sleep);
+    job.stats.set_next_run(grid.peek());
     loop {
-        job.stats.set_next_run(grid.peek());
         let scheduled_at = tokio::select! {
             biased;
             () = stop.cancelled() => break,
             () = trigger.notified() => Instant::now(),
-            () = &mut sleep => grid.advance(),
+            () = &mut sleep => {
+                let fire = grid.advance();
+                job.stats.set_next_run(grid.peek());
+                fire
+            }
         };
         // Boxed, so an idle job's task stays small.
         let execution = Box::pin(executor::execute(&job, scheduled_at, &stop));
@@ -57,6 +61,7 @@ async fn await_skipping_fires(
             () = stop.cancelled(), if !stopping => stopping = true,
             () = &mut sleep, if !stopping => {
                 grid.advance();
+                job.stats.set_next_run(grid.peek());
                 let (skipped, running) = job.stats.skip();
                 events::execute_skipped(&job.name, running, skipped);
             }
