@@ -1,0 +1,135 @@
+//! The runtime flavours: jobs run on the current-thread and the multi-thread
+//! tokio runtime, and a manager can be built and started from inside a
+//! spawned task. Starting outside a runtime is an error.
+
+mod support;
+
+use std::time::Duration;
+
+use jobs_runtime::{Error, JobManager, JobSpec};
+use tokio::time::Instant;
+
+use support::{next, recording};
+
+/// Starts a job every `interval` on a fresh manager, checks that its first
+/// three runs fall on the grid, and stops it.
+async fn three_runs_on_the_grid(interval: Duration) {
+    let manager = JobManager::new();
+    let (job, mut runs) = recording(JobSpec::every("flavour", interval), Duration::ZERO);
+    manager.register(job);
+    let start = Instant::now();
+    manager.start_all().unwrap();
+    let mut first = None;
+    for k in 0..3u32 {
+        let run = tokio::time::timeout(interval * 2 + Duration::from_secs(30), next(&mut runs))
+            .await
+            .expect("the job did not run");
+        assert_eq!(run.number, u64::from(k) + 1);
+        // The grid starts when `start_all` runs: at `start` on a paused clock,
+        // a moment later on a real one.
+        let first = *first.get_or_insert(run.scheduled_at);
+        assert!(first >= start && first - start < Duration::from_secs(5));
+        assert_eq!(run.scheduled_at, first + interval * k);
+        assert!(run.started_at >= run.scheduled_at);
+    }
+    manager.stop_all().await;
+    let stats = manager.stats("flavour").unwrap();
+    assert!(!stats.is_started && !stats.is_running);
+    assert_eq!(stats.execution_count, 3);
+}
+
+#[test]
+fn a_hand_built_current_thread_runtime() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(three_runs_on_the_grid(Duration::from_secs(120)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn built_and_started_inside_a_spawned_task_on_the_current_thread_runtime() {
+    tokio::spawn(three_runs_on_the_grid(Duration::from_secs(120)))
+        .await
+        .unwrap();
+}
+
+// The multi-thread runtime cannot pause its clock: these use real time, with
+// short intervals and generous bounds.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_multi_thread_runtime() {
+    three_runs_on_the_grid(Duration::from_millis(50)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_and_started_inside_a_spawned_task_on_the_multi_thread_runtime() {
+    tokio::spawn(three_runs_on_the_grid(Duration::from_millis(50)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_from_another_task_on_the_multi_thread_runtime() {
+    let manager = JobManager::new();
+    let (job, mut runs) = recording(
+        JobSpec::every("long", Duration::from_secs(3600)),
+        Duration::from_millis(200),
+    );
+    manager.register(job);
+    tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.start_all() }
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(30), next(&mut runs))
+        .await
+        .unwrap();
+    let stopper = tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.stop_all().await }
+    });
+    tokio::time::timeout(Duration::from_secs(30), stopper)
+        .await
+        .unwrap()
+        .unwrap();
+    let stats = manager.stats("long").unwrap();
+    assert!(!stats.is_running && !stats.is_started);
+    assert_eq!((stats.execution_count, stats.error_count), (1, 0));
+}
+
+#[test]
+fn starting_outside_a_runtime_is_an_error() {
+    let manager = JobManager::new();
+    let (job, _runs) = recording(
+        JobSpec::every("nowhere", Duration::from_secs(1)),
+        Duration::ZERO,
+    );
+    manager.register(job);
+    assert!(matches!(manager.start_all(), Err(Error::NoRuntime)));
+    assert!(matches!(manager.start("nowhere"), Err(Error::NoRuntime)));
+    assert!(!manager.stats("nowhere").unwrap().is_started);
+}
+
+#[test]
+fn a_manager_built_outside_a_runtime_starts_inside_one() {
+    let manager = JobManager::new();
+    let (job, mut runs) = recording(
+        JobSpec::every("later", Duration::from_secs(60)),
+        Duration::ZERO,
+    );
+    manager.register(job);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        manager.start_all().unwrap();
+        assert_eq!(next(&mut runs).await.number, 1);
+        manager.stop_all().await;
+    });
+}

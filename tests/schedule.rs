@@ -1,0 +1,143 @@
+//! Fixed-rate scheduling on tokio's paused clock: exact fire instants, no
+//! drift, `run_on_start`.
+
+mod support;
+
+use std::time::Duration;
+
+use jobs_runtime::{JobManager, JobSpec};
+use tokio::time::Instant;
+
+use support::{next, recording};
+
+const TWO_MINUTES: Duration = Duration::from_secs(120);
+
+#[tokio::test(start_paused = true)]
+async fn ten_ticks_of_a_two_minute_job_fall_on_the_grid() {
+    let real_start = std::time::Instant::now();
+    let manager = JobManager::new();
+    let (job, mut runs) = recording(JobSpec::every("grid", TWO_MINUTES), Duration::ZERO);
+    manager.register(job);
+    let start = Instant::now();
+    manager.start_all().unwrap();
+
+    for k in 0..10u32 {
+        let run = next(&mut runs).await;
+        assert_eq!(run.number, u64::from(k) + 1);
+        assert_eq!(run.scheduled_at, start + TWO_MINUTES * k, "tick {k}");
+        assert_eq!(run.started_at, run.scheduled_at, "tick {k} started late");
+    }
+    assert_eq!(Instant::now() - start, TWO_MINUTES * 9);
+    manager.stop_all().await;
+
+    assert_eq!(manager.stats("grid").unwrap().execution_count, 10);
+    // Eighteen minutes of schedule, in (much) less than a few seconds.
+    assert!(real_start.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_that_take_time_do_not_shift_the_grid() {
+    let manager = JobManager::new();
+    // Each run takes 50 s of a 2 min interval: a fixed-delay schedule would
+    // fire at 0, 2m50s, 5m40s, ...
+    let (job, mut runs) = recording(JobSpec::every("busy", TWO_MINUTES), Duration::from_secs(50));
+    manager.register(job);
+    let start = Instant::now();
+    manager.start_all().unwrap();
+
+    for k in 0..10u32 {
+        let run = next(&mut runs).await;
+        assert_eq!(run.scheduled_at, start + TWO_MINUTES * k, "tick {k}");
+        assert_eq!(run.started_at, start + TWO_MINUTES * k, "tick {k}");
+    }
+    manager.stop_all().await;
+    let stats = manager.stats("busy").unwrap();
+    assert_eq!(stats.skipped_count, 0);
+    assert_eq!(stats.max_execution_time, Duration::from_secs(50));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_wake_up_does_not_shift_later_fires() {
+    let manager = JobManager::new();
+    let (job, mut runs) = recording(JobSpec::every("late", TWO_MINUTES), Duration::ZERO);
+    manager.register(job);
+    let start = Instant::now();
+    manager.start_all().unwrap();
+    assert_eq!(next(&mut runs).await.scheduled_at, start);
+
+    // The clock jumps 5 minutes at once: the fires due at 2m and 4m are late.
+    tokio::time::advance(Duration::from_secs(300)).await;
+    let mut late = Vec::new();
+    loop {
+        let run = next(&mut runs).await;
+        if run.started_at > start + Duration::from_secs(300) {
+            // The first fire after the jump is on the grid and on time.
+            assert_eq!(run.scheduled_at, start + TWO_MINUTES * 3);
+            assert_eq!(run.started_at, run.scheduled_at);
+            break;
+        }
+        late.push(run.scheduled_at);
+    }
+    assert!(!late.is_empty());
+    for scheduled_at in &late {
+        let offset = *scheduled_at - start;
+        assert_eq!(offset.as_secs() % 120, 0, "{offset:?} is off the grid");
+    }
+    // Each fire is used at most once, in order.
+    assert!(late.windows(2).all(|pair| pair[0] < pair[1]));
+    let run = next(&mut runs).await;
+    assert_eq!(run.scheduled_at, start + TWO_MINUTES * 4);
+    assert_eq!(run.started_at, run.scheduled_at);
+    manager.stop_all().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_on_start_false_waits_one_interval() {
+    let manager = JobManager::new();
+    let interval = Duration::from_secs(300);
+    let (job, mut runs) = recording(
+        JobSpec::every("waits", interval).run_on_start(false),
+        Duration::ZERO,
+    );
+    manager.register(job);
+    let (eager, mut eager_runs) = recording(JobSpec::every("eager", interval), Duration::ZERO);
+    manager.register(eager);
+    let start = Instant::now();
+    manager.start_all().unwrap();
+
+    assert_eq!(next(&mut eager_runs).await.started_at, start);
+    let first = next(&mut runs).await;
+    assert_eq!(first.number, 1);
+    assert_eq!(first.scheduled_at, start + interval);
+    assert_eq!(first.started_at, start + interval);
+    let second = next(&mut runs).await;
+    assert_eq!(second.scheduled_at, start + interval * 2);
+    manager.stop_all().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn jobs_with_different_intervals_each_keep_their_own_grid() {
+    let manager = JobManager::new();
+    let (fast, mut fast_runs) = recording(
+        JobSpec::every("fast", Duration::from_secs(7)),
+        Duration::from_secs(3),
+    );
+    let (slow, mut slow_runs) = recording(
+        JobSpec::every("slow", Duration::from_secs(60)),
+        Duration::from_secs(45),
+    );
+    manager.register(fast);
+    manager.register(slow);
+    let start = Instant::now();
+    manager.start_all().unwrap();
+
+    for k in 0..20u32 {
+        let run = next(&mut fast_runs).await;
+        assert_eq!(run.started_at, start + Duration::from_secs(7) * k);
+    }
+    for k in 0..3u32 {
+        let run = next(&mut slow_runs).await;
+        assert_eq!(run.started_at, start + Duration::from_secs(60) * k);
+    }
+    manager.stop_all().await;
+}
