@@ -6,7 +6,7 @@ mod support;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use jobs_runtime::{job, JobContext, JobManager, JobSpec};
+use jobs_runtime::{job, JobContext, JobManager, JobSpec, Schedule};
 use tokio::time::Instant;
 
 // Links the crate, and with it the job it defines.
@@ -70,7 +70,10 @@ async fn the_other_crates_job_runs_on_its_schedule() {
     assert!(jobs_extra_jobs::RUNS.load(Ordering::SeqCst) >= 3);
     let stats = manager.stats("extra-crate-job").unwrap();
     assert_eq!(stats.execution_count, 3);
-    assert_eq!(stats.interval, Duration::from_secs(60));
+    assert_eq!(
+        stats.schedule,
+        Some(Schedule::every(Duration::from_secs(60)))
+    );
     let starts = logs.job_operation("extra-crate-job", "job_execute_start");
     let at: Vec<_> = starts.iter().map(|event| event.at - start).collect();
     assert_eq!(
@@ -95,7 +98,10 @@ async fn discovered_jobs_keep_the_options_of_their_attribute() {
     assert_eq!(manager.stats("local-job").unwrap().execution_count, 2);
     let nightly = manager.stats("nightly-report").unwrap();
     assert_eq!(nightly.execution_count, 0);
-    assert_eq!(nightly.interval, Duration::from_secs(86_400));
+    assert_eq!(
+        nightly.schedule,
+        Some(Schedule::every(Duration::from_secs(86_400)))
+    );
     tokio::time::sleep_until(start + Duration::from_secs(86_400)).await;
     support::settle().await;
     assert_eq!(manager.stats("nightly-report").unwrap().execution_count, 1);

@@ -53,7 +53,10 @@ async fn check_override(variable: &'static str, expected: Duration) {
         job_start.field("interval_seconds"),
         &json!(expected.as_secs_f64())
     );
-    assert_eq!(manager.stats("overridden").unwrap().interval, expected);
+    assert_eq!(
+        manager.stats("overridden").unwrap().schedule,
+        Some(jobs_runtime::Schedule::every(expected))
+    );
 }
 
 #[tokio::test(start_paused = true)]

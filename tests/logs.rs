@@ -88,6 +88,7 @@ async fn every_lifecycle_event_has_exactly_its_fields() {
                 ("operation", json!("job_execute_start")),
                 ("job_name", json!("report")),
                 ("execution_number", json!(k)),
+                ("queue_time_ms", json!(0)),
                 ("message", json!("job execution started")),
             ])
         );

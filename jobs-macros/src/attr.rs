@@ -1,10 +1,11 @@
 //! Parses and validates the arguments of `#[job(...)]` into a [`JobConfig`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
+use syn::spanned::Spanned;
 use syn::{Expr, Lit, LitStr, Path};
 
 /// The keys `#[job(...)]` accepts.
@@ -13,29 +14,85 @@ const EVERY: &str = "every";
 const ENV: &str = "env";
 const RUN_ON_START: &str = "run_on_start";
 const TIMEOUT: &str = "timeout";
+const CRON: &str = "cron";
+const TZ: &str = "tz";
+const DELAY: &str = "delay";
+const JITTER: &str = "jitter";
+const OVERLAP: &str = "overlap";
+const MAX_CONCURRENCY: &str = "max_concurrency";
+const MISSED: &str = "missed";
+const RETRIES: &str = "retries";
+const BACKOFF: &str = "backoff";
+const BACKOFF_MAX: &str = "backoff_max";
+const AFTER: &str = "after";
+const WHEN: &str = "when";
+const SLOTS: &str = "slots";
+const PRIORITY: &str = "priority";
 const CRATE: &str = "crate";
-const KEYS: &[&str] = &[NAME, EVERY, ENV, RUN_ON_START, TIMEOUT, CRATE];
+const KEYS: &[&str] = &[
+    NAME,
+    EVERY,
+    CRON,
+    TZ,
+    ENV,
+    RUN_ON_START,
+    TIMEOUT,
+    DELAY,
+    JITTER,
+    OVERLAP,
+    MAX_CONCURRENCY,
+    MISSED,
+    RETRIES,
+    BACKOFF,
+    BACKOFF_MAX,
+    AFTER,
+    WHEN,
+    SLOTS,
+    PRIORITY,
+    CRATE,
+];
 
-/// A job's configuration, validated.
+/// The words `delay`, `overlap`, `missed` and `priority` accept.
+const DELAY_WORDS: &[&str] = &["rate", "fixed"];
+const OVERLAP_WORDS: &[&str] = &["skip", "queue", "allow", "replace"];
+const MISSED_WORDS: &[&str] = &["skip", "run_once"];
+const PRIORITY_WORDS: &[&str] = &["high", "normal", "low"];
+
+/// A job's configuration, validated. Keys left out are `None`: the runtime's
+/// defaults apply.
+#[derive(Default)]
 pub(crate) struct JobConfig {
     /// The job's name; `None` means "derive it from the function's name".
     pub(crate) name: Option<String>,
-    pub(crate) every: Duration,
+    pub(crate) every: Option<Duration>,
+    pub(crate) cron: Option<String>,
+    pub(crate) tz: Option<String>,
     pub(crate) env: Option<String>,
-    pub(crate) run_on_start: bool,
+    pub(crate) run_on_start: Option<bool>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) fixed_delay: bool,
+    pub(crate) jitter: Option<Duration>,
+    /// `skip`, `queue`, `allow` or `replace`.
+    pub(crate) overlap: Option<String>,
+    pub(crate) max_concurrency: Option<u32>,
+    pub(crate) missed_run_once: bool,
+    pub(crate) retries: Option<u32>,
+    pub(crate) backoff: Option<Duration>,
+    pub(crate) backoff_max: Option<Duration>,
+    pub(crate) after: Option<String>,
+    pub(crate) when: Option<Path>,
+    pub(crate) slots: Option<u32>,
+    /// `high`, `normal` or `low`.
+    pub(crate) priority: Option<String>,
     pub(crate) krate: Option<Path>,
 }
 
 /// The keys as written, before the cross-key rules are checked.
 #[derive(Default)]
 struct Builder {
-    name: Option<String>,
-    every: Option<Duration>,
-    env: Option<String>,
-    run_on_start: Option<bool>,
-    timeout: Option<Duration>,
-    krate: Option<Path>,
+    config: JobConfig,
+    /// Where each key was written, for errors about combinations.
+    spans: HashMap<&'static str, Span>,
     seen: HashSet<String>,
     errors: Errors,
     /// Whether the argument list could not be parsed to its end, so keys
@@ -105,23 +162,53 @@ impl Builder {
             )));
             return Ok(());
         };
+        if let Some(&known) = KEYS.iter().find(|&&k| k == key) {
+            self.spans.insert(known, meta.path.span());
+        }
+        let config = &mut self.config;
         let checked = match key.as_str() {
             NAME => string(&value, NAME)
-                .and_then(|literal| validate_name(&literal))
-                .map(|name| self.name = Some(name)),
-            EVERY => string(&value, EVERY)
-                .and_then(|literal| parse_duration(&literal, EVERY))
-                .map(|every| self.every = Some(every)),
+                .and_then(|literal| validate_name(&literal, NAME))
+                .map(|name| config.name = Some(name)),
+            EVERY => duration(&value, EVERY).map(|every| config.every = Some(every)),
+            CRON => string(&value, CRON)
+                .and_then(|literal| validate_cron(&literal))
+                .map(|cron| config.cron = Some(cron)),
+            TZ => string(&value, TZ)
+                .and_then(|literal| validate_tz(&literal))
+                .map(|tz| config.tz = Some(tz)),
             ENV => string(&value, ENV)
                 .and_then(|literal| validate_env(&literal))
-                .map(|env| self.env = Some(env)),
-            RUN_ON_START => boolean(&value, RUN_ON_START).map(|run| self.run_on_start = Some(run)),
-            TIMEOUT => string(&value, TIMEOUT)
-                .and_then(|literal| parse_duration(&literal, TIMEOUT))
-                .map(|timeout| self.timeout = Some(timeout)),
+                .map(|env| config.env = Some(env)),
+            RUN_ON_START => {
+                boolean(&value, RUN_ON_START).map(|run| config.run_on_start = Some(run))
+            }
+            TIMEOUT => duration(&value, TIMEOUT).map(|timeout| config.timeout = Some(timeout)),
+            DELAY => {
+                word(&value, DELAY, DELAY_WORDS).map(|delay| config.fixed_delay = delay == "fixed")
+            }
+            JITTER => duration(&value, JITTER).map(|jitter| config.jitter = Some(jitter)),
+            OVERLAP => {
+                word(&value, OVERLAP, OVERLAP_WORDS).map(|overlap| config.overlap = Some(overlap))
+            }
+            MAX_CONCURRENCY => {
+                positive(&value, MAX_CONCURRENCY).map(|max| config.max_concurrency = Some(max))
+            }
+            MISSED => word(&value, MISSED, MISSED_WORDS)
+                .map(|missed| config.missed_run_once = missed == "run_once"),
+            RETRIES => integer(&value, RETRIES).map(|retries| config.retries = Some(retries)),
+            BACKOFF => duration(&value, BACKOFF).map(|backoff| config.backoff = Some(backoff)),
+            BACKOFF_MAX => duration(&value, BACKOFF_MAX).map(|max| config.backoff_max = Some(max)),
+            AFTER => string(&value, AFTER)
+                .and_then(|literal| validate_name(&literal, AFTER))
+                .map(|after| config.after = Some(after)),
+            WHEN => path(&value, WHEN).map(|when| config.when = Some(when)),
+            SLOTS => positive(&value, SLOTS).map(|slots| config.slots = Some(slots)),
+            PRIORITY => word(&value, PRIORITY, PRIORITY_WORDS)
+                .map(|priority| config.priority = Some(priority)),
             _ => string(&value, CRATE)
                 .and_then(|literal| parse_crate_path(&literal))
-                .map(|path| self.krate = Some(path)),
+                .map(|path| config.krate = Some(path)),
         };
         if let Err(error) = checked {
             self.errors.push(error);
@@ -130,21 +217,66 @@ impl Builder {
     }
 
     fn build(mut self) -> Result<JobConfig, syn::Error> {
-        if !self.seen.contains(EVERY) && !self.truncated {
-            self.errors.push(syn::Error::new(
-                Span::call_site(),
-                "#[job] needs `every`, the interval between runs, as a duration in quotes: #[job(every = \"5m\")]",
-            ));
+        if !self.truncated {
+            self.check_combinations();
         }
         self.errors.finish()?;
-        Ok(JobConfig {
-            name: self.name,
-            every: self.every.unwrap_or_default(),
-            env: self.env,
-            run_on_start: self.run_on_start.unwrap_or(true),
-            timeout: self.timeout,
-            krate: self.krate,
-        })
+        Ok(self.config)
+    }
+
+    /// The rules between keys, each error spanned on the key that breaks it.
+    fn check_combinations(&mut self) {
+        let has = |key: &str| self.seen.contains(key);
+        let mut problems = Vec::new();
+        if !has(EVERY) && !has(CRON) && !has(AFTER) {
+            problems.push((
+                None,
+                "#[job] needs a schedule: `every` (a duration in quotes, e.g. every = \"5m\"), `cron` (e.g. cron = \"0 */5 * * * *\"), or `after` (the name of the job this one follows)".to_owned(),
+            ));
+        }
+        if has(EVERY) && has(CRON) {
+            problems.push((
+                Some(CRON),
+                "`every` and `cron` cannot be used together; choose one schedule".to_owned(),
+            ));
+        }
+        if has(TZ) && !has(CRON) {
+            problems.push((
+                Some(TZ),
+                "`tz` applies to `cron` schedules only; add `cron` or remove `tz`".to_owned(),
+            ));
+        }
+        if self.config.fixed_delay && !has(EVERY) {
+            problems.push((Some(DELAY), "`delay = \"fixed\"` needs `every`: the next run starts one interval after the previous one ends".to_owned()));
+        }
+        if has(MAX_CONCURRENCY) && self.config.overlap.as_deref() != Some("allow") {
+            problems.push((
+                Some(MAX_CONCURRENCY),
+                "`max_concurrency` applies to `overlap = \"allow\"` only".to_owned(),
+            ));
+        }
+        for key in [BACKOFF, BACKOFF_MAX] {
+            if has(key) && !has(RETRIES) {
+                problems.push((
+                    Some(key),
+                    format!("`{key}` applies to retries; add `retries = N`"),
+                ));
+            }
+        }
+        if let (Some(backoff), Some(max)) = (self.config.backoff, self.config.backoff_max) {
+            if max < backoff {
+                problems.push((
+                    Some(BACKOFF_MAX),
+                    "`backoff_max` must not be shorter than `backoff`".to_owned(),
+                ));
+            }
+        }
+        for (key, message) in problems {
+            let span = key
+                .and_then(|key| self.spans.get(key).copied())
+                .unwrap_or_else(Span::call_site);
+            self.errors.push(syn::Error::new(span, message));
+        }
     }
 }
 
@@ -152,9 +284,21 @@ impl Builder {
 fn allowed(key: &str) -> &'static str {
     match key {
         NAME => "a job name in quotes, such as \"process-health\"",
-        EVERY | TIMEOUT => "a duration in quotes, such as \"30s\", \"2m\" or \"1h 30m\"",
+        AFTER => "the name of another job in quotes, such as \"fetch-rates\"",
+        EVERY | TIMEOUT | JITTER | BACKOFF | BACKOFF_MAX => {
+            "a duration in quotes, such as \"30s\", \"2m\" or \"1h 30m\""
+        }
+        CRON => "a cron expression in quotes, such as \"0 */5 * * * *\" or \"@daily\"",
+        TZ => "a time zone in quotes, such as \"Europe/Berlin\", \"UTC\" or \"local\"",
         ENV => "an environment variable name in quotes, such as \"PH_INTERVAL\"",
         RUN_ON_START => "`true` or `false`",
+        DELAY => "\"rate\" or \"fixed\"",
+        OVERLAP => "\"skip\", \"queue\", \"allow\" or \"replace\"",
+        MISSED => "\"skip\" or \"run_once\"",
+        PRIORITY => "\"high\", \"normal\" or \"low\"",
+        MAX_CONCURRENCY | SLOTS => "a whole number greater than zero, such as 2",
+        RETRIES => "a whole number, such as 3",
+        WHEN => "the path of a function returning `bool` (sync or async), such as `is_leader` or `flags::enabled`",
         _ => "a path in quotes, such as \"::jobs_runtime\"",
     }
 }
@@ -224,6 +368,89 @@ fn boolean(value: &Expr, key: &str) -> syn::Result<bool> {
     }
 }
 
+fn duration(value: &Expr, key: &str) -> syn::Result<Duration> {
+    string(value, key).and_then(|literal| parse_duration(&literal, key))
+}
+
+fn integer(value: &Expr, key: &str) -> syn::Result<u32> {
+    match literal(value) {
+        Some(Lit::Int(literal)) => literal.base10_parse::<u32>().map_err(|_| {
+            syn::Error::new_spanned(
+                value,
+                format!("`{key}` takes {}; {} is too large", allowed(key), literal),
+            )
+        }),
+        _ => Err(wrong_type(value, key)),
+    }
+}
+
+fn positive(value: &Expr, key: &str) -> syn::Result<u32> {
+    match integer(value, key)? {
+        0 => Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` takes {}, not 0", allowed(key)),
+        )),
+        number => Ok(number),
+    }
+}
+
+/// One of the words a key accepts, written as a string.
+fn word(value: &Expr, key: &str, words: &[&str]) -> syn::Result<String> {
+    let literal = string(value, key)?;
+    let text = literal.value();
+    if words.contains(&text.as_str()) {
+        Ok(text)
+    } else {
+        Err(syn::Error::new(
+            literal.span(),
+            format!("invalid `{key}` {text:?}; expected {}", allowed(key)),
+        ))
+    }
+}
+
+/// A path to a function, written without quotes.
+fn path(value: &Expr, key: &str) -> syn::Result<Path> {
+    match value {
+        Expr::Path(path) if path.qself.is_none() => Ok(path.path.clone()),
+        Expr::Group(group) => path(&group.expr, key),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` takes {}, found {}", allowed(key), found(value)),
+        )),
+    }
+}
+
+/// Checks a cron expression with the dialect the runtime uses: 5 fields, or
+/// 6 with seconds first; no year field.
+fn validate_cron(literal: &LitStr) -> syn::Result<String> {
+    let expression = literal.value();
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .year(croner::parser::Year::Disallowed)
+        .build()
+        .parse(&expression)
+        .map_err(|error| {
+            syn::Error::new(
+                literal.span(),
+                format!("invalid cron expression {expression:?}: {error}; expected 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or an alias such as \"@hourly\", \"@daily\", \"@weekly\""),
+            )
+        })?;
+    Ok(expression)
+}
+
+/// Checks a time zone name against the IANA database.
+fn validate_tz(literal: &LitStr) -> syn::Result<String> {
+    let zone = literal.value();
+    if zone == "local" || zone == "UTC" || zone.parse::<chrono_tz::Tz>().is_ok() {
+        Ok(zone)
+    } else {
+        Err(syn::Error::new(
+            literal.span(),
+            format!("unknown time zone {zone:?}; expected an IANA name such as \"Europe/Berlin\", \"UTC\" or \"local\""),
+        ))
+    }
+}
+
 fn parse_crate_path(literal: &LitStr) -> syn::Result<Path> {
     literal.parse().map_err(|_| {
         syn::Error::new(
@@ -257,18 +484,23 @@ fn parse_duration(literal: &LitStr, key: &str) -> syn::Result<Duration> {
     Ok(duration)
 }
 
-fn validate_name(literal: &LitStr) -> syn::Result<String> {
+fn validate_name(literal: &LitStr, key: &str) -> syn::Result<String> {
     let name = literal.value();
     if name.is_empty() {
+        let hint = if key == NAME {
+            "leave `name` out to use the function's name, with `_` turned into `-`"
+        } else {
+            "give the name of the job this one runs after"
+        };
         return Err(syn::Error::new(
             literal.span(),
-            "`name` must not be empty; leave `name` out to use the function's name, with `_` turned into `-`",
+            format!("`{key}` must not be empty; {hint}"),
         ));
     }
     if name.chars().any(char::is_whitespace) {
         return Err(syn::Error::new(
             literal.span(),
-            format!("job name {name:?} must not contain whitespace; use `-` or `_` between words"),
+            format!("job name {name:?} in `{key}` must not contain whitespace; use `-` or `_` between words"),
         ));
     }
     Ok(name)
@@ -304,9 +536,9 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(config.name.as_deref(), Some("a-b"));
-        assert_eq!(config.every, Duration::from_secs(5400));
+        assert_eq!(config.every, Some(Duration::from_secs(5400)));
         assert_eq!(config.env.as_deref(), Some("X"));
-        assert!(!config.run_on_start);
+        assert_eq!(config.run_on_start, Some(false));
         assert_eq!(config.timeout, Some(Duration::from_secs(10)));
     }
 
@@ -314,7 +546,7 @@ mod tests {
     fn defaults() {
         let config = parse(quote!(every = "2m")).unwrap();
         assert!(config.name.is_none() && config.env.is_none() && config.timeout.is_none());
-        assert!(config.run_on_start);
+        assert!(config.run_on_start.is_none());
     }
 
     #[test]
@@ -327,7 +559,7 @@ mod tests {
         assert!(messages[0].contains("invalid duration \"2x\""));
         assert!(messages[1].contains("duplicate key `every`"));
         assert!(
-            messages[2].contains("valid keys are: name, every, env, run_on_start, timeout, crate")
+            messages[2].contains("valid keys are: name, every, cron, tz, env, run_on_start, timeout, delay, jitter, overlap, max_concurrency, missed, retries, backoff, backoff_max, after, when, slots, priority, crate")
         );
         assert!(messages[3].contains("must not be empty"));
     }
@@ -381,7 +613,86 @@ mod tests {
         let Err(error) = parse(quote!(name = "a")) else {
             panic!("a job without `every` was accepted");
         };
-        assert!(error.to_string().starts_with("#[job] needs `every`"));
+        assert!(error.to_string().starts_with("#[job] needs a schedule"));
+    }
+
+    #[test]
+    fn policy_keys() {
+        let config = parse(quote!(
+            cron = "0 */5 * * * *",
+            tz = "Europe/Berlin",
+            jitter = "10s",
+            overlap = "allow",
+            max_concurrency = 3,
+            missed = "run_once",
+            retries = 3,
+            backoff = "1s",
+            backoff_max = "1m",
+            after = "fetch",
+            when = flags::enabled,
+            slots = 2,
+            priority = "high"
+        ))
+        .unwrap();
+        assert_eq!(config.cron.as_deref(), Some("0 */5 * * * *"));
+        assert_eq!(config.tz.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(config.overlap.as_deref(), Some("allow"));
+        assert_eq!(config.max_concurrency, Some(3));
+        assert!(config.missed_run_once);
+        assert_eq!(config.retries, Some(3));
+        assert_eq!(config.backoff_max, Some(Duration::from_secs(60)));
+        assert_eq!(config.after.as_deref(), Some("fetch"));
+        assert!(config.when.is_some());
+        assert_eq!(config.slots, Some(2));
+        assert_eq!(config.priority.as_deref(), Some("high"));
+    }
+
+    #[test]
+    fn after_alone_is_a_schedule() {
+        assert!(parse(quote!(after = "fetch")).is_ok());
+        assert!(
+            parse(quote!(delay = "fixed", every = "1m"))
+                .unwrap()
+                .fixed_delay
+        );
+    }
+
+    #[test]
+    fn combinations_are_checked() {
+        let Err(error) = parse(quote!(
+            every = "1m",
+            cron = "@hourly",
+            max_concurrency = 2,
+            backoff = "1s",
+            delay = "fixed"
+        )) else {
+            panic!("bad combinations were accepted");
+        };
+        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(messages[0].contains("`every` and `cron` cannot be used together"));
+        assert!(messages[1].contains("`max_concurrency` applies to `overlap = \"allow\"` only"));
+        assert!(messages[2].contains("`backoff` applies to retries"));
+    }
+
+    #[test]
+    fn bad_policy_values() {
+        let Err(error) = parse(quote!(
+            cron = "61 * * * *",
+            tz = "Mars/Base",
+            overlap = "sometimes",
+            slots = 0,
+            when = "is_leader"
+        )) else {
+            panic!("bad values were accepted");
+        };
+        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 5, "{messages:?}");
+        assert!(messages[0].starts_with("invalid cron expression \"61 * * * *\""));
+        assert!(messages[1].starts_with("unknown time zone \"Mars/Base\""));
+        assert!(messages[2].starts_with("invalid `overlap` \"sometimes\"; expected \"skip\", \"queue\", \"allow\" or \"replace\""));
+        assert!(messages[3].contains("not 0"));
+        assert!(messages[4].starts_with("`when` takes the path of a function"));
     }
 
     #[test]

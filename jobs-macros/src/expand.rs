@@ -80,11 +80,7 @@ const GENERIC: &str = "#[job] functions cannot be generic; parameters are `State
 fn registration(function: &ItemFn, config: &JobConfig, params: &[&Type]) -> TokenStream {
     let private = private_path(config.krate.as_ref());
     let ident = &function.sig.ident;
-    let name = config.name.clone().unwrap_or_else(|| default_name(ident));
-    let every = duration_tokens(config.every);
-    let env = option_tokens(config.env.as_ref().map(|env| quote!(#env)));
-    let run_on_start = config.run_on_start;
-    let timeout = option_tokens(config.timeout.map(duration_tokens));
+    let spec = spec_tokens(config, ident);
 
     // Type errors in the generated code are spanned from the first to the
     // last token of the user's type, so each is reported once, under the
@@ -143,21 +139,98 @@ fn registration(function: &ItemFn, config: &JobConfig, params: &[&Type]) -> Toke
                 __jobs::Option::Some(#from_fn #closure)
             }
 
+            fn __jobs_spec() -> __jobs::JobSpec {
+                #spec
+            }
+
             __jobs::inventory::submit! {
                 __jobs::Registration::new(
-                    __jobs::StaticSpec {
-                        name: #name,
-                        every: #every,
-                        env: #env,
-                        run_on_start: #run_on_start,
-                        timeout: #timeout,
-                    },
+                    __jobs_spec,
                     __jobs::Location { file: ::core::file!(), line: ::core::line!() },
                     __jobs_bind,
                 )
             }
         };
     }
+}
+
+/// The job's spec, built with `JobSpec`'s public builder: only the keys that
+/// were written are set, so the runtime's defaults apply to the rest.
+fn spec_tokens(config: &JobConfig, ident: &syn::Ident) -> TokenStream {
+    let name = config.name.clone().unwrap_or_else(|| default_name(ident));
+    let mut spec = match (&config.every, &config.cron) {
+        (Some(every), _) => {
+            let every = duration_tokens(*every);
+            quote!(__jobs::JobSpec::every(#name, #every))
+        }
+        (None, Some(cron)) => {
+            let tz = config.tz.as_deref().unwrap_or("UTC");
+            quote!(__jobs::JobSpec::new(#name, __jobs::cron_literal(#cron, #tz)))
+        }
+        (None, None) => quote!(__jobs::JobSpec::unscheduled(#name)),
+    };
+    let mut option = |tokens: TokenStream| spec.extend(quote!(.#tokens));
+    if let Some(env) = &config.env {
+        option(quote!(env(#env)));
+    }
+    if let Some(run_on_start) = config.run_on_start {
+        option(quote!(run_on_start(#run_on_start)));
+    }
+    if let Some(timeout) = config.timeout {
+        let timeout = duration_tokens(timeout);
+        option(quote!(timeout(#timeout)));
+    }
+    if config.fixed_delay {
+        option(quote!(fixed_delay()));
+    }
+    if let Some(jitter) = config.jitter {
+        let jitter = duration_tokens(jitter);
+        option(quote!(jitter(#jitter)));
+    }
+    if let Some(overlap) = config.overlap.as_deref() {
+        let overlap = match (overlap, config.max_concurrency) {
+            ("queue", _) => quote!(__jobs::Overlap::Queue),
+            ("replace", _) => quote!(__jobs::Overlap::Replace),
+            ("allow", Some(max)) => quote!(__jobs::Overlap::Allow { max_concurrency: #max }),
+            ("allow", None) => quote!(__jobs::Overlap::Allow {
+                max_concurrency: u32::MAX
+            }),
+            _ => quote!(__jobs::Overlap::Skip),
+        };
+        option(quote!(overlap(#overlap)));
+    }
+    if config.missed_run_once {
+        option(quote!(missed(__jobs::Missed::RunOnce)));
+    }
+    if let Some(retries) = config.retries {
+        option(quote!(retries(#retries)));
+    }
+    if let Some(backoff) = config.backoff {
+        let backoff = duration_tokens(backoff);
+        option(quote!(backoff(#backoff)));
+    }
+    if let Some(backoff_max) = config.backoff_max {
+        let backoff_max = duration_tokens(backoff_max);
+        option(quote!(backoff_max(#backoff_max)));
+    }
+    if let Some(after) = &config.after {
+        option(quote!(after(#after)));
+    }
+    if let Some(when) = &config.when {
+        option(quote_spanned!(when.span()=> when(#when)));
+    }
+    if let Some(slots) = config.slots {
+        option(quote!(slots(#slots)));
+    }
+    if let Some(priority) = config.priority.as_deref() {
+        let priority = match priority {
+            "high" => quote!(High),
+            "low" => quote!(Low),
+            _ => quote!(Normal),
+        };
+        option(quote!(priority(__jobs::Priority::#priority)));
+    }
+    spec
 }
 
 /// The spans of the first and last tokens of `tokens`.
@@ -189,13 +262,6 @@ fn duration_tokens(duration: Duration) -> TokenStream {
     quote!(__jobs::Duration::new(#secs, #nanos))
 }
 
-fn option_tokens(value: Option<TokenStream>) -> TokenStream {
-    match value {
-        Some(value) => quote!(__jobs::Option::Some(#value)),
-        None => quote!(__jobs::Option::None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,7 +286,7 @@ mod tests {
         .to_string();
         assert!(out.starts_with("async fn tick"), "{out}");
         assert!(out.contains("inventory :: submit"), "{out}");
-        assert!(out.contains("name : \"tick\""), "{out}");
+        assert!(out.contains("JobSpec :: every (\"tick\""), "{out}");
     }
 
     #[test]

@@ -9,12 +9,24 @@ pub use crate::extract::JobParam;
 #[doc(hidden)]
 pub use crate::job::IntoJobResult;
 #[doc(hidden)]
-pub use crate::registry::{Binder, BoundJob, Registration, StaticSpec};
+pub use crate::registry::{Binder, BoundJob, Registration};
 #[doc(hidden)]
 pub use crate::spec::Location;
 #[doc(hidden)]
 pub use crate::JobContext;
 #[doc(hidden)]
+pub use crate::{JobSpec, Missed, Overlap, Priority, Schedule};
+#[doc(hidden)]
 pub use ::core::option::Option;
 #[doc(hidden)]
 pub use ::core::time::Duration;
+
+/// A cron schedule from a `#[job(cron = ..., tz = ...)]` literal, which the
+/// attribute has already checked.
+#[doc(hidden)]
+pub fn cron_literal(expression: &str, tz: &str) -> Schedule {
+    match Schedule::cron(expression, tz) {
+        Ok(schedule) => schedule,
+        Err(error) => panic!("#[job] checked this cron literal at compile time, yet: {error}"),
+    }
+}

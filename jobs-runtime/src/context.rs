@@ -30,8 +30,10 @@ use tokio_util::sync::CancellationToken;
 pub struct JobContext {
     job_name: Arc<str>,
     execution_number: u64,
+    attempt: u32,
     scheduled_at: Instant,
     started_at: SystemTime,
+    upstream_completed_at: Option<SystemTime>,
     token: CancellationToken,
 }
 
@@ -39,17 +41,33 @@ impl JobContext {
     pub(crate) fn new(
         job_name: Arc<str>,
         execution_number: u64,
+        attempt: u32,
         scheduled_at: Instant,
         started_at: SystemTime,
+        upstream_completed_at: Option<SystemTime>,
         token: CancellationToken,
     ) -> Self {
         JobContext {
             job_name,
             execution_number,
+            attempt,
             scheduled_at,
             started_at,
+            upstream_completed_at,
             token,
         }
+    }
+
+    /// The attempt within this execution: 1 for the first try, 2 for the
+    /// first retry, ...
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// When the upstream run that caused this execution completed (wall
+    /// clock), for a job that runs `after` another; `None` otherwise.
+    pub fn upstream_completed_at(&self) -> Option<SystemTime> {
+        self.upstream_completed_at
     }
 
     /// The job's name.
@@ -63,8 +81,8 @@ impl JobContext {
         self.execution_number
     }
 
-    /// The instant this execution was due, on tokio's clock. For a triggered
-    /// run it is the instant of the trigger.
+    /// The instant this execution was due, on tokio's clock, jitter
+    /// included. For a triggered run it is the instant of the trigger.
     pub fn scheduled_at(&self) -> Instant {
         self.scheduled_at
     }
@@ -74,8 +92,9 @@ impl JobContext {
         self.started_at
     }
 
-    /// The token that fires when this execution should stop: at shutdown, when
-    /// the job is stopped, or when the job's timeout passes.
+    /// The token that fires when this attempt should stop: at shutdown, when
+    /// the job is stopped, when a newer run replaces it (`overlap =
+    /// "replace"`), or when the job's timeout passes.
     pub fn cancellation_token(&self) -> &CancellationToken {
         &self.token
     }

@@ -33,8 +33,9 @@ pub enum Error {
         type_name: &'static str,
     },
 
-    /// A job's interval override in the environment is not a valid interval.
-    #[error("job `{job}`: environment variable {variable}={value:?} is not a valid interval ({reason}); expected a duration such as \"90s\", \"5m\" or \"1h 30m\", or a whole number of milliseconds, greater than zero")]
+    /// A variable in the environment that configures a job holds an invalid
+    /// value.
+    #[error("job `{job}`: environment variable {variable}={value:?} is invalid: {reason}")]
     InvalidEnv {
         /// The job's name.
         job: String,
@@ -44,6 +45,44 @@ pub enum Error {
         value: String,
         /// Why the value was refused.
         reason: String,
+    },
+
+    /// A job runs `after` a job that does not exist.
+    #[error("job `{job}` runs after `{upstream}`, but no job has that name; registered jobs: {registered}")]
+    UnknownUpstream {
+        /// The job.
+        job: String,
+        /// The name it follows.
+        upstream: String,
+        /// The names that exist, comma-separated.
+        registered: String,
+    },
+
+    /// Jobs follow each other in a circle.
+    #[error("jobs {} form a dependency cycle through `after`; a job cannot run after itself", .jobs.join(" -> "))]
+    DependencyCycle {
+        /// The jobs in the cycle, the first repeated at the end.
+        jobs: Vec<String>,
+    },
+
+    /// A job needs more slots than the manager has.
+    #[error("job `{job}` needs {needed} slots per run, but the manager has {available}; raise `available_slots` or lower the job's `slots`")]
+    NotEnoughSlots {
+        /// The job.
+        job: String,
+        /// The slots one run takes.
+        needed: u32,
+        /// The manager's available slots.
+        available: u32,
+    },
+
+    /// A spec option has a value that cannot work.
+    #[error("job `{job}`: {problem}")]
+    InvalidSpec {
+        /// The job.
+        job: String,
+        /// What is wrong and what is allowed.
+        problem: String,
     },
 
     /// No job has this name.

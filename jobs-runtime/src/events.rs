@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tracing::Span;
 
+use crate::Schedule;
+
 /// The target of every event and span this crate emits.
 pub const TARGET: &str = "jobs_runtime";
 
@@ -15,14 +17,55 @@ pub(crate) fn execution_span(job_name: &str, execution_number: u64) -> Span {
     tracing::info_span!(target: TARGET, "job_execution", job_name, execution_number)
 }
 
-pub(crate) fn job_start(job_name: &str, interval: Duration) {
+pub(crate) fn job_start(job_name: &str, schedule: Option<&Schedule>) {
+    match schedule {
+        Some(Schedule::Every(interval)) => tracing::info!(
+            target: TARGET,
+            operation = "job_start",
+            job_name,
+            interval_ms = interval.as_millis() as u64,
+            interval_seconds = interval.as_secs_f64(),
+            "job started"
+        ),
+        Some(Schedule::Cron(cron)) => tracing::info!(
+            target: TARGET,
+            operation = "job_start",
+            job_name,
+            cron = cron.expression(),
+            tz = cron.time_zone(),
+            "job started"
+        ),
+        None => tracing::info!(
+            target: TARGET,
+            operation = "job_start",
+            job_name,
+            "job started (no schedule of its own)"
+        ),
+    }
+}
+
+pub(crate) fn job_disabled(job_name: &str, variable: &str) {
     tracing::info!(
         target: TARGET,
-        operation = "job_start",
+        operation = "job_disabled",
         job_name,
-        interval_ms = interval.as_millis() as u64,
-        interval_seconds = interval.as_secs_f64(),
-        "job started"
+        variable,
+        "job disabled by the environment; not started"
+    );
+}
+
+pub(crate) fn job_paused(job_name: &str, paused: bool) {
+    let operation = if paused { "job_paused" } else { "job_resumed" };
+    tracing::info!(target: TARGET, operation, job_name, "job {operation}");
+}
+
+pub(crate) fn schedule_changed(job_name: &str, schedule: &Schedule) {
+    tracing::info!(
+        target: TARGET,
+        operation = "job_schedule_changed",
+        job_name,
+        schedule = %schedule,
+        "job schedule changed; it takes effect from the next fire"
     );
 }
 
@@ -30,13 +73,45 @@ pub(crate) fn job_stop(job_name: &str) {
     tracing::info!(target: TARGET, operation = "job_stop", job_name, "job stopped");
 }
 
-pub(crate) fn execute_start(job_name: &str, execution_number: u64) {
+pub(crate) fn execute_start(job_name: &str, execution_number: u64, queue_time: Duration) {
     tracing::info!(
         target: TARGET,
         operation = "job_execute_start",
         job_name,
         execution_number,
+        queue_time_ms = queue_time.as_millis() as u64,
         "job execution started"
+    );
+}
+
+pub(crate) fn execute_retry(
+    job_name: &str,
+    execution_number: u64,
+    attempt: u32,
+    delay: Duration,
+    error: &str,
+) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "job_execute_retry",
+        job_name,
+        execution_number,
+        attempt,
+        delay_ms = delay.as_millis() as u64,
+        error,
+        "job attempt failed; retrying after the delay"
+    );
+}
+
+pub(crate) fn execute_missed(job_name: &str, missed: u64, missed_count: u64, policy: &'static str) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "job_execute_missed",
+        job_name,
+        missed,
+        missed_count,
+        policy,
+        "job fires missed"
     );
 }
 
@@ -63,15 +138,35 @@ pub(crate) fn execute_error(job_name: &str, execution_number: u64, error_count: 
     );
 }
 
-pub(crate) fn execute_skipped(job_name: &str, running_execution: u64, skipped_count: u64) {
+/// Why a fire did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SkipReason {
+    /// The previous run was still going.
+    Overlap,
+    /// The job was paused.
+    Paused,
+    /// Its condition was false.
+    Condition,
+}
+
+impl SkipReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Overlap => "overlap",
+            SkipReason::Paused => "paused",
+            SkipReason::Condition => "condition",
+        }
+    }
+}
+
+pub(crate) fn execute_skipped(job_name: &str, reason: SkipReason, skipped_count: u64) {
     tracing::warn!(
         target: TARGET,
         operation = "job_execute_skipped",
         job_name,
-        reason = "overlap",
-        running_execution,
+        reason = reason.as_str(),
         skipped_count,
-        "job fire skipped: the previous execution is still running"
+        "job fire skipped"
     );
 }
 

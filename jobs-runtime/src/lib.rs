@@ -37,8 +37,13 @@
 
 #![warn(missing_docs)]
 
+mod backoff;
 mod builder;
+mod clock;
+mod condition;
 mod context;
+mod control;
+mod cron;
 mod env;
 mod error;
 pub mod events;
@@ -50,24 +55,33 @@ mod registry;
 mod schedule;
 mod scheduler;
 mod shutdown;
+mod slots;
 mod spec;
 mod stats;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use backoff::RetryPolicy;
 pub use builder::Builder;
+pub use clock::Clock;
+pub use condition::{Condition, ConditionFuture, IntoCondition};
 pub use context::JobContext;
 pub use error::Error;
 pub use extract::{JobParam, MissingType, State, StateMap};
 pub use job::{BoxError, Job};
-pub use manager::{JobManager, DEFAULT_GRACE_PERIOD};
-pub use schedule::Schedule;
-pub use spec::{JobSpec, Location};
+pub use manager::{JobManager, DEFAULT_GRACE_PERIOD, DEFAULT_MISFIRE_THRESHOLD};
+pub use schedule::{CronSchedule, Schedule, ScheduleError};
+pub use slots::Priority;
+pub use spec::{JobSpec, Location, Missed, Overlap};
 pub use stats::JobStats;
 
 /// Re-exported so job code can take a [`JobContext`]'s token by type.
 pub use tokio_util::sync::CancellationToken;
+
+/// Re-exported: [`Schedule::upcoming`] and
+/// [`JobManager::next_runs`] speak `chrono::DateTime<Utc>`.
+pub use chrono;
 
 #[doc(inline)]
 pub use jobs_macros::job;

@@ -5,23 +5,31 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::ActiveJob;
+use crate::clock::Clock;
+use crate::control::Control;
+use crate::executor::{ActiveJob, SlotClaim};
 use crate::extract::StateMap;
 use crate::job::{HandWritten, Runnable};
 use crate::registry::{self, Registration};
-use crate::schedule::FireGrid;
-use crate::spec::Location;
+use crate::scheduler::{LoopPolicy, Timing};
+use crate::slots::SlotPool;
+use crate::spec::{Location, Overlap};
 use crate::stats::StatsCell;
-use crate::{env, events, scheduler, Error, Job, JobSpec, JobStats};
+use crate::{env, events, scheduler, Error, Job, JobSpec, JobStats, Schedule};
 
 /// How long [`JobManager::stop_all`] waits for in-flight executions before
 /// aborting them, unless set otherwise.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+/// How late a fire may be reached before it counts as missed, unless set
+/// otherwise.
+pub const DEFAULT_MISFIRE_THRESHOLD: Duration = Duration::from_secs(1);
 
 /// The registry of jobs and their lifecycle: start, stop, trigger, observe.
 ///
@@ -54,7 +62,17 @@ pub struct JobManager {
 struct Inner {
     registry: Mutex<Registry>,
     states: Mutex<StateMap>,
-    grace_period: Mutex<Option<Duration>>,
+    settings: Mutex<Settings>,
+    /// The slot pool, made at the first start when slots are limited.
+    pool: Mutex<Option<Arc<SlotPool>>>,
+}
+
+#[derive(Default)]
+struct Settings {
+    grace_period: Option<Duration>,
+    misfire_threshold: Option<Duration>,
+    available_slots: Option<u32>,
+    clock: Clock,
 }
 
 #[derive(Default)]
@@ -74,10 +92,37 @@ struct JobSlot {
     location: Location,
     source: Source,
     stats: Arc<StatsCell>,
-    trigger: Arc<Notify>,
+    control: Arc<Control>,
+    /// The schedule set with `set_schedule`, which outlives restarts.
+    schedule_override: Mutex<Option<Option<Schedule>>>,
     task: Mutex<Option<RunningTask>>,
     /// Notified each time a stop of the job has finished.
     stopped: Notify,
+}
+
+/// What `prepare` needs from the manager.
+struct PrepareContext<'a> {
+    states: &'a StateMap,
+    clock: Clock,
+    threshold: Duration,
+    pool: Option<&'a Arc<SlotPool>>,
+    dependents: Vec<Arc<Control>>,
+}
+
+/// What `prepare` found.
+enum Prepared {
+    Ready(Box<Launch>),
+    /// Switched off by this environment variable.
+    Disabled(String),
+    /// Problems were recorded.
+    Failed,
+}
+
+/// A job ready to start.
+struct Launch {
+    active: ActiveJob,
+    schedule: Option<Schedule>,
+    policy: LoopPolicy,
 }
 
 enum Source {
@@ -150,7 +195,8 @@ impl JobManager {
             location,
             source,
             stats: Arc::default(),
-            trigger: Arc::default(),
+            control: Arc::default(),
+            schedule_override: Mutex::new(None),
             task: Mutex::new(None),
             stopped: Notify::new(),
         });
@@ -176,12 +222,41 @@ impl JobManager {
     /// wait for in-flight executions before aborting them
     /// ([`DEFAULT_GRACE_PERIOD`] unless set).
     pub fn set_grace_period(&self, grace_period: Duration) {
-        *lock(&self.inner.grace_period) = Some(grace_period);
+        lock(&self.inner.settings).grace_period = Some(grace_period);
     }
 
     /// The grace period in effect.
     pub fn grace_period(&self) -> Duration {
-        lock(&self.inner.grace_period).unwrap_or(DEFAULT_GRACE_PERIOD)
+        lock(&self.inner.settings)
+            .grace_period
+            .unwrap_or(DEFAULT_GRACE_PERIOD)
+    }
+
+    /// Sets how late a fire may be reached before it counts as missed and
+    /// the job's `missed` policy applies ([`DEFAULT_MISFIRE_THRESHOLD`]
+    /// unless set). Takes effect for jobs started afterwards.
+    pub fn set_misfire_threshold(&self, threshold: Duration) {
+        lock(&self.inner.settings).misfire_threshold = Some(threshold);
+    }
+
+    /// Limits the slots runs may hold at once (unlimited unless set): a run
+    /// starts only when its job's `slots` are free, otherwise it waits,
+    /// ordered by priority and then by fire time. Set it before the first
+    /// start.
+    pub fn set_available_slots(&self, slots: u32) {
+        lock(&self.inner.settings).available_slots = Some(slots);
+    }
+
+    /// The available slots, if limited.
+    pub fn available_slots(&self) -> Option<u32> {
+        lock(&self.inner.settings).available_slots
+    }
+
+    /// Sets the wall clock cron schedules are computed with and stats report
+    /// ([`Clock::system`] unless set). Takes effect for jobs started
+    /// afterwards.
+    pub fn set_clock(&self, clock: Clock) {
+        lock(&self.inner.settings).clock = clock;
     }
 
     /// The names of all registered jobs, discovered ones first (by name), then
@@ -197,40 +272,31 @@ impl JobManager {
     /// Starts every job that is not started yet.
     ///
     /// Everything is checked first, and nothing starts unless everything is
-    /// right: unique names, valid environment overrides, and a provided value
-    /// for every `State<T>`. Every problem found is reported at once.
+    /// right: unique names, valid environment configuration, a provided value
+    /// for every `State<T>`, known `after` jobs without cycles, and enough
+    /// slots. Every problem found is reported at once. Jobs switched off
+    /// with `JOBS_<NAME>_ENABLED=false` are logged (`job_disabled`) and not
+    /// started.
     pub fn start_all(&self) -> Result<(), Error> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let states = lock(&self.inner.states).clone();
         let registry = lock(&self.inner.registry);
-        let mut problems: Vec<Error> = registry
+        let problems: Vec<Error> = registry
             .duplicates
             .iter()
             .map(|&index| registry.duplicate_error(index))
             .collect();
-        let mut ready = Vec::new();
-        for slot in &registry.slots {
-            if !slot.is_started() {
-                if let Some(active) = slot.prepare(&states, &mut problems) {
-                    ready.push((slot, active));
-                }
-            }
-        }
-        Error::from_problems(problems)?;
-        let start = Instant::now();
-        for (slot, active) in ready {
-            slot.launch(&runtime, active, start);
-        }
-        Ok(())
+        let pending: Vec<&Arc<JobSlot>> = registry
+            .slots
+            .iter()
+            .filter(|slot| !slot.is_started())
+            .collect();
+        self.launch_checked(&registry, &pending, problems)
     }
 
     /// Starts one job, with the same checks as [`start_all`](Self::start_all).
     pub fn start(&self, name: &str) -> Result<(), Error> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let states = lock(&self.inner.states).clone();
         let registry = lock(&self.inner.registry);
         let index = registry.index_of(name)?;
-        let mut problems: Vec<Error> = registry
+        let problems: Vec<Error> = registry
             .duplicates
             .iter()
             .filter(|&&duplicate| *registry.slots[duplicate].name == *name)
@@ -242,33 +308,130 @@ impl JobManager {
                 name: name.to_owned(),
             });
         }
-        let active = slot.prepare(&states, &mut problems);
+        self.launch_checked(&registry, &[slot], problems)
+    }
+
+    /// Checks `pending` (and the registry as a whole) and starts them all,
+    /// or none when a problem is found.
+    fn launch_checked(
+        &self,
+        registry: &Registry,
+        pending: &[&Arc<JobSlot>],
+        mut problems: Vec<Error>,
+    ) -> Result<(), Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+        let states = lock(&self.inner.states).clone();
+        let (clock, threshold, available) = {
+            let settings = lock(&self.inner.settings);
+            (
+                settings.clock,
+                settings
+                    .misfire_threshold
+                    .unwrap_or(DEFAULT_MISFIRE_THRESHOLD),
+                settings.available_slots,
+            )
+        };
+        problems.extend(registry.dependency_problems());
+        let pool = available.map(|capacity| {
+            Arc::clone(lock(&self.inner.pool).get_or_insert_with(|| SlotPool::new(capacity)))
+        });
+        let mut ready = Vec::new();
+        for slot in pending {
+            let context = PrepareContext {
+                states: &states,
+                clock,
+                threshold,
+                pool: pool.as_ref(),
+                dependents: registry.dependents_of(&slot.name),
+            };
+            match slot.prepare(&context, &mut problems) {
+                Prepared::Ready(launch) => ready.push((*slot, launch)),
+                Prepared::Disabled(variable) => events::job_disabled(&slot.name, &variable),
+                Prepared::Failed => {}
+            }
+        }
         Error::from_problems(problems)?;
-        if let Some(active) = active {
-            slot.launch(&runtime, active, Instant::now());
+        let start = Instant::now();
+        for (slot, launch) in ready {
+            slot.launch(&runtime, launch, start);
         }
         Ok(())
     }
 
     /// Runs a started job once now, outside its schedule; the schedule is
-    /// unchanged.
+    /// unchanged. The job's overlap policy applies to the triggered run, and
+    /// it runs even while the job is paused.
     ///
-    /// Fails if the job is unknown, not started, or running (a triggered run
-    /// never overlaps a running one).
+    /// Fails if the job is unknown or not started, or (with the default
+    /// `overlap = "skip"`) running.
     pub fn trigger(&self, name: &str) -> Result<(), Error> {
-        let slot = self.slot(name)?;
-        if !slot.is_started() {
-            return Err(Error::NotStarted {
-                name: name.to_owned(),
-            });
-        }
-        if slot.stats.is_running() {
+        let slot = self.started_slot(name)?;
+        if slot.spec.overlap_policy() == Overlap::Skip && slot.stats.is_running() {
             return Err(Error::AlreadyRunning {
                 name: name.to_owned(),
             });
         }
-        slot.trigger.notify_one();
+        slot.control.trigger();
         Ok(())
+    }
+
+    /// Pauses a job: it keeps its schedule, and each fire is skipped and
+    /// logged (`job_execute_skipped` with `reason = "paused"`) until
+    /// [`resume`](Self::resume). Runs in flight go on.
+    pub fn pause(&self, name: &str) -> Result<(), Error> {
+        let slot = self.slot(name)?;
+        if !slot.control.set_paused(true) {
+            events::job_paused(&slot.name, true);
+        }
+        Ok(())
+    }
+
+    /// Resumes a paused job; its next fire runs.
+    pub fn resume(&self, name: &str) -> Result<(), Error> {
+        let slot = self.slot(name)?;
+        if slot.control.set_paused(false) {
+            events::job_paused(&slot.name, false);
+        }
+        Ok(())
+    }
+
+    /// Replaces a job's schedule. For a started job it takes effect from the
+    /// next fire: the pending fire is replaced by the new schedule's first
+    /// fire after now. The new schedule outlives restarts of the job, and
+    /// wins over the environment.
+    pub fn set_schedule(&self, name: &str, schedule: Schedule) -> Result<(), Error> {
+        let slot = self.slot(name)?;
+        if slot.spec.is_fixed_delay() && !matches!(schedule, Schedule::Every(_)) {
+            return Err(Error::InvalidSpec {
+                job: name.to_owned(),
+                problem: format!("a fixed-delay job needs an interval, not {schedule}"),
+            });
+        }
+        events::schedule_changed(&slot.name, &schedule);
+        *lock(&slot.schedule_override) = Some(Some(schedule.clone()));
+        if slot.is_started() {
+            slot.stats.set_schedule(Some(schedule.clone()));
+            slot.control.set_schedule(Some(schedule));
+        }
+        Ok(())
+    }
+
+    /// The next `n` fire times of a started job, wall clock: its pending
+    /// fire, then the ones its schedule gives after it (jitter not
+    /// included). Empty for a job with no schedule of its own.
+    pub fn next_runs(&self, name: &str, n: usize) -> Result<Vec<DateTime<Utc>>, Error> {
+        let slot = self.started_slot(name)?;
+        let clock = lock(&self.inner.settings).clock;
+        let (Some(schedule), Some(next)) = (slot.stats.schedule(), slot.stats.next_run()) else {
+            return Ok(Vec::new());
+        };
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let first = clock.wall_at(next);
+        let mut runs = vec![DateTime::<Utc>::from(first)];
+        runs.extend(schedule.upcoming(first, n - 1));
+        Ok(runs)
     }
 
     /// Stops one job, as [`stop_all`](Self::stop_all) stops every job.
@@ -325,9 +488,7 @@ impl JobManager {
 
     /// A snapshot of one job's statistics.
     pub fn stats(&self, name: &str) -> Option<JobStats> {
-        self.slot(name)
-            .ok()
-            .map(|slot| slot.stats.snapshot(&slot.name))
+        self.slot(name).ok().map(|slot| slot.snapshot())
     }
 
     /// Snapshots of every job's statistics, in registration order.
@@ -335,7 +496,7 @@ impl JobManager {
         lock(&self.inner.registry)
             .slots
             .iter()
-            .map(|slot| slot.stats.snapshot(&slot.name))
+            .map(|slot| slot.snapshot())
             .collect()
     }
 
@@ -344,6 +505,16 @@ impl JobManager {
         let index = registry.index_of(name)?;
         Ok(Arc::clone(&registry.slots[index]))
     }
+
+    fn started_slot(&self, name: &str) -> Result<Arc<JobSlot>, Error> {
+        let slot = self.slot(name)?;
+        if !slot.is_started() {
+            return Err(Error::NotStarted {
+                name: name.to_owned(),
+            });
+        }
+        Ok(slot)
+    }
 }
 
 impl fmt::Debug for JobManager {
@@ -351,6 +522,7 @@ impl fmt::Debug for JobManager {
         f.debug_struct("JobManager")
             .field("jobs", &self.registered_jobs())
             .field("grace_period", &self.grace_period())
+            .field("available_slots", &self.available_slots())
             .finish()
     }
 }
@@ -362,13 +534,67 @@ impl Registry {
             .copied()
             .ok_or_else(|| Error::UnknownJob {
                 name: name.to_owned(),
-                registered: self
-                    .slots
-                    .iter()
-                    .map(|slot| &*slot.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                registered: self.names(),
             })
+    }
+
+    /// Unknown `after` names and cycles among `after` links.
+    fn dependency_problems(&self) -> Vec<Error> {
+        let mut problems = Vec::new();
+        let upstream_of = |index: usize| -> Option<usize> {
+            let upstream = self.slots[index].spec.upstream()?;
+            self.by_name.get(upstream).copied()
+        };
+        for (index, slot) in self.slots.iter().enumerate() {
+            if let Some(upstream) = slot.spec.upstream() {
+                if !self.by_name.contains_key(upstream) {
+                    problems.push(Error::UnknownUpstream {
+                        job: slot.name.to_string(),
+                        upstream: upstream.to_owned(),
+                        registered: self.names(),
+                    });
+                }
+            }
+            // Each job has at most one upstream, so the links from a job
+            // either end or loop; a loop is reported once, from its member
+            // registered first.
+            let mut path = vec![index];
+            let mut current = index;
+            while let Some(next) = upstream_of(current) {
+                if let Some(position) = path.iter().position(|&seen| seen == next) {
+                    let cycle = &path[position..];
+                    if cycle.iter().min() == Some(&index) {
+                        let mut jobs: Vec<String> = cycle
+                            .iter()
+                            .map(|&i| self.slots[i].name.to_string())
+                            .collect();
+                        jobs.push(slot.name.to_string());
+                        problems.push(Error::DependencyCycle { jobs });
+                    }
+                    break;
+                }
+                path.push(next);
+                current = next;
+            }
+        }
+        problems
+    }
+
+    /// The controls of the jobs that run after `name`.
+    fn dependents_of(&self, name: &str) -> Vec<Arc<Control>> {
+        self.slots
+            .iter()
+            .filter(|slot| slot.spec.upstream() == Some(name))
+            .map(|slot| Arc::clone(&slot.control))
+            .collect()
+    }
+
+    fn names(&self) -> String {
+        self.slots
+            .iter()
+            .map(|slot| &*slot.name)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn duplicate_error(&self, index: usize) -> Error {
@@ -387,49 +613,122 @@ impl JobSlot {
         lock(&self.task).is_some()
     }
 
-    /// Resolves what the job needs to run: its interval (after any
-    /// environment override) and its bound parameters. Problems are added to
-    /// `problems`.
-    fn prepare(&self, states: &StateMap, problems: &mut Vec<Error>) -> Option<ActiveJob> {
-        let interval = match self
-            .spec
-            .env_var()
-            .map(|variable| env::interval_override(&self.name, variable))
-        {
-            None | Some(Ok(None)) => Some(self.spec.schedule().interval()),
-            Some(Ok(Some(interval))) => Some(interval),
-            Some(Err(problem)) => {
-                problems.push(problem);
-                None
-            }
-        };
-        let runnable = match &self.source {
-            Source::Discovered(registration) => registration.bind(states, problems),
-            Source::Registered(runnable) => Some(Arc::clone(runnable)),
-        };
-        Some(ActiveJob {
-            name: Arc::clone(&self.name),
-            runnable: runnable?,
-            stats: Arc::clone(&self.stats),
-            interval: interval?,
-            timeout: self.spec.timeout_duration(),
-        })
+    fn snapshot(&self) -> JobStats {
+        self.stats.snapshot(&self.name, self.control.is_paused())
     }
 
-    fn launch(&self, runtime: &tokio::runtime::Handle, active: ActiveJob, start: Instant) {
+    /// Resolves what the job needs to run: its schedule (after the
+    /// environment and `set_schedule`), its bound parameters and its
+    /// policies. Problems are added to `problems`.
+    fn prepare(&self, context: &PrepareContext<'_>, problems: &mut Vec<Error>) -> Prepared {
+        let spec = &self.spec;
+        let before = problems.len();
+        let env = env::read(spec).map_err(|found| problems.extend(found)).ok();
+        let mut spec_problem = |problem: String| {
+            problems.push(Error::InvalidSpec {
+                job: self.name.to_string(),
+                problem,
+            })
+        };
+        if let Overlap::Allow { max_concurrency: 0 } = spec.overlap_policy() {
+            spec_problem("`max_concurrency` must be greater than zero".to_owned());
+        }
+        if spec.slot_count() == 0 {
+            spec_problem("`slots` must be greater than zero".to_owned());
+        }
+        let retry = spec.retry_policy();
+        if retry.backoff_max < retry.backoff {
+            spec_problem("`backoff_max` must not be shorter than `backoff`".to_owned());
+        }
+        let schedule = match (lock(&self.schedule_override).clone(), &env) {
+            (Some(schedule), _) => schedule,
+            (None, Some(env)) => env.schedule.clone(),
+            (None, None) => spec.schedule().cloned(),
+        };
+        if spec.is_fixed_delay() && !matches!(schedule, Some(Schedule::Every(_))) {
+            spec_problem("`delay = \"fixed\"` needs an interval schedule (`every`)".to_owned());
+        }
+        if let (Some(pool), needed) = (context.pool, spec.slot_count()) {
+            if needed > pool.capacity() {
+                problems.push(Error::NotEnoughSlots {
+                    job: self.name.to_string(),
+                    needed,
+                    available: pool.capacity(),
+                });
+            }
+        }
+        let runnable = match &self.source {
+            Source::Discovered(registration) => registration.bind(context.states, problems),
+            Source::Registered(runnable) => Some(Arc::clone(runnable)),
+        };
+        let (Some(runnable), Some(env)) = (runnable, env) else {
+            return Prepared::Failed;
+        };
+        if problems.len() > before {
+            return Prepared::Failed;
+        }
+        if let Some(variable) = env.disabled_by {
+            return Prepared::Disabled(variable);
+        }
+        let active = ActiveJob {
+            name: Arc::clone(&self.name),
+            runnable,
+            stats: Arc::clone(&self.stats),
+            interval: schedule.as_ref().and_then(Schedule::interval),
+            timeout: spec.timeout_duration(),
+            retry,
+            slots: context.pool.map(|pool| SlotClaim {
+                pool: Arc::clone(pool),
+                need: spec.slot_count(),
+                priority: spec.priority_level(),
+            }),
+            condition: spec.condition().cloned(),
+            missed: spec.missed_policy(),
+            misfire_threshold: context.threshold,
+            dependents: context.dependents.clone(),
+            clock: context.clock,
+        };
+        Prepared::Ready(Box::new(Launch {
+            active,
+            schedule,
+            policy: LoopPolicy {
+                overlap: spec.overlap_policy(),
+                missed: spec.missed_policy(),
+                jitter: spec.jitter_duration(),
+                fixed_delay: spec.is_fixed_delay(),
+                misfire_threshold: context.threshold,
+                clock: context.clock,
+            },
+        }))
+    }
+
+    fn launch(&self, runtime: &tokio::runtime::Handle, launch: Box<Launch>, start: Instant) {
         let mut task = lock(&self.task);
         if task.is_some() {
             return;
         }
-        let interval = active.interval;
-        events::job_start(&self.name, interval);
-        self.stats.mark_started(interval);
-        let stop = CancellationToken::new();
-        let grid = FireGrid::new(start, interval, self.spec.runs_on_start());
-        let handle = runtime.spawn(scheduler::run(
+        let Launch {
             active,
-            grid,
-            Arc::clone(&self.trigger),
+            schedule,
+            policy,
+        } = *launch;
+        events::job_start(&self.name, schedule.as_ref());
+        self.stats.mark_started(schedule.clone());
+        // Requests made while the job was stopped do not carry over.
+        self.control.take();
+        let stop = CancellationToken::new();
+        let timing = Timing::new(
+            schedule.as_ref(),
+            policy.fixed_delay,
+            start,
+            self.spec.runs_on_start(),
+            &policy.clock,
+        );
+        let handle = runtime.spawn(scheduler::run(
+            Arc::new(active),
+            timing,
+            policy,
+            Arc::clone(&self.control),
             stop.clone(),
         ));
         *task = Some(RunningTask {

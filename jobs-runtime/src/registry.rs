@@ -1,32 +1,17 @@
 //! The jobs `#[job]` registers at link time, collected with `inventory`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::extract::{JobParam, StateMap};
 use crate::job::{FnJob, IntoJobResult, Runnable};
 use crate::spec::Location;
-use crate::{Error, JobContext, JobSpec, Schedule};
+use crate::{Error, JobContext, JobSpec};
 
 /// One `#[job]` function, as the attribute describes it.
 pub struct Registration {
-    spec: StaticSpec,
+    spec: fn() -> JobSpec,
     location: Location,
     bind: BindFn,
-}
-
-/// The spec written in a `#[job(...)]` attribute, as constants.
-pub struct StaticSpec {
-    /// The job's name.
-    pub name: &'static str,
-    /// The interval.
-    pub every: Duration,
-    /// The environment variable that overrides the interval.
-    pub env: Option<&'static str>,
-    /// Whether the job runs as soon as it starts.
-    pub run_on_start: bool,
-    /// The execution timeout.
-    pub timeout: Option<Duration>,
 }
 
 /// Resolves a job's parameters against the provided states and builds the
@@ -37,8 +22,9 @@ pub type BindFn = fn(&mut Binder<'_>) -> Option<BoundJob>;
 inventory::collect!(Registration);
 
 impl Registration {
-    /// Describes one `#[job]` function.
-    pub const fn new(spec: StaticSpec, location: Location, bind: BindFn) -> Self {
+    /// Describes one `#[job]` function: `spec` builds its spec (with the
+    /// public `JobSpec` builder), `bind` resolves its parameters.
+    pub const fn new(spec: fn() -> JobSpec, location: Location, bind: BindFn) -> Self {
         Registration {
             spec,
             location,
@@ -47,21 +33,7 @@ impl Registration {
     }
 
     pub(crate) fn spec(&self) -> JobSpec {
-        let StaticSpec {
-            name,
-            every,
-            env,
-            run_on_start,
-            timeout,
-        } = self.spec;
-        let mut spec = JobSpec::new(name, Schedule::Every(every)).run_on_start(run_on_start);
-        if let Some(env) = env {
-            spec = spec.env(env);
-        }
-        if let Some(timeout) = timeout {
-            spec = spec.timeout(timeout);
-        }
-        spec
+        (self.spec)()
     }
 
     pub(crate) fn location(&self) -> Location {
@@ -75,9 +47,10 @@ impl Registration {
         states: &StateMap,
         problems: &mut Vec<Error>,
     ) -> Option<Arc<dyn Runnable>> {
+        let spec = self.spec();
         let mut binder = Binder {
             states,
-            job: self.spec.name,
+            job: spec.name(),
             location: self.location,
             problems,
         };

@@ -1,70 +1,472 @@
-//! The timing loop of one started job: waits for each fire instant, hands the
-//! execution to the executor, and skips the fires that come while it runs.
+//! The loop of one started job: it decides *when* the job fires (its timing,
+//! jitter, missed fires) and *whether* a fire runs (pause, overlap policy),
+//! then hands each run to the executor.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use tokio::sync::Notify;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use futures_util::FutureExt as _;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
-use crate::events;
-use crate::executor::{self, ActiveJob};
-use crate::schedule::FireGrid;
+use crate::clock::Clock;
+use crate::control::{Control, Requests};
+use crate::cron::CronSchedule;
+use crate::events::{self, SkipReason};
+use crate::executor::{self, ActiveJob, Fire};
+use crate::spec::{Missed, Overlap};
+use crate::Schedule;
 
-/// Runs `job` on `grid` until `stop` fires. A notification on `trigger` runs
-/// it once at once, outside the grid.
-///
-/// At most one execution of the job is in flight: a fire that comes while one
-/// runs is skipped, counted and logged, and the grid goes on unchanged, so
-/// late or skipped fires never shift the ones after them.
-pub(crate) async fn run(
-    job: ActiveJob,
-    mut grid: FireGrid,
-    trigger: Arc<Notify>,
-    stop: CancellationToken,
-) {
-    let sleep = sleep_until(grid.peek());
-    tokio::pin!(sleep);
-    job.stats.set_next_run(grid.peek());
-    loop {
-        let scheduled_at = tokio::select! {
-            biased;
-            () = stop.cancelled() => break,
-            () = trigger.notified() => Instant::now(),
-            () = &mut sleep => {
-                let fire = grid.advance();
-                job.stats.set_next_run(grid.peek());
-                fire
+/// How far ahead a cron job sleeps at most before it reads the wall clock
+/// again, so a jump of the wall clock is noticed within this time.
+const CRON_RECHECK: Duration = Duration::from_secs(60);
+
+/// At most this many missed fires are counted one by one; past that the
+/// timing jumps to the present.
+const MISSED_WALK_LIMIT: u64 = 100_000;
+
+/// When a job's next fire is due.
+#[derive(Debug, Clone)]
+pub(crate) enum Timing {
+    /// Fixed rate: the grid `start + k · interval`.
+    Rate { next: Instant, interval: Duration },
+    /// Fixed delay: one interval after the previous run ended.
+    Delay {
+        next: Option<Instant>,
+        interval: Duration,
+    },
+    /// Cron: the next matching wall-clock time, and the tokio instant it was
+    /// last mapped to.
+    Cron {
+        cron: CronSchedule,
+        next: Option<(SystemTime, Instant)>,
+    },
+    /// No schedule of its own: only triggers and upstream jobs run it.
+    Unscheduled,
+}
+
+impl Timing {
+    pub(crate) fn new(
+        schedule: Option<&Schedule>,
+        fixed_delay: bool,
+        start: Instant,
+        run_on_start: bool,
+        clock: &Clock,
+    ) -> Self {
+        match schedule {
+            None => Timing::Unscheduled,
+            Some(Schedule::Every(interval)) => {
+                let next = if run_on_start {
+                    start
+                } else {
+                    start + *interval
+                };
+                if fixed_delay {
+                    Timing::Delay {
+                        next: Some(next),
+                        interval: *interval,
+                    }
+                } else {
+                    Timing::Rate {
+                        next,
+                        interval: *interval,
+                    }
+                }
             }
-        };
-        // Boxed, so an idle job's task stays small.
-        let execution = Box::pin(executor::execute(&job, scheduled_at, &stop));
-        await_skipping_fires(&job, execution, &mut grid, sleep.as_mut(), &stop).await;
-        sleep.as_mut().reset(grid.peek());
+            Some(Schedule::Cron(cron)) => {
+                let now = clock.wall_at(start);
+                let next = if run_on_start {
+                    Some((now, start))
+                } else {
+                    cron.next_after(now)
+                        .map(|wall| (wall, clock.instant_at(wall)))
+                };
+                Timing::Cron {
+                    cron: cron.clone(),
+                    next,
+                }
+            }
+        }
+    }
+
+    /// The instant the next fire is due, if one is pending.
+    pub(crate) fn due(&self) -> Option<Instant> {
+        match self {
+            Timing::Rate { next, .. } => Some(*next),
+            Timing::Delay { next, .. } => *next,
+            Timing::Cron { next, .. } => next.map(|(_, at)| at),
+            Timing::Unscheduled => None,
+        }
+    }
+
+    /// Consumes the pending fire and computes the one after it.
+    fn advance(&mut self, clock: &Clock) {
+        match self {
+            Timing::Rate { next, interval } => *next += *interval,
+            Timing::Delay { next, .. } => *next = None,
+            Timing::Cron { cron, next } => {
+                *next = next
+                    .and_then(|(wall, _)| cron.next_after(wall))
+                    .map(|wall| (wall, clock.instant_at(wall)));
+            }
+            Timing::Unscheduled => {}
+        }
+    }
+
+    /// Skips every fire up to `now` without counting them.
+    fn jump_to(&mut self, now: Instant, clock: &Clock) {
+        match self {
+            Timing::Rate { next, interval } => {
+                let behind =
+                    now.saturating_duration_since(*next).as_nanos() / interval.as_nanos().max(1);
+                let steps = u32::try_from(behind).unwrap_or(u32::MAX);
+                *next += *interval * steps;
+            }
+            Timing::Cron { cron, next } => {
+                let wall = clock.wall_at(now);
+                *next = cron
+                    .next_after(wall)
+                    .map(|wall| (wall, clock.instant_at(wall)));
+            }
+            Timing::Delay { .. } | Timing::Unscheduled => {}
+        }
+    }
+
+    /// Maps a cron fire's wall time to tokio's clock again.
+    fn refresh(&mut self, clock: &Clock) {
+        if let Timing::Cron {
+            next: Some((wall, at)),
+            ..
+        } = self
+        {
+            *at = clock.instant_at(*wall);
+        }
+    }
+
+    /// A run ended at `now`: a fixed-delay job is due one interval later.
+    fn run_ended(&mut self, now: Instant) {
+        if let Timing::Delay { next, interval } = self {
+            if next.is_none() {
+                *next = Some(now + *interval);
+            }
+        }
     }
 }
 
-/// Drives `execution` to its end; every fire that comes meanwhile is skipped.
-async fn await_skipping_fires(
-    job: &ActiveJob,
-    mut execution: std::pin::Pin<Box<impl std::future::Future<Output = ()>>>,
-    grid: &mut FireGrid,
-    mut sleep: std::pin::Pin<&mut tokio::time::Sleep>,
-    stop: &CancellationToken,
+/// The fire being waited for: when it fires, jitter included.
+#[derive(Debug, Clone, Copy)]
+struct Armed {
+    at: Instant,
+}
+
+/// The per-job policies the loop applies.
+pub(crate) struct LoopPolicy {
+    pub(crate) overlap: Overlap,
+    pub(crate) missed: Missed,
+    pub(crate) jitter: Option<Duration>,
+    pub(crate) fixed_delay: bool,
+    pub(crate) misfire_threshold: Duration,
+    pub(crate) clock: Clock,
+}
+
+/// One started job's loop; returns once `stop` has fired and every run has
+/// ended.
+pub(crate) async fn run(
+    job: Arc<ActiveJob>,
+    timing: Timing,
+    policy: LoopPolicy,
+    control: Arc<Control>,
+    stop: CancellationToken,
 ) {
-    let mut stopping = stop.is_cancelled();
+    let mut state = LoopState {
+        job,
+        timing,
+        policy,
+        control,
+        stop,
+        runs: FuturesUnordered::new(),
+        running: Vec::new(),
+        queued: None,
+        run_ids: 0,
+        armed: None,
+    };
+    state.arm();
+    let sleep = sleep_until(state.wake_at());
+    tokio::pin!(sleep);
     loop {
-        sleep.as_mut().reset(grid.peek());
+        sleep.as_mut().reset(state.wake_at());
         tokio::select! {
             biased;
-            () = &mut execution => return,
-            () = stop.cancelled(), if !stopping => stopping = true,
-            () = &mut sleep, if !stopping => {
-                grid.advance();
-                job.stats.set_next_run(grid.peek());
-                let (skipped, running) = job.stats.skip();
-                events::execute_skipped(&job.name, running, skipped);
+            () = state.stop.cancelled() => break,
+            Some(run_id) = state.runs.next(), if !state.runs.is_empty() => state.run_ended(run_id),
+            requests = state.control.next() => state.handle(requests),
+            () = &mut sleep, if state.armed.is_some() => state.wake(),
+        }
+    }
+    state.job.stats.set_next_run(None);
+    while state.runs.next().await.is_some() {}
+}
+
+struct LoopState {
+    job: Arc<ActiveJob>,
+    timing: Timing,
+    policy: LoopPolicy,
+    control: Arc<Control>,
+    stop: CancellationToken,
+    runs: FuturesUnordered<futures_util::future::BoxFuture<'static, u64>>,
+    running: Vec<(u64, CancellationToken)>,
+    queued: Option<Fire>,
+    run_ids: u64,
+    armed: Option<Armed>,
+}
+
+impl LoopState {
+    /// Sets up the wait for the timing's pending fire, with jitter.
+    fn arm(&mut self) {
+        self.armed = self.timing.due().map(|due| {
+            let offset = self.policy.jitter.map_or(Duration::ZERO, |jitter| {
+                let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
+                Duration::from_nanos(fastrand::u64(0..nanos.max(1)))
+            });
+            Armed { at: due + offset }
+        });
+        self.job
+            .stats
+            .set_next_run(self.armed.map(|armed| armed.at));
+    }
+
+    /// When the loop next wakes for its timing.
+    fn wake_at(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        match (&self.armed, &self.timing) {
+            (None, _) => far,
+            (Some(armed), Timing::Cron { .. }) => armed.at.min(Instant::now() + CRON_RECHECK),
+            (Some(armed), _) => armed.at,
+        }
+    }
+
+    fn wake(&mut self) {
+        let Some(armed) = self.armed else { return };
+        let now = Instant::now();
+        if matches!(self.timing, Timing::Cron { .. }) {
+            // Read the wall clock again: it may have jumped since the fire
+            // was mapped to tokio's clock.
+            let offset = armed
+                .at
+                .saturating_duration_since(self.timing.due().unwrap_or(armed.at));
+            self.timing.refresh(&self.policy.clock);
+            let at = self.timing.due().map_or(armed.at, |due| due + offset);
+            self.armed = Some(Armed { at });
+            if at > now {
+                return;
             }
         }
+        let Some(armed) = self.armed else { return };
+        if now.saturating_duration_since(armed.at) > self.policy.misfire_threshold {
+            self.missed(now);
+            return;
+        }
+        self.timing.advance(&self.policy.clock);
+        self.arm();
+        self.fire(
+            Fire {
+                due: armed.at,
+                scheduled: true,
+                upstream_completed_at: None,
+            },
+            false,
+        );
+    }
+
+    /// Counts the fires that are past by more than the misfire threshold and
+    /// applies the missed-run policy.
+    fn missed(&mut self, now: Instant) {
+        let threshold = self.policy.misfire_threshold;
+        let mut missed = 0;
+        let mut last_due = now;
+        while let Some(due) = self.timing.due() {
+            if now.saturating_duration_since(due) <= threshold || due > now {
+                break;
+            }
+            if missed == MISSED_WALK_LIMIT {
+                self.timing.jump_to(now, &self.policy.clock);
+                break;
+            }
+            missed += 1;
+            last_due = due;
+            self.timing.advance(&self.policy.clock);
+        }
+        let missed = missed.max(1);
+        let total = self.job.stats.missed(missed);
+        let policy = match self.policy.missed {
+            Missed::Skip => "skip",
+            Missed::RunOnce => "run_once",
+        };
+        events::execute_missed(&self.job.name, missed, total, policy);
+        self.arm();
+        if self.policy.missed == Missed::RunOnce {
+            self.fire(
+                Fire {
+                    due: last_due,
+                    scheduled: true,
+                    upstream_completed_at: None,
+                },
+                false,
+            );
+        }
+    }
+
+    fn handle(&mut self, requests: Requests) {
+        if let Some(schedule) = requests.schedule {
+            let now = Instant::now();
+            self.timing = Timing::new(
+                schedule.as_ref(),
+                self.policy.fixed_delay,
+                now,
+                false,
+                &self.policy.clock,
+            );
+            self.arm();
+        }
+        if let Some(at) = requests.upstream_completed_at {
+            self.fire(
+                Fire {
+                    due: Instant::now(),
+                    scheduled: false,
+                    upstream_completed_at: Some(at),
+                },
+                false,
+            );
+        }
+        if requests.trigger {
+            self.fire(
+                Fire {
+                    due: Instant::now(),
+                    scheduled: false,
+                    upstream_completed_at: None,
+                },
+                true,
+            );
+        }
+    }
+
+    /// Applies pause and the overlap policy to one fire; a manual trigger
+    /// runs even while the job is paused.
+    fn fire(&mut self, fire: Fire, manual: bool) {
+        if !manual && self.control.is_paused() {
+            self.skip(SkipReason::Paused);
+            return;
+        }
+        let active = self.runs.len();
+        match self.policy.overlap {
+            _ if active == 0 => self.start(fire),
+            Overlap::Skip => self.skip(SkipReason::Overlap),
+            Overlap::Allow { max_concurrency } if active >= max_concurrency as usize => {
+                self.skip(SkipReason::Overlap)
+            }
+            Overlap::Allow { .. } => self.start(fire),
+            Overlap::Queue => {
+                if self.queued.is_some() {
+                    self.skip(SkipReason::Overlap);
+                } else {
+                    self.queued = Some(fire);
+                }
+            }
+            Overlap::Replace => {
+                for (_, token) in &self.running {
+                    token.cancel();
+                }
+                if self.queued.replace(fire).is_some() {
+                    self.skip(SkipReason::Overlap);
+                }
+            }
+        }
+    }
+
+    fn skip(&self, reason: SkipReason) {
+        let skipped = self.job.stats.skip();
+        events::execute_skipped(&self.job.name, reason, skipped);
+    }
+
+    fn start(&mut self, fire: Fire) {
+        self.run_ids += 1;
+        let run_id = self.run_ids;
+        let token = self.stop.child_token();
+        self.running.push((run_id, token.clone()));
+        let run = executor::run(Arc::clone(&self.job), fire, token);
+        self.runs.push(run.map(move |()| run_id).boxed());
+    }
+
+    fn run_ended(&mut self, run_id: u64) {
+        self.running.retain(|(id, _)| *id != run_id);
+        if self.runs.is_empty() {
+            self.timing.run_ended(Instant::now());
+            if self.armed.is_none() {
+                self.arm();
+            }
+            if let Some(fire) = self.queued.take() {
+                self.start(fire);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every(seconds: u64, fixed_delay: bool, run_on_start: bool) -> (Timing, Instant) {
+        let start = Instant::now();
+        let schedule = Schedule::every(Duration::from_secs(seconds));
+        (
+            Timing::new(
+                Some(&schedule),
+                fixed_delay,
+                start,
+                run_on_start,
+                &Clock::system(),
+            ),
+            start,
+        )
+    }
+
+    #[test]
+    fn rate_starts_at_start_when_running_on_start() {
+        let (mut timing, start) = every(2, false, true);
+        assert_eq!(timing.due(), Some(start));
+        timing.advance(&Clock::system());
+        assert_eq!(timing.due(), Some(start + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn rate_waits_one_interval_otherwise() {
+        let (timing, start) = every(2, false, false);
+        assert_eq!(timing.due(), Some(start + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn rate_never_drifts() {
+        let (mut timing, start) = every(1, false, true);
+        for _ in 0..1000 {
+            timing.advance(&Clock::system());
+        }
+        assert_eq!(timing.due(), Some(start + Duration::from_secs(1000)));
+    }
+
+    #[test]
+    fn rate_jumps_over_missed_fires() {
+        let (mut timing, start) = every(10, false, true);
+        timing.jump_to(start + Duration::from_secs(95), &Clock::system());
+        assert_eq!(timing.due(), Some(start + Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn delay_waits_for_the_run_to_end() {
+        let (mut timing, start) = every(10, true, true);
+        timing.advance(&Clock::system());
+        assert_eq!(timing.due(), None);
+        timing.run_ended(start + Duration::from_secs(3));
+        assert_eq!(timing.due(), Some(start + Duration::from_secs(13)));
     }
 }

@@ -4,36 +4,86 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+use crate::backoff::RetryPolicy;
+use crate::condition::{Condition, IntoCondition};
+use crate::slots::Priority;
 use crate::Schedule;
 
-/// A job's definition: name, schedule and options.
+/// A job's definition: name, schedule and options, as plain data.
 ///
 /// Attributed functions get theirs from `#[job(...)]`; hand-written
-/// [`Job`](crate::Job)s return one from [`Job::spec`](crate::Job::spec).
+/// [`Job`](crate::Job)s return one from [`Job::spec`](crate::Job::spec). Every
+/// option has the same meaning as the attribute key of the same name.
 ///
 /// ```
 /// use std::time::Duration;
-/// use jobs_runtime::JobSpec;
+/// use jobs_runtime::{JobSpec, Overlap, Priority};
 ///
 /// let spec = JobSpec::every("cleanup", Duration::from_secs(300))
 ///     .env("CLEANUP_INTERVAL")
 ///     .run_on_start(false)
-///     .timeout(Duration::from_secs(60));
+///     .timeout(Duration::from_secs(60))
+///     .overlap(Overlap::Queue)
+///     .retries(3)
+///     .backoff(Duration::from_secs(1))
+///     .priority(Priority::Low);
 /// assert_eq!(spec.name(), "cleanup");
-/// assert_eq!(spec.schedule().interval(), Duration::from_secs(300));
+/// assert_eq!(spec.schedule().and_then(|s| s.interval()), Some(Duration::from_secs(300)));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct JobSpec {
     name: Cow<'static, str>,
-    schedule: Schedule,
+    schedule: Option<Schedule>,
     env: Option<Cow<'static, str>>,
-    run_on_start: bool,
+    run_on_start: Option<bool>,
     timeout: Option<Duration>,
+    fixed_delay: bool,
+    jitter: Option<Duration>,
+    overlap: Overlap,
+    missed: Missed,
+    retry: RetryPolicy,
+    after: Option<Cow<'static, str>>,
+    condition: Option<Condition>,
+    slots: u32,
+    priority: Priority,
+}
+
+/// What happens to a fire that comes while the job's previous run is still
+/// going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overlap {
+    /// The fire is skipped, logged (`job_execute_skipped`) and counted.
+    #[default]
+    Skip,
+    /// The fire runs right after the current run ends; at most one waits,
+    /// further fires are skipped.
+    Queue,
+    /// Runs go concurrently, at most `max_concurrency` at once; a fire past
+    /// that is skipped.
+    Allow {
+        /// The most runs at once.
+        max_concurrency: u32,
+    },
+    /// The running execution is cancelled through its token; once it has
+    /// ended, the new one starts.
+    Replace,
+}
+
+/// What happens to fires that were missed: the process was suspended, the
+/// clock jumped, or the run waited for slots past its fire time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Missed {
+    /// Missed fires are counted and logged; the job continues at its next
+    /// fire time.
+    #[default]
+    Skip,
+    /// Missed fires are counted and logged, and the job runs once at once.
+    RunOnce,
 }
 
 impl JobSpec {
     /// A job named `name` that runs every `interval`, on start and then on the
-    /// interval, with no timeout and no environment override.
+    /// interval (fixed rate), with no timeout and no environment override.
     ///
     /// # Panics
     ///
@@ -46,34 +96,126 @@ impl JobSpec {
     /// A job named `name` on the given schedule.
     pub fn new(name: impl Into<Cow<'static, str>>, schedule: Schedule) -> Self {
         JobSpec {
+            schedule: Some(schedule),
+            ..JobSpec::unscheduled(name)
+        }
+    }
+
+    /// A job with no schedule of its own: it runs when triggered, or after
+    /// the job named with [`after`](Self::after).
+    pub fn unscheduled(name: impl Into<Cow<'static, str>>) -> Self {
+        JobSpec {
             name: name.into(),
-            schedule,
+            schedule: None,
             env: None,
-            run_on_start: true,
+            run_on_start: None,
             timeout: None,
+            fixed_delay: false,
+            jitter: None,
+            overlap: Overlap::Skip,
+            missed: Missed::Skip,
+            retry: RetryPolicy::NONE,
+            after: None,
+            condition: None,
+            slots: 1,
+            priority: Priority::Normal,
         }
     }
 
     /// Names an environment variable whose value, when set, replaces the
-    /// interval: a humantime duration (`"90s"`, `"5m"`) or a whole number of
-    /// milliseconds (`"300000"`).
+    /// schedule: for an interval job a humantime duration (`"90s"`) or a
+    /// whole number of milliseconds (`"300000"`); for a cron job a cron
+    /// expression.
     pub fn env(mut self, variable: impl Into<Cow<'static, str>>) -> Self {
         self.env = Some(variable.into());
         self
     }
 
-    /// Whether the job runs once as soon as it starts (the default), or waits
-    /// one interval first.
+    /// Whether the job runs once as soon as it starts. The default is `true`
+    /// for interval jobs and `false` for cron jobs.
     pub fn run_on_start(mut self, run_on_start: bool) -> Self {
-        self.run_on_start = run_on_start;
+        self.run_on_start = Some(run_on_start);
         self
     }
 
-    /// The longest one execution may take. Past it the execution's
-    /// cancellation token fires, its future is dropped, and the execution
-    /// counts as an error.
+    /// The longest one attempt may take. Past it the attempt's cancellation
+    /// token fires, its future is dropped, and it counts as a failure.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Fixed delay: the next run starts one interval after the previous one
+    /// ended (interval jobs only; the default is fixed rate).
+    pub fn fixed_delay(mut self) -> Self {
+        self.fixed_delay = true;
+        self
+    }
+
+    /// Offsets each scheduled fire by a uniform random amount in
+    /// `[0, jitter)`, to spread load.
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = Some(jitter);
+        self
+    }
+
+    /// What happens to a fire that comes while a run is going.
+    pub fn overlap(mut self, overlap: Overlap) -> Self {
+        self.overlap = overlap;
+        self
+    }
+
+    /// What happens to missed fires.
+    pub fn missed(mut self, missed: Missed) -> Self {
+        self.missed = missed;
+        self
+    }
+
+    /// Retries after a failed attempt (default 0), with exponential backoff
+    /// and full jitter.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retry.retries = retries;
+        self
+    }
+
+    /// The base retry delay (default 1 s): before retry `k` the job waits a
+    /// random time in `[0, backoff · 2^(k-1)]`, capped by
+    /// [`backoff_max`](Self::backoff_max).
+    pub fn backoff(mut self, backoff: Duration) -> Self {
+        self.retry.backoff = backoff;
+        self
+    }
+
+    /// The cap on a retry delay (default 1 h).
+    pub fn backoff_max(mut self, backoff_max: Duration) -> Self {
+        self.retry.backoff_max = backoff_max;
+        self
+    }
+
+    /// Runs this job after each successful completion of the job named
+    /// `upstream`, in addition to its own schedule if it has one.
+    pub fn after(mut self, upstream: impl Into<Cow<'static, str>>) -> Self {
+        self.after = Some(upstream.into());
+        self
+    }
+
+    /// A predicate checked before each run; when it is false the run is
+    /// skipped and logged with `reason = "condition"`.
+    pub fn when<M, F: IntoCondition<M>>(mut self, predicate: F) -> Self {
+        self.condition = Some(predicate.into_condition());
+        self
+    }
+
+    /// The slots one run takes from the manager's
+    /// [available slots](crate::JobManager::set_available_slots) (default 1).
+    pub fn slots(mut self, slots: u32) -> Self {
+        self.slots = slots;
+        self
+    }
+
+    /// The order among runs waiting for slots (default normal).
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
         self
     }
 
@@ -83,12 +225,13 @@ impl JobSpec {
     }
 
     /// The schedule written in the job's definition, before any environment
-    /// override.
-    pub fn schedule(&self) -> Schedule {
-        self.schedule
+    /// override; `None` for a job that only runs after another or when
+    /// triggered.
+    pub fn schedule(&self) -> Option<&Schedule> {
+        self.schedule.as_ref()
     }
 
-    /// The environment variable that overrides the interval, if any.
+    /// The environment variable that overrides the schedule, if any.
     pub fn env_var(&self) -> Option<&str> {
         self.env.as_deref()
     }
@@ -96,11 +239,57 @@ impl JobSpec {
     /// Whether the job runs as soon as it starts.
     pub fn runs_on_start(&self) -> bool {
         self.run_on_start
+            .unwrap_or(matches!(self.schedule, Some(Schedule::Every(_))))
     }
 
-    /// The execution timeout, if any.
+    /// The timeout of one attempt, if any.
     pub fn timeout_duration(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// Whether the job runs with a fixed delay rather than a fixed rate.
+    pub fn is_fixed_delay(&self) -> bool {
+        self.fixed_delay
+    }
+
+    /// The jitter, if any.
+    pub fn jitter_duration(&self) -> Option<Duration> {
+        self.jitter
+    }
+
+    /// The overlap policy.
+    pub fn overlap_policy(&self) -> Overlap {
+        self.overlap
+    }
+
+    /// The missed-run policy.
+    pub fn missed_policy(&self) -> Missed {
+        self.missed
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// The job this one runs after, if any.
+    pub fn upstream(&self) -> Option<&str> {
+        self.after.as_deref()
+    }
+
+    /// The condition checked before each run, if any.
+    pub fn condition(&self) -> Option<&Condition> {
+        self.condition.as_ref()
+    }
+
+    /// The slots one run takes.
+    pub fn slot_count(&self) -> u32 {
+        self.slots
+    }
+
+    /// The priority among runs waiting for slots.
+    pub fn priority_level(&self) -> Priority {
+        self.priority
     }
 }
 

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::Schedule;
+
 /// A snapshot of one job's statistics, from
 /// [`JobManager::stats`](crate::JobManager::stats).
 ///
@@ -16,15 +18,31 @@ use tokio::time::Instant;
 pub struct JobStats {
     /// The job's name.
     pub name: String,
-    /// The interval in effect (after any environment override).
-    pub interval: Duration,
+    /// The schedule in effect (after environment overrides and
+    /// [`set_schedule`](crate::JobManager::set_schedule)); `None` for a job
+    /// that only runs after another or when triggered.
+    pub schedule: Option<Schedule>,
     /// Finished executions, successful or not.
     pub execution_count: u64,
-    /// Executions that returned an error, panicked, timed out or were aborted.
+    /// Executions that failed for good (after their retries): an error, a
+    /// panic, a timeout, or an abort.
     pub error_count: u64,
-    /// Fires that were skipped because the previous execution was still
-    /// running.
+    /// Attempts that failed, the retried ones and the final ones.
+    pub failed_attempts: u64,
+    /// Retries started.
+    pub retry_count: u64,
+    /// Fires that were skipped: the previous run was still going (overlap),
+    /// the job was paused, or its condition was false.
     pub skipped_count: u64,
+    /// Fires that were missed (the process was suspended, the clock jumped,
+    /// or slots stayed busy past the fire time).
+    pub missed_count: u64,
+    /// How long the most recent run waited for slots.
+    pub last_queue_time: Duration,
+    /// The mean wait for slots.
+    pub average_queue_time: Duration,
+    /// The longest wait for slots.
+    pub max_queue_time: Duration,
     /// Mean time of the finished executions.
     pub average_execution_time: Duration,
     /// Time of the most recent finished execution.
@@ -37,6 +55,8 @@ pub struct JobStats {
     pub is_started: bool,
     /// Whether an execution is in flight right now.
     pub is_running: bool,
+    /// Whether the job is paused: it keeps its schedule and skips its fires.
+    pub is_paused: bool,
     /// When the most recent execution started (wall clock).
     pub last_started_at: Option<SystemTime>,
     /// When the most recent execution finished (wall clock).
@@ -61,17 +81,24 @@ pub(crate) struct StatsCell {
 
 #[derive(Debug, Default)]
 struct StatsData {
-    interval: Duration,
+    schedule: Option<Schedule>,
     numbers_issued: u64,
     execution_count: u64,
     error_count: u64,
+    failed_attempts: u64,
+    retry_count: u64,
     skipped_count: u64,
+    missed_count: u64,
+    queued_runs: u32,
+    total_queue_time: Duration,
+    last_queue_time: Duration,
+    max_queue_time: Duration,
     total_time: Duration,
     last_time: Duration,
     min_time: Duration,
     max_time: Duration,
     started: bool,
-    running: bool,
+    running: u32,
     last_started_at: Option<SystemTime>,
     last_finished_at: Option<SystemTime>,
     next_run: Option<Instant>,
@@ -89,11 +116,23 @@ impl StatsCell {
         f(&mut data)
     }
 
-    pub(crate) fn mark_started(&self, interval: Duration) {
+    pub(crate) fn mark_started(&self, schedule: Option<Schedule>) {
         self.with(|data| {
             data.started = true;
-            data.interval = interval;
+            data.schedule = schedule;
         });
+    }
+
+    pub(crate) fn set_schedule(&self, schedule: Option<Schedule>) {
+        self.with(|data| data.schedule = schedule);
+    }
+
+    pub(crate) fn schedule(&self) -> Option<Schedule> {
+        self.with(|data| data.schedule.clone())
+    }
+
+    pub(crate) fn next_run(&self) -> Option<Instant> {
+        self.with(|data| data.next_run)
     }
 
     pub(crate) fn mark_stopped(&self) {
@@ -103,15 +142,15 @@ impl StatsCell {
         });
     }
 
-    pub(crate) fn set_next_run(&self, next: Instant) {
-        self.with(|data| data.next_run = Some(next));
+    pub(crate) fn set_next_run(&self, next: Option<Instant>) {
+        self.with(|data| data.next_run = next);
     }
 
     /// Records the start of an execution and returns its number.
     pub(crate) fn begin(&self, started_at: SystemTime) -> u64 {
         self.with(|data| {
             data.numbers_issued += 1;
-            data.running = true;
+            data.running += 1;
             data.last_started_at = Some(started_at);
             data.numbers_issued
         })
@@ -125,7 +164,10 @@ impl StatsCell {
         ending: Ending<'_>,
     ) -> u64 {
         self.with(|data| {
-            data.running = false;
+            data.running = data.running.saturating_sub(1);
+            if matches!(ending, Ending::Failure(_)) {
+                data.failed_attempts += 1;
+            }
             data.last_finished_at = Some(finished_at);
             data.execution_count += 1;
             data.total_time += elapsed;
@@ -144,29 +186,65 @@ impl StatsCell {
         })
     }
 
-    /// Records a skipped fire; returns the job's skipped count after it and
-    /// the number of the execution still running.
-    pub(crate) fn skip(&self) -> (u64, u64) {
+    /// Records a failed attempt that will be retried; returns the failed
+    /// attempts so far.
+    pub(crate) fn retry(&self) -> u64 {
+        self.with(|data| {
+            data.failed_attempts += 1;
+            data.retry_count += 1;
+            data.failed_attempts
+        })
+    }
+
+    /// Records how long a run waited for slots.
+    pub(crate) fn queued(&self, wait: Duration) {
+        self.with(|data| {
+            data.queued_runs = data.queued_runs.saturating_add(1);
+            data.total_queue_time += wait;
+            data.last_queue_time = wait;
+            data.max_queue_time = data.max_queue_time.max(wait);
+        });
+    }
+
+    /// Records missed fires; returns the job's missed count after them.
+    pub(crate) fn missed(&self, count: u64) -> u64 {
+        self.with(|data| {
+            data.missed_count += count;
+            data.missed_count
+        })
+    }
+
+    /// Records a skipped fire; returns the job's skipped count after it.
+    pub(crate) fn skip(&self) -> u64 {
         self.with(|data| {
             data.skipped_count += 1;
-            (data.skipped_count, data.numbers_issued)
+            data.skipped_count
         })
     }
 
     pub(crate) fn is_running(&self) -> bool {
-        self.with(|data| data.running)
+        self.with(|data| data.running > 0)
     }
 
-    pub(crate) fn snapshot(&self, name: &str) -> JobStats {
+    pub(crate) fn snapshot(&self, name: &str, paused: bool) -> JobStats {
         // Convert the tokio instant to wall-clock time at read time, so the
         // hot path never needs to.
         let now = (Instant::now(), SystemTime::now());
         self.with(|data| JobStats {
             name: name.to_owned(),
-            interval: data.interval,
+            schedule: data.schedule.clone(),
             execution_count: data.execution_count,
             error_count: data.error_count,
+            failed_attempts: data.failed_attempts,
+            retry_count: data.retry_count,
             skipped_count: data.skipped_count,
+            missed_count: data.missed_count,
+            last_queue_time: data.last_queue_time,
+            average_queue_time: match data.queued_runs {
+                0 => Duration::ZERO,
+                runs => data.total_queue_time / runs,
+            },
+            max_queue_time: data.max_queue_time,
             average_execution_time: match u32::try_from(data.execution_count) {
                 Ok(0) => Duration::ZERO,
                 Ok(count) => data.total_time / count,
@@ -178,7 +256,8 @@ impl StatsCell {
             min_execution_time: data.min_time,
             max_execution_time: data.max_time,
             is_started: data.started,
-            is_running: data.running,
+            is_running: data.running > 0,
+            is_paused: paused,
             last_started_at: data.last_started_at,
             last_finished_at: data.last_finished_at,
             next_run_at: data
@@ -204,7 +283,7 @@ mod tests {
             cell.finish(Duration::from_millis(10), at, Ending::Failure("boom")),
             1
         );
-        let stats = cell.snapshot("j");
+        let stats = cell.snapshot("j", false);
         assert_eq!(stats.execution_count, 2);
         assert_eq!(stats.error_count, 1);
         assert_eq!(stats.average_execution_time, Duration::from_millis(20));

@@ -1,0 +1,88 @@
+//! [`Clock`]: the wall clock the scheduler reads, tied to tokio's clock.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+/// The wall clock a [`JobManager`](crate::JobManager) schedules cron jobs by
+/// and reports times in.
+///
+/// [`Clock::system`] (the default) is the machine's clock. A clock made with
+/// [`Clock::starting_at`] starts at a chosen time and then moves with
+/// tokio's clock, so tests on a paused tokio clock can run a cron schedule
+/// through a daylight-saving change in milliseconds:
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use jobs_runtime::Clock;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let clock = Clock::starting_at(start);
+/// tokio::time::advance(Duration::from_secs(90)).await;
+/// assert_eq!(clock.now(), start + Duration::from_secs(90));
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Clock {
+    anchor: Option<(SystemTime, Instant)>,
+}
+
+impl Clock {
+    /// The machine's wall clock.
+    pub const fn system() -> Self {
+        Clock { anchor: None }
+    }
+
+    /// A clock that reads `start` now and then advances with tokio's clock.
+    pub fn starting_at(start: SystemTime) -> Self {
+        Clock {
+            anchor: Some((start, Instant::now())),
+        }
+    }
+
+    /// The current wall-clock time.
+    pub fn now(&self) -> SystemTime {
+        match self.anchor {
+            None => SystemTime::now(),
+            Some((wall, instant)) => wall + instant.elapsed(),
+        }
+    }
+
+    /// The tokio instant at which this clock will read `wall` (now, if
+    /// `wall` is past).
+    pub(crate) fn instant_at(&self, wall: SystemTime) -> Instant {
+        let now = Instant::now();
+        let ahead = wall.duration_since(self.now()).unwrap_or(Duration::ZERO);
+        now + ahead
+    }
+
+    /// The wall-clock time at tokio instant `at`.
+    pub(crate) fn wall_at(&self, at: Instant) -> SystemTime {
+        let now = Instant::now();
+        let wall = self.now();
+        if at >= now {
+            wall + (at - now)
+        } else {
+            wall - (now - at)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn simulated_clock_follows_tokio_time() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let clock = Clock::starting_at(start);
+        let target = start + Duration::from_secs(60);
+        let at = clock.instant_at(target);
+        tokio::time::sleep_until(at).await;
+        assert_eq!(clock.now(), target);
+        assert_eq!(clock.wall_at(at), target);
+        assert_eq!(clock.instant_at(start), Instant::now());
+    }
+}

@@ -1,0 +1,74 @@
+//! [`Control`]: what the manager and other jobs ask of a started job's loop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use tokio::sync::Notify;
+
+use crate::Schedule;
+
+/// Requests for one job's loop: a manual trigger, an upstream completion, a
+/// new schedule; and whether the job is paused.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    wake: Notify,
+    pending: Mutex<Requests>,
+    paused: AtomicBool,
+}
+
+/// The requests not yet taken by the loop.
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    pub(crate) trigger: bool,
+    pub(crate) upstream_completed_at: Option<SystemTime>,
+    pub(crate) schedule: Option<Option<Schedule>>,
+}
+
+impl Control {
+    fn request(&self, update: impl FnOnce(&mut Requests)) {
+        update(
+            &mut self
+                .pending
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        );
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn trigger(&self) {
+        self.request(|requests| requests.trigger = true);
+    }
+
+    pub(crate) fn upstream_completed(&self, at: SystemTime) {
+        self.request(|requests| requests.upstream_completed_at = Some(at));
+    }
+
+    pub(crate) fn set_schedule(&self, schedule: Option<Schedule>) {
+        self.request(|requests| requests.schedule = Some(schedule));
+    }
+
+    /// Waits for a request, then takes every pending one.
+    pub(crate) async fn next(&self) -> Requests {
+        self.wake.notified().await;
+        self.take()
+    }
+
+    /// Takes every pending request.
+    pub(crate) fn take(&self) -> Requests {
+        std::mem::take(
+            &mut self
+                .pending
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
+    }
+
+    pub(crate) fn set_paused(&self, paused: bool) -> bool {
+        self.paused.swap(paused, Ordering::SeqCst)
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+}
