@@ -54,6 +54,19 @@ impl Builder {
         self
     }
 
+    /// Limits the slots runs may hold at once (see
+    /// [`JobManager::set_available_slots`]).
+    pub fn available_slots(self, slots: u32) -> Self {
+        self.manager.set_available_slots(slots);
+        self
+    }
+
+    /// Sets the wall clock cron schedules use (see [`JobManager::set_clock`]).
+    pub fn clock(self, clock: crate::Clock) -> Self {
+        self.manager.set_clock(clock);
+        self
+    }
+
     /// A handle on the manager, to read stats or trigger jobs while
     /// [`run`](Self::run) runs.
     pub fn manager(&self) -> JobManager {

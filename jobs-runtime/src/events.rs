@@ -55,8 +55,11 @@ pub(crate) fn job_disabled(job_name: &str, variable: &str) {
 }
 
 pub(crate) fn job_paused(job_name: &str, paused: bool) {
-    let operation = if paused { "job_paused" } else { "job_resumed" };
-    tracing::info!(target: TARGET, operation, job_name, "job {operation}");
+    if paused {
+        tracing::info!(target: TARGET, operation = "job_paused", job_name, "job paused: its fires are skipped");
+    } else {
+        tracing::info!(target: TARGET, operation = "job_resumed", job_name, "job resumed");
+    }
 }
 
 pub(crate) fn schedule_changed(job_name: &str, schedule: &Schedule) {

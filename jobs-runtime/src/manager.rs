@@ -27,9 +27,10 @@ use crate::{env, events, scheduler, Error, Job, JobSpec, JobStats, Schedule};
 /// aborting them, unless set otherwise.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
 
-/// How late a fire may be reached before it counts as missed, unless set
-/// otherwise.
-pub const DEFAULT_MISFIRE_THRESHOLD: Duration = Duration::from_secs(1);
+/// How late a fire may start before it counts as missed, unless set
+/// otherwise (as Quartz's default misfire threshold). A fire that a later
+/// due fire supersedes is missed whatever its lateness.
+pub const DEFAULT_MISFIRE_THRESHOLD: Duration = Duration::from_secs(60);
 
 /// The registry of jobs and their lifecycle: start, stop, trigger, observe.
 ///
@@ -428,6 +429,10 @@ impl JobManager {
         if n == 0 {
             return Ok(Vec::new());
         }
+        if let Schedule::Cron(_) = schedule {
+            // Exact wall times, free of the round trip through tokio's clock.
+            return Ok(schedule.upcoming(clock.now(), n));
+        }
         let first = clock.wall_at(next);
         let mut runs = vec![DateTime::<Utc>::from(first)];
         runs.extend(schedule.upcoming(first, n - 1));
@@ -713,7 +718,7 @@ impl JobSlot {
             policy,
         } = *launch;
         events::job_start(&self.name, schedule.as_ref());
-        self.stats.mark_started(schedule.clone());
+        self.stats.mark_started(schedule.clone(), policy.clock);
         // Requests made while the job was stopped do not carry over.
         self.control.take();
         let stop = CancellationToken::new();

@@ -262,9 +262,20 @@ impl LoopState {
                 return;
             }
         }
+        let missed = self.skip_missed(now);
         let Some(armed) = self.armed else { return };
-        if now.saturating_duration_since(armed.at) > self.policy.misfire_threshold {
-            self.missed(now);
+        if armed.at > now {
+            // Every due fire was missed; with `run_once` the job runs once now.
+            if let (Some(last_due), Missed::RunOnce) = (missed, self.policy.missed) {
+                self.fire(
+                    Fire {
+                        due: last_due,
+                        scheduled: true,
+                        upstream_completed_at: None,
+                    },
+                    false,
+                );
+            }
             return;
         }
         self.timing.advance(&self.policy.clock);
@@ -279,25 +290,31 @@ impl LoopState {
         );
     }
 
-    /// Counts the fires that are past by more than the misfire threshold and
-    /// applies the missed-run policy.
-    fn missed(&mut self, now: Instant) {
-        let threshold = self.policy.misfire_threshold;
+    /// Consumes the missed fires: those due fires that a later due fire
+    /// supersedes, or that are later than the misfire threshold. Counts and
+    /// logs them, and returns the last one's due instant.
+    fn skip_missed(&mut self, now: Instant) -> Option<Instant> {
+        let clock = self.policy.clock;
         let mut missed = 0;
-        let mut last_due = now;
-        while let Some(due) = self.timing.due() {
-            if now.saturating_duration_since(due) <= threshold || due > now {
+        let mut last_missed = None;
+        while let Some(due) = self.timing.due().filter(|due| *due <= now) {
+            let mut following = self.timing.clone();
+            following.advance(&clock);
+            let superseded = following.due().is_some_and(|next| next <= now);
+            if !superseded && now - due <= self.policy.misfire_threshold {
                 break;
             }
             if missed == MISSED_WALK_LIMIT {
-                self.timing.jump_to(now, &self.policy.clock);
+                self.timing.jump_to(now, &clock);
                 break;
             }
             missed += 1;
-            last_due = due;
-            self.timing.advance(&self.policy.clock);
+            last_missed = Some(due);
+            self.timing = following;
         }
-        let missed = missed.max(1);
+        if missed == 0 {
+            return None;
+        }
         let total = self.job.stats.missed(missed);
         let policy = match self.policy.missed {
             Missed::Skip => "skip",
@@ -305,16 +322,7 @@ impl LoopState {
         };
         events::execute_missed(&self.job.name, missed, total, policy);
         self.arm();
-        if self.policy.missed == Missed::RunOnce {
-            self.fire(
-                Fire {
-                    due: last_due,
-                    scheduled: true,
-                    upstream_completed_at: None,
-                },
-                false,
-            );
-        }
+        last_missed
     }
 
     fn handle(&mut self, requests: Requests) {
