@@ -247,19 +247,24 @@ impl Builder {
             ));
         }
         if self.config.fixed_delay && !has(EVERY) {
-            problems.push((Some(DELAY), "`delay = \"fixed\"` needs `every`: the next run starts one interval after the previous one ends".to_owned()));
+            let message = if has(CRON) {
+                "`delay = \"fixed\"` applies to `every` schedules only, not `cron`: a cron job fires at the times its expression gives; remove `delay` or use `every`"
+            } else {
+                "`delay = \"fixed\"` needs `every`: the next run starts one interval after the previous one ends"
+            };
+            problems.push((Some(DELAY), message.to_owned()));
         }
         if has(MAX_CONCURRENCY) && self.config.overlap.as_deref() != Some("allow") {
             problems.push((
                 Some(MAX_CONCURRENCY),
-                "`max_concurrency` applies to `overlap = \"allow\"` only".to_owned(),
+                "`max_concurrency` applies to `overlap = \"allow\"` only; add `overlap = \"allow\"` or remove `max_concurrency`".to_owned(),
             ));
         }
         for key in [BACKOFF, BACKOFF_MAX] {
             if has(key) && !has(RETRIES) {
                 problems.push((
                     Some(key),
-                    format!("`{key}` applies to retries; add `retries = N`"),
+                    format!("`{key}` applies to retries; add `retries = N`, such as `retries = 3`"),
                 ));
             }
         }
@@ -267,7 +272,11 @@ impl Builder {
             if max < backoff {
                 problems.push((
                     Some(BACKOFF_MAX),
-                    "`backoff_max` must not be shorter than `backoff`".to_owned(),
+                    format!(
+                        "`backoff_max` ({}) must not be shorter than `backoff` ({}); the retry delay starts at `backoff` and doubles up to `backoff_max`",
+                        humantime::format_duration(max),
+                        humantime::format_duration(backoff)
+                    ),
                 ));
             }
         }
@@ -380,7 +389,40 @@ fn integer(value: &Expr, key: &str) -> syn::Result<u32> {
                 format!("`{key}` takes {}; {} is too large", allowed(key), literal),
             )
         }),
-        _ => Err(wrong_type(value, key)),
+        Some(Lit::Str(text)) => Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`{key}` takes {}, without quotes; found the string {:?}",
+                allowed(key),
+                text.value()
+            ),
+        )),
+        _ => match negative(value) {
+            Some(number) => Err(syn::Error::new_spanned(
+                value,
+                format!(
+                    "`{key}` takes {}, not the negative number -{number}",
+                    allowed(key)
+                ),
+            )),
+            None => Err(wrong_type(value, key)),
+        },
+    }
+}
+
+/// The digits of `-<integer literal>`, which is an expression, not a literal.
+fn negative(value: &Expr) -> Option<String> {
+    match value {
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => match literal(expr) {
+            Some(Lit::Int(literal)) => Some(literal.base10_digits().to_owned()),
+            _ => None,
+        },
+        Expr::Group(group) => negative(&group.expr),
+        _ => None,
     }
 }
 
@@ -413,29 +455,99 @@ fn path(value: &Expr, key: &str) -> syn::Result<Path> {
     match value {
         Expr::Path(path) if path.qself.is_none() => Ok(path.path.clone()),
         Expr::Group(group) => path(&group.expr, key),
-        _ => Err(syn::Error::new_spanned(
-            value,
-            format!("`{key}` takes {}, found {}", allowed(key), found(value)),
-        )),
+        _ => {
+            let hint = match literal(value) {
+                Some(Lit::Str(text)) if text.parse::<Path>().is_ok() => format!(
+                    "; write the path without quotes: `{key} = {}`",
+                    text.value()
+                ),
+                _ => String::new(),
+            };
+            Err(syn::Error::new_spanned(
+                value,
+                format!(
+                    "`{key}` takes {}, found {}{hint}",
+                    allowed(key),
+                    found(value)
+                ),
+            ))
+        }
     }
 }
 
-/// Checks a cron expression with the dialect the runtime uses: 5 fields, or
+/// The cron fields, with what each accepts, when the seconds field is
+/// written and when it is not.
+const CRON_FIELDS_6: &[(&str, &str)] = &[
+    ("second", "0-59"),
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31, `L` or `W`"),
+    ("month", "1-12 or JAN-DEC"),
+    (
+        "day-of-week",
+        "0-7 (0 and 7 are Sunday), SUN-SAT, `L` or `#`",
+    ),
+];
+const CRON_FIELDS_5: &[(&str, &str)] = CRON_FIELDS_6.split_at(1).1;
+
+/// Parses a cron expression with the dialect the runtime uses: 5 fields, or
 /// 6 with seconds first; no year field.
-fn validate_cron(literal: &LitStr) -> syn::Result<String> {
-    let expression = literal.value();
+fn parse_cron(expression: &str) -> Result<(), croner::errors::CronError> {
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Optional)
         .year(croner::parser::Year::Disallowed)
         .build()
-        .parse(&expression)
-        .map_err(|error| {
-            syn::Error::new(
-                literal.span(),
-                format!("invalid cron expression {expression:?}: {error}; expected 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or an alias such as \"@hourly\", \"@daily\", \"@weekly\""),
-            )
-        })?;
-    Ok(expression)
+        .parse(expression)
+        .map(drop)
+}
+
+/// Checks a cron expression. The literal cannot be spanned in part, so the
+/// error names the field at fault, found by parsing each field alone with
+/// `*` in the others.
+fn validate_cron(literal: &LitStr) -> syn::Result<String> {
+    let expression = literal.value();
+    let Err(error) = parse_cron(&expression) else {
+        return Ok(expression);
+    };
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    let layout = match fields.len() {
+        5 => Some(CRON_FIELDS_5),
+        6 => Some(CRON_FIELDS_6),
+        _ => None,
+    };
+    let expected = "expected 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or an alias such as \"@hourly\", \"@daily\", \"@weekly\"";
+    let reason = error.to_string();
+    let reason = reason
+        .strip_prefix("Component error: ")
+        .unwrap_or(&reason)
+        .trim_end_matches('.');
+    let message = match layout {
+        None if !expression.trim_start().starts_with('@') => format!(
+            "invalid cron expression {expression:?}: {} field{}; {expected}",
+            fields.len(),
+            if fields.len() == 1 { "" } else { "s" }
+        ),
+        None => format!("invalid cron expression {expression:?}: {reason}; {expected}"),
+        Some(layout) => {
+            let culprit = (0..fields.len()).find(|&at| {
+                let alone: Vec<&str> = (0..fields.len())
+                    .map(|i| if i == at { fields[i] } else { "*" })
+                    .collect();
+                parse_cron(&alone.join(" ")).is_err()
+            });
+            match culprit {
+                Some(at) => {
+                    let (field, range) = layout[at];
+                    format!(
+                        "invalid cron expression {expression:?}: bad {field} field {:?} ({reason}); the {field} field takes {range}, with `*`, lists `,`, ranges `-` and steps `/`",
+                        fields[at]
+                    )
+                }
+                None => format!("invalid cron expression {expression:?}: {reason}; {expected}"),
+            }
+        }
+    };
+    Err(syn::Error::new(literal.span(), message))
 }
 
 /// Checks a time zone name against the IANA database.
@@ -693,6 +805,51 @@ mod tests {
         assert!(messages[2].starts_with("invalid `overlap` \"sometimes\"; expected \"skip\", \"queue\", \"allow\" or \"replace\""));
         assert!(messages[3].contains("not 0"));
         assert!(messages[4].starts_with("`when` takes the path of a function"));
+    }
+
+    #[test]
+    fn cron_errors_name_the_field() {
+        let message = |expression: &str| {
+            let literal = LitStr::new(expression, Span::call_site());
+            validate_cron(&literal).unwrap_err().to_string()
+        };
+        assert!(message("61 * * * *").contains("bad minute field \"61\""));
+        assert!(message("0 0 25 * * *").contains("bad hour field \"25\""));
+        assert!(message("0 0 32 * *").contains("bad day-of-month field \"32\""));
+        assert!(message("* * * 13 *").contains("bad month field \"13\""));
+        assert!(message("* * *").contains(": 3 fields; expected 5 fields"));
+        assert!(message("@sometimes").starts_with("invalid cron expression \"@sometimes\""));
+        for valid in [
+            "0 */5 * * * *",
+            "@daily",
+            "0 0 L * *",
+            "0 0 * * 5#2",
+            "0 0 15W * *",
+        ] {
+            let literal = LitStr::new(valid, Span::call_site());
+            assert!(validate_cron(&literal).is_ok(), "{valid}");
+        }
+    }
+
+    #[test]
+    fn integer_mistakes() {
+        let Err(error) = parse(quote!(
+            every = "1m",
+            retries = -1,
+            slots = "2",
+            when = "flags::on"
+        )) else {
+            panic!("bad integers were accepted");
+        };
+        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            messages,
+            [
+                "`retries` takes a whole number, such as 3, not the negative number -1",
+                "`slots` takes a whole number greater than zero, such as 2, without quotes; found the string \"2\"",
+                "`when` takes the path of a function returning `bool` (sync or async), such as `is_leader` or `flags::enabled`, found a string; write the path without quotes: `when = flags::on`",
+            ]
+        );
     }
 
     #[test]

@@ -49,8 +49,8 @@ impl fmt::Debug for Condition {
 /// `Fn() -> impl Future<Output = bool>`. `M` tells the two apart.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a job condition",
-    label = "not a condition",
-    note = "a condition is a function taking no arguments and returning `bool`, sync or async"
+    label = "not a `fn() -> bool` or an `async fn() -> bool`",
+    note = "a condition takes no arguments and returns `bool`, such as `fn is_leader() -> bool` or `async fn queue_not_empty() -> bool` (whose future must be `Send`)"
 )]
 pub trait IntoCondition<M>: Send + Sync + 'static {
     /// Makes the condition.

@@ -1,0 +1,6 @@
+use jobs_runtime::job;
+
+#[job(after = "")]
+async fn tick() {}
+
+fn main() {}
