@@ -1,6 +1,6 @@
 //! [`Clock`]: the wall clock the scheduler reads, tied to tokio's clock.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tokio::time::Instant;
 
@@ -50,12 +50,16 @@ impl Clock {
         }
     }
 
-    /// The tokio instant at which this clock will read `wall` (now, if
-    /// `wall` is past).
+    /// The tokio instant at which this clock will read (or read) `wall`.
+    /// A past `wall` maps to a past instant, so a fire that is overdue stays
+    /// overdue by its lateness; only a time before tokio's clock can express
+    /// maps to now.
     pub(crate) fn instant_at(&self, wall: SystemTime) -> Instant {
         let now = Instant::now();
-        let ahead = wall.duration_since(self.now()).unwrap_or(Duration::ZERO);
-        now + ahead
+        match wall.duration_since(self.now()) {
+            Ok(ahead) => now + ahead,
+            Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
+        }
     }
 
     /// The wall-clock time at tokio instant `at`.
@@ -73,6 +77,7 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test(start_paused = true)]
     async fn simulated_clock_follows_tokio_time() {
@@ -83,6 +88,9 @@ mod tests {
         tokio::time::sleep_until(at).await;
         assert_eq!(clock.now(), target);
         assert_eq!(clock.wall_at(at), target);
-        assert_eq!(clock.instant_at(start), Instant::now());
+        assert_eq!(
+            clock.instant_at(start),
+            Instant::now() - Duration::from_secs(60)
+        );
     }
 }

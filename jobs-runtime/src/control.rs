@@ -20,7 +20,9 @@ pub(crate) struct Control {
 /// The requests not yet taken by the loop.
 #[derive(Debug, Default)]
 pub(crate) struct Requests {
-    pub(crate) trigger: bool,
+    /// Manual triggers since the loop last took the requests; each one is a
+    /// fire of its own, so none is lost or merged with another.
+    pub(crate) triggers: u32,
     pub(crate) upstream_completed_at: Option<SystemTime>,
     pub(crate) schedule: Option<Option<Schedule>>,
 }
@@ -37,7 +39,7 @@ impl Control {
     }
 
     pub(crate) fn trigger(&self) {
-        self.request(|requests| requests.trigger = true);
+        self.request(|requests| requests.triggers = requests.triggers.saturating_add(1));
     }
 
     pub(crate) fn upstream_completed(&self, at: SystemTime) {

@@ -62,17 +62,25 @@ pub(crate) fn read(spec: &JobSpec) -> Result<EnvConfig, Vec<Error>> {
     }
 
     let zone_variable = format!("{prefix}TZ");
-    let zone = match variable_value(job, &zone_variable, |zone| {
+    let zone_override = match variable_value(job, &zone_variable, |zone| {
         Schedule::cron("@daily", zone)
             .map(|_| zone.to_owned())
             .map_err(|error| error.to_string())
     }) {
-        Ok(zone) => zone.unwrap_or(spec_zone),
+        Ok(zone) => zone,
         Err(problem) => {
             problems.push(problem);
-            "UTC".to_owned()
+            None
         }
     };
+    // `JOBS_<NAME>_TZ` is the zone of whichever cron expression is in
+    // effect: the job's own, its `env` variable's, or `JOBS_<NAME>_CRON`'s.
+    if let (Some(zone), Some(Schedule::Cron(cron))) = (&zone_override, &config.schedule) {
+        if let Ok(schedule) = Schedule::cron(cron.expression(), zone) {
+            config.schedule = Some(schedule);
+        }
+    }
+    let zone = zone_override.unwrap_or(spec_zone);
     let every_variable = format!("{prefix}EVERY");
     let cron_variable = format!("{prefix}CRON");
     let every = variable_value(job, &every_variable, interval);

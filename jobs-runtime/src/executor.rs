@@ -113,6 +113,9 @@ async fn execute(job: &ActiveJob, fire: Fire, queue_time: Duration, token: &Canc
     async {
         events::execute_start(&job.name, number, queue_time);
         let mut attempt = 1;
+        // Whether a stop ended the wait for a retry: the execution fails,
+        // but no further attempt failed.
+        let mut abandoned = false;
         let outcome = loop {
             let ctx = JobContext::new(
                 Arc::clone(&job.name),
@@ -123,7 +126,9 @@ async fn execute(job: &ActiveJob, fire: Fire, queue_time: Duration, token: &Canc
                 fire.upstream_completed_at,
                 token.child_token(),
             );
-            let Err(message) = run_attempt(job, ctx).await else { break Ok(()) };
+            let Err(message) = run_attempt(job, ctx).await else {
+                break Ok(());
+            };
             if attempt > job.retry.retries || token.is_cancelled() {
                 break Err(message);
             }
@@ -132,7 +137,10 @@ async fn execute(job: &ActiveJob, fire: Fire, queue_time: Duration, token: &Canc
             events::execute_retry(&job.name, number, attempt, delay, &message);
             tokio::select! {
                 () = tokio::time::sleep(delay) => attempt += 1,
-                () = token.cancelled() => break Err(format!("{message} (retry abandoned: the job was stopped)")),
+                () = token.cancelled() => {
+                    abandoned = true;
+                    break Err(format!("{message} (retry abandoned: the job was stopped)"));
+                }
             }
         };
         let elapsed = started.elapsed();
@@ -147,7 +155,12 @@ async fn execute(job: &ActiveJob, fire: Fire, queue_time: Duration, token: &Canc
                 }
             }
             Err(message) => {
-                let errors = job.stats.finish(elapsed, finished_at, Ending::Failure(&message));
+                let ending = if abandoned {
+                    Ending::Abandoned(&message)
+                } else {
+                    Ending::Failure(&message)
+                };
+                let errors = job.stats.finish(elapsed, finished_at, ending);
                 events::execute_error(&job.name, number, errors, &message);
             }
         }

@@ -411,15 +411,28 @@ impl JobManager {
         events::schedule_changed(&slot.name, &schedule);
         *lock(&slot.schedule_override) = Some(Some(schedule.clone()));
         if slot.is_started() {
+            // The loop computes the same first fire when it takes the
+            // request; recording it now lets `next_runs` and the stats show
+            // the new schedule at once.
+            let clock = lock(&self.inner.settings).clock;
+            let timing = Timing::new(
+                Some(&schedule),
+                slot.spec.is_fixed_delay(),
+                Instant::now(),
+                false,
+                &clock,
+            );
+            slot.stats.set_next_run(timing.due());
             slot.stats.set_schedule(Some(schedule.clone()));
             slot.control.set_schedule(Some(schedule));
         }
         Ok(())
     }
 
-    /// The next `n` fire times of a started job, wall clock: its pending
-    /// fire, then the ones its schedule gives after it (jitter not
-    /// included). Empty for a job with no schedule of its own.
+    /// The next `n` fire times of a started job, wall clock. For a cron job
+    /// they are the expression's next matches (jitter not included); for an
+    /// interval job the pending fire (its jitter included) and the interval
+    /// steps after it. Empty for a job with no schedule of its own.
     pub fn next_runs(&self, name: &str, n: usize) -> Result<Vec<DateTime<Utc>>, Error> {
         let slot = self.started_slot(name)?;
         let clock = lock(&self.inner.settings).clock;
@@ -726,9 +739,12 @@ impl JobSlot {
             schedule.as_ref(),
             policy.fixed_delay,
             start,
-            self.spec.runs_on_start(),
+            self.spec.runs_on_start_with(schedule.as_ref()),
             &policy.clock,
         );
+        // The loop arms this fire when it first runs; recording it now lets
+        // `next_runs` and the stats show it as soon as `start` returns.
+        self.stats.set_next_run(timing.due());
         let handle = runtime.spawn(scheduler::run(
             Arc::new(active),
             timing,

@@ -263,9 +263,10 @@ impl LoopState {
             }
         }
         let missed = self.skip_missed(now);
-        let Some(armed) = self.armed else { return };
-        if armed.at > now {
-            // Every due fire was missed; with `run_once` the job runs once now.
+        // No fire due now: every due fire was missed (a fixed-delay job has
+        // none pending after a missed one).
+        let Some(armed) = self.armed.filter(|armed| armed.at <= now) else {
+            // With `run_once` the job runs once now.
             if let (Some(last_due), Missed::RunOnce) = (missed, self.policy.missed) {
                 self.fire(
                     Fire {
@@ -276,8 +277,9 @@ impl LoopState {
                     false,
                 );
             }
+            self.rearm_if_idle(now);
             return;
-        }
+        };
         self.timing.advance(&self.policy.clock);
         self.arm();
         self.fire(
@@ -288,6 +290,17 @@ impl LoopState {
             },
             false,
         );
+        self.rearm_if_idle(now);
+    }
+
+    /// A fixed-delay job is due one interval after its last run ended; when
+    /// its fire started no run (missed, or skipped while paused), the
+    /// interval counts from now instead, so the job keeps firing.
+    fn rearm_if_idle(&mut self, now: Instant) {
+        if self.runs.is_empty() && self.armed.is_none() {
+            self.timing.run_ended(now);
+            self.arm();
+        }
     }
 
     /// Consumes the missed fires: those due fires that a later due fire
@@ -347,7 +360,7 @@ impl LoopState {
                 false,
             );
         }
-        if requests.trigger {
+        for _ in 0..requests.triggers {
             self.fire(
                 Fire {
                     due: Instant::now(),

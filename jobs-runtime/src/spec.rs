@@ -238,8 +238,15 @@ impl JobSpec {
 
     /// Whether the job runs as soon as it starts.
     pub fn runs_on_start(&self) -> bool {
+        self.runs_on_start_with(self.schedule.as_ref())
+    }
+
+    /// Whether the job runs as soon as it starts on `schedule`, the one in
+    /// effect (after the environment): unless set, an interval job does and
+    /// a cron job does not.
+    pub(crate) fn runs_on_start_with(&self, schedule: Option<&Schedule>) -> bool {
         self.run_on_start
-            .unwrap_or(matches!(self.schedule, Some(Schedule::Every(_))))
+            .unwrap_or(matches!(schedule, Some(Schedule::Every(_))))
     }
 
     /// The timeout of one attempt, if any.

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::clock::Clock;
 use crate::Schedule;
 
 /// A snapshot of one job's statistics, from
@@ -70,7 +71,11 @@ pub struct JobStats {
 /// How one execution ended, as the stats record it.
 pub(crate) enum Ending<'a> {
     Success,
+    /// The last attempt failed.
     Failure(&'a str),
+    /// A stop ended the wait for a retry: a failure, with no further failed
+    /// attempt (the one before the wait is counted already).
+    Abandoned(&'a str),
 }
 
 /// The live statistics of one job, updated by its executor.
@@ -103,6 +108,8 @@ struct StatsData {
     last_finished_at: Option<SystemTime>,
     next_run: Option<Instant>,
     last_error: Option<String>,
+    /// The manager's wall clock, which `next_run_at` is read on.
+    clock: Clock,
 }
 
 impl StatsCell {
@@ -116,10 +123,11 @@ impl StatsCell {
         f(&mut data)
     }
 
-    pub(crate) fn mark_started(&self, schedule: Option<Schedule>) {
+    pub(crate) fn mark_started(&self, schedule: Option<Schedule>, clock: Clock) {
         self.with(|data| {
             data.started = true;
             data.schedule = schedule;
+            data.clock = clock;
         });
     }
 
@@ -178,7 +186,7 @@ impl StatsCell {
             } else {
                 data.min_time.min(elapsed)
             };
-            if let Ending::Failure(message) = ending {
+            if let Ending::Failure(message) | Ending::Abandoned(message) = ending {
                 data.error_count += 1;
                 data.last_error = Some(message.to_owned());
             }
@@ -229,7 +237,6 @@ impl StatsCell {
     pub(crate) fn snapshot(&self, name: &str, paused: bool) -> JobStats {
         // Convert the tokio instant to wall-clock time at read time, so the
         // hot path never needs to.
-        let now = (Instant::now(), SystemTime::now());
         self.with(|data| JobStats {
             name: name.to_owned(),
             schedule: data.schedule.clone(),
@@ -260,9 +267,7 @@ impl StatsCell {
             is_paused: paused,
             last_started_at: data.last_started_at,
             last_finished_at: data.last_finished_at,
-            next_run_at: data
-                .next_run
-                .map(|next| now.1 + next.saturating_duration_since(now.0)),
+            next_run_at: data.next_run.map(|next| data.clock.wall_at(next)),
             last_error: data.last_error.clone(),
         })
     }

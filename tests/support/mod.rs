@@ -344,3 +344,69 @@ impl Drop for DropFlag {
         self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// What a [`wall_recording`] job reports about one of its executions.
+#[derive(Debug, Clone)]
+pub struct WallRun {
+    /// The execution's number.
+    pub number: u64,
+    /// The attempt within the execution (1 for the first try).
+    pub attempt: u32,
+    /// When it was due, on tokio's clock.
+    pub scheduled_at: Instant,
+    /// When its body started, on tokio's clock.
+    pub started_at: Instant,
+    /// When the execution started, on the manager's wall clock.
+    pub wall: std::time::SystemTime,
+}
+
+/// A job with `spec` that reports each execution, with its wall-clock start,
+/// on the returned channel and succeeds at once.
+pub fn wall_recording(
+    spec: JobSpec,
+) -> (
+    FnJob<impl Fn(JobContext) -> RunFuture>,
+    mpsc::UnboundedReceiver<WallRun>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let job = job_fn(spec, move |ctx: JobContext| -> RunFuture {
+        let _ = tx.send(WallRun {
+            number: ctx.execution_number(),
+            attempt: ctx.attempt(),
+            scheduled_at: ctx.scheduled_at(),
+            started_at: Instant::now(),
+            wall: ctx.started_at(),
+        });
+        Box::pin(async { Ok(()) })
+    });
+    (job, rx)
+}
+
+/// A wall-clock time from RFC 3339 text, such as `"2026-03-29T01:00:00Z"`.
+pub fn wall(text: &str) -> std::time::SystemTime {
+    text.parse::<jobs_runtime::chrono::DateTime<jobs_runtime::chrono::Utc>>()
+        .unwrap_or_else(|error| panic!("bad time {text:?}: {error}"))
+        .into()
+}
+
+/// A wall-clock time as RFC 3339 text in UTC, for readable assertions.
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    jobs_runtime::chrono::DateTime::<jobs_runtime::chrono::Utc>::from(time)
+        .to_rfc3339_opts(jobs_runtime::chrono::SecondsFormat::Secs, true)
+}
+
+/// Receives the next value within `limit` of tokio's (paused) clock, failing
+/// the test if none comes: a job that stopped firing fails the test instead
+/// of hanging it.
+pub async fn next_within<T>(rx: &mut mpsc::UnboundedReceiver<T>, limit: Duration) -> T {
+    tokio::time::timeout(limit, rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no run within {limit:?} of tokio's clock"))
+        .expect("the job's channel closed")
+}
+
+/// [`next_within`] thirty days: for tests that assert exact instants and
+/// must not hang when a job stops firing.
+pub async fn next_soon<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
+    next_within(rx, Duration::from_secs(30 * 86_400)).await
+}
