@@ -1,10 +1,12 @@
 //! [`Control`]: what the manager and other jobs ask of a started job's loop.
 
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::task::Poll;
 use std::time::SystemTime;
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 use crate::Schedule;
 
@@ -12,7 +14,11 @@ use crate::Schedule;
 /// new schedule; and whether the job is paused.
 #[derive(Debug, Default)]
 pub(crate) struct Control {
-    wake: Notify,
+    /// The loop's waker; waiting costs no lock, so the loop can wait for
+    /// requests at every turn.
+    waker: AtomicWaker,
+    /// Whether `pending` holds requests the loop has not taken.
+    signalled: AtomicBool,
     pending: Mutex<Requests>,
     paused: AtomicBool,
 }
@@ -35,7 +41,8 @@ impl Control {
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner()),
         );
-        self.wake.notify_one();
+        self.signalled.store(true, Ordering::Release);
+        self.waker.wake();
     }
 
     pub(crate) fn trigger(&self) {
@@ -52,7 +59,18 @@ impl Control {
 
     /// Waits for a request, then takes every pending one.
     pub(crate) async fn next(&self) -> Requests {
-        self.wake.notified().await;
+        poll_fn(|cx| {
+            if !self.signalled.swap(false, Ordering::AcqRel) {
+                self.waker.register(cx.waker());
+                // A request made between the check and the registration
+                // would otherwise wait for the next wake.
+                if !self.signalled.swap(false, Ordering::AcqRel) {
+                    return Poll::Pending;
+                }
+            }
+            Poll::Ready(())
+        })
+        .await;
         self.take()
     }
 

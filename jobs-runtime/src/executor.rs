@@ -124,7 +124,13 @@ async fn execute(job: &ActiveJob, fire: Fire, queue_time: Duration, token: &Canc
                 fire.due,
                 started_at,
                 fire.upstream_completed_at,
-                token.child_token(),
+                // A timeout cancels the attempt alone, so it needs a token of
+                // its own; otherwise the run's token serves.
+                if job.timeout.is_some() {
+                    token.child_token()
+                } else {
+                    token.clone()
+                },
             );
             let Err(message) = run_attempt(job, ctx).await else {
                 break Ok(());

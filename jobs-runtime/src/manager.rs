@@ -333,6 +333,7 @@ impl JobManager {
             )
         };
         problems.extend(registry.dependency_problems());
+        let dependents = registry.dependents();
         let pool = available.map(|capacity| {
             Arc::clone(lock(&self.inner.pool).get_or_insert_with(|| SlotPool::new(capacity)))
         });
@@ -343,7 +344,7 @@ impl JobManager {
                 clock,
                 threshold,
                 pool: pool.as_ref(),
-                dependents: registry.dependents_of(&slot.name),
+                dependents: dependents.get(&*slot.name).cloned().unwrap_or_default(),
             };
             match slot.prepare(&context, &mut problems) {
                 Prepared::Ready(launch) => ready.push((*slot, launch)),
@@ -598,13 +599,18 @@ impl Registry {
         problems
     }
 
-    /// The controls of the jobs that run after `name`.
-    fn dependents_of(&self, name: &str) -> Vec<Arc<Control>> {
-        self.slots
-            .iter()
-            .filter(|slot| slot.spec.upstream() == Some(name))
-            .map(|slot| Arc::clone(&slot.control))
-            .collect()
+    /// The controls of the jobs that run after each job, by its name.
+    fn dependents(&self) -> HashMap<&str, Vec<Arc<Control>>> {
+        let mut dependents: HashMap<&str, Vec<Arc<Control>>> = HashMap::new();
+        for slot in &self.slots {
+            if let Some(upstream) = slot.spec.upstream() {
+                dependents
+                    .entry(upstream)
+                    .or_default()
+                    .push(Arc::clone(&slot.control));
+            }
+        }
+        dependents
     }
 
     fn names(&self) -> String {

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures_util::stream::{FuturesUnordered, StreamExt as _};
-use futures_util::FutureExt as _;
+use std::future::poll_fn;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -185,27 +187,89 @@ pub(crate) async fn run(
         policy,
         control,
         stop,
-        runs: FuturesUnordered::new(),
-        running: Vec::new(),
+        runs: Runs::default(),
         queued: None,
-        run_ids: 0,
         armed: None,
     };
     state.arm();
-    let sleep = sleep_until(state.wake_at());
+    let mut deadline = state.wake_at();
+    let sleep = sleep_until(deadline);
     tokio::pin!(sleep);
+    // One wait on the stop token for the life of the loop: registering a
+    // waiter takes the token's lock, so it is not redone at every turn.
+    let stop = state.stop.clone();
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     loop {
-        sleep.as_mut().reset(state.wake_at());
+        // Resetting a timer takes the timer driver's lock: only do it when
+        // the deadline moved.
+        let wake_at = state.wake_at();
+        if wake_at != deadline {
+            deadline = wake_at;
+            sleep.as_mut().reset(deadline);
+        }
         tokio::select! {
             biased;
-            () = state.stop.cancelled() => break,
-            Some(run_id) = state.runs.next(), if !state.runs.is_empty() => state.run_ended(run_id),
+            () = &mut stopped => break,
+            () = poll_fn(|cx| state.runs.poll_ended(cx)), if !state.runs.is_empty() => state.run_ended(),
             requests = state.control.next() => state.handle(requests),
             () = &mut sleep, if state.armed.is_some() => state.wake(),
         }
     }
     state.job.stats.set_next_run(None);
-    while state.runs.next().await.is_some() {}
+    while !state.runs.is_empty() {
+        poll_fn(|cx| state.runs.poll_ended(cx)).await;
+    }
+}
+
+/// The runs of one job in flight: usually none or one, a few with
+/// `overlap = "allow"`. They are polled together by the job's task.
+#[derive(Default)]
+struct Runs {
+    in_flight: Vec<InFlight>,
+}
+
+struct InFlight {
+    /// The run's own token, kept to cancel it (`overlap = "replace"`).
+    token: Option<CancellationToken>,
+    future: BoxFuture<'static, ()>,
+}
+
+impl Runs {
+    fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    fn push(&mut self, token: Option<CancellationToken>, future: BoxFuture<'static, ()>) {
+        self.in_flight.push(InFlight { token, future });
+    }
+
+    fn cancel_all(&self) {
+        for run in &self.in_flight {
+            if let Some(token) = &run.token {
+                token.cancel();
+            }
+        }
+    }
+
+    /// Polls every run; completes when one has ended (and is removed).
+    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let ended = self
+            .in_flight
+            .iter_mut()
+            .position(|run| run.future.as_mut().poll(cx).is_ready());
+        match ended {
+            Some(index) => {
+                self.in_flight.swap_remove(index);
+                Poll::Ready(())
+            }
+            None => Poll::Pending,
+        }
+    }
 }
 
 struct LoopState {
@@ -214,10 +278,8 @@ struct LoopState {
     policy: LoopPolicy,
     control: Arc<Control>,
     stop: CancellationToken,
-    runs: FuturesUnordered<futures_util::future::BoxFuture<'static, u64>>,
-    running: Vec<(u64, CancellationToken)>,
+    runs: Runs,
     queued: Option<Fire>,
-    run_ids: u64,
     armed: Option<Armed>,
 }
 
@@ -238,9 +300,8 @@ impl LoopState {
 
     /// When the loop next wakes for its timing.
     fn wake_at(&self) -> Instant {
-        let far = Instant::now() + Duration::from_secs(86_400 * 365);
         match (&self.armed, &self.timing) {
-            (None, _) => far,
+            (None, _) => Instant::now() + Duration::from_secs(86_400 * 365),
             (Some(armed), Timing::Cron { .. }) => armed.at.min(Instant::now() + CRON_RECHECK),
             (Some(armed), _) => armed.at,
         }
@@ -395,9 +456,7 @@ impl LoopState {
                 }
             }
             Overlap::Replace => {
-                for (_, token) in &self.running {
-                    token.cancel();
-                }
+                self.runs.cancel_all();
                 if self.queued.replace(fire).is_some() {
                     self.skip(SkipReason::Overlap);
                 }
@@ -411,16 +470,19 @@ impl LoopState {
     }
 
     fn start(&mut self, fire: Fire) {
-        self.run_ids += 1;
-        let run_id = self.run_ids;
-        let token = self.stop.child_token();
-        self.running.push((run_id, token.clone()));
+        // A run needs a token of its own only to be cancelled alone; else
+        // the job's token (fired on stop) serves, and costs no allocation.
+        let (token, own) = if self.policy.overlap == Overlap::Replace {
+            let token = self.stop.child_token();
+            (token.clone(), Some(token))
+        } else {
+            (self.stop.clone(), None)
+        };
         let run = executor::run(Arc::clone(&self.job), fire, token);
-        self.runs.push(run.map(move |()| run_id).boxed());
+        self.runs.push(own, Box::pin(run));
     }
 
-    fn run_ended(&mut self, run_id: u64) {
-        self.running.retain(|(id, _)| *id != run_id);
+    fn run_ended(&mut self) {
         if self.runs.is_empty() {
             self.timing.run_ended(Instant::now());
             if self.armed.is_none() {
