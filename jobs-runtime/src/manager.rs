@@ -353,9 +353,8 @@ impl JobManager {
             }
         }
         Error::from_problems(problems)?;
-        let start = Instant::now();
         for (slot, launch) in ready {
-            slot.launch(&runtime, launch, start);
+            slot.launch(&runtime, launch);
         }
         Ok(())
     }
@@ -726,7 +725,10 @@ impl JobSlot {
         }))
     }
 
-    fn launch(&self, runtime: &tokio::runtime::Handle, launch: Box<Launch>, start: Instant) {
+    /// Starts the job's loop. Its grid starts now: jobs started together
+    /// fire a few microseconds apart rather than in one burst.
+    fn launch(&self, runtime: &tokio::runtime::Handle, launch: Box<Launch>) {
+        let start = Instant::now();
         let mut task = lock(&self.task);
         if task.is_some() {
             return;
