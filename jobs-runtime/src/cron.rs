@@ -12,7 +12,8 @@ use croner::Cron;
 /// A cron expression together with the time zone it is read in.
 #[derive(Clone)]
 pub struct CronSchedule {
-    expression: String,
+    /// Shared, so cloning a schedule allocates nothing.
+    expression: Arc<str>,
     /// Shared: a parsed expression is large, and schedules are cloned.
     cron: Arc<Cron>,
     zone: Zone,
@@ -85,7 +86,7 @@ impl CronSchedule {
                 })?),
             };
         Ok(CronSchedule {
-            expression: expression.to_owned(),
+            expression: Arc::from(expression),
             cron: Arc::new(cron),
             zone,
         })

@@ -187,7 +187,10 @@ pub(crate) async fn run(
         policy,
         control,
         stop,
-        runs: Runs::default(),
+        // Room for one run from the start: the first fire allocates nothing.
+        runs: Runs {
+            in_flight: Vec::with_capacity(1),
+        },
         queued: None,
         armed: None,
     };
@@ -224,7 +227,6 @@ pub(crate) async fn run(
 
 /// The runs of one job in flight: usually none or one, a few with
 /// `overlap = "allow"`. They are polled together by the job's task.
-#[derive(Default)]
 struct Runs {
     in_flight: Vec<InFlight>,
 }
@@ -323,7 +325,7 @@ impl LoopState {
                 return;
             }
         }
-        let missed = self.skip_missed(now);
+        let (missed, after_due) = self.skip_missed(now);
         // No fire due now: every due fire was missed (a fixed-delay job has
         // none pending after a missed one).
         let Some(armed) = self.armed.filter(|armed| armed.at <= now) else {
@@ -341,7 +343,10 @@ impl LoopState {
             self.rearm_if_idle(now);
             return;
         };
-        self.timing.advance(&self.policy.clock);
+        match after_due {
+            Some(following) => self.timing = following,
+            None => self.timing.advance(&self.policy.clock),
+        }
         self.arm();
         self.fire(
             Fire {
@@ -366,16 +371,20 @@ impl LoopState {
 
     /// Consumes the missed fires: those due fires that a later due fire
     /// supersedes, or that are later than the misfire threshold. Counts and
-    /// logs them, and returns the last one's due instant.
-    fn skip_missed(&mut self, now: Instant) -> Option<Instant> {
+    /// logs them, and returns the last one's due instant; and, when a due
+    /// fire is left to run, the timing that follows it (computed here
+    /// anyway, so a cron expression is evaluated once per fire).
+    fn skip_missed(&mut self, now: Instant) -> (Option<Instant>, Option<Timing>) {
         let clock = self.policy.clock;
         let mut missed = 0;
         let mut last_missed = None;
+        let mut after_due = None;
         while let Some(due) = self.timing.due().filter(|due| *due <= now) {
             let mut following = self.timing.clone();
             following.advance(&clock);
             let superseded = following.due().is_some_and(|next| next <= now);
             if !superseded && now - due <= self.policy.misfire_threshold {
+                after_due = Some(following);
                 break;
             }
             if missed == MISSED_WALK_LIMIT {
@@ -387,7 +396,7 @@ impl LoopState {
             self.timing = following;
         }
         if missed == 0 {
-            return None;
+            return (None, after_due);
         }
         let total = self.job.stats.missed(missed);
         let policy = match self.policy.missed {
@@ -396,7 +405,7 @@ impl LoopState {
         };
         events::execute_missed(&self.job.name, missed, total, policy);
         self.arm();
-        last_missed
+        (last_missed, after_due)
     }
 
     fn handle(&mut self, requests: Requests) {

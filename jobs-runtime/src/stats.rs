@@ -95,13 +95,15 @@ struct StatsData {
     skipped_count: u64,
     missed_count: u64,
     queued_runs: u32,
-    total_queue_time: Duration,
-    last_queue_time: Duration,
-    max_queue_time: Duration,
-    total_time: Duration,
-    last_time: Duration,
-    min_time: Duration,
-    max_time: Duration,
+    // Times in nanoseconds: half the size of `Duration`s, for 100,000s of
+    // jobs.
+    total_queue_time: u128,
+    last_queue_time: u64,
+    max_queue_time: u64,
+    total_time: u128,
+    last_time: u64,
+    min_time: u64,
+    max_time: u64,
     started: bool,
     running: u32,
     last_started_at: Option<SystemTime>,
@@ -178,7 +180,8 @@ impl StatsCell {
             }
             data.last_finished_at = Some(finished_at);
             data.execution_count += 1;
-            data.total_time += elapsed;
+            let elapsed = nanos(elapsed);
+            data.total_time += u128::from(elapsed);
             data.last_time = elapsed;
             data.max_time = data.max_time.max(elapsed);
             data.min_time = if data.execution_count == 1 {
@@ -208,7 +211,8 @@ impl StatsCell {
     pub(crate) fn queued(&self, wait: Duration) {
         self.with(|data| {
             data.queued_runs = data.queued_runs.saturating_add(1);
-            data.total_queue_time += wait;
+            let wait = nanos(wait);
+            data.total_queue_time += u128::from(wait);
             data.last_queue_time = wait;
             data.max_queue_time = data.max_queue_time.max(wait);
         });
@@ -246,22 +250,19 @@ impl StatsCell {
             retry_count: data.retry_count,
             skipped_count: data.skipped_count,
             missed_count: data.missed_count,
-            last_queue_time: data.last_queue_time,
+            last_queue_time: Duration::from_nanos(data.last_queue_time),
             average_queue_time: match data.queued_runs {
                 0 => Duration::ZERO,
-                runs => data.total_queue_time / runs,
+                runs => mean(data.total_queue_time, u64::from(runs)),
             },
-            max_queue_time: data.max_queue_time,
-            average_execution_time: match u32::try_from(data.execution_count) {
-                Ok(0) => Duration::ZERO,
-                Ok(count) => data.total_time / count,
-                Err(_) => Duration::from_secs_f64(
-                    data.total_time.as_secs_f64() / data.execution_count as f64,
-                ),
+            max_queue_time: Duration::from_nanos(data.max_queue_time),
+            average_execution_time: match data.execution_count {
+                0 => Duration::ZERO,
+                count => mean(data.total_time, count),
             },
-            last_execution_time: data.last_time,
-            min_execution_time: data.min_time,
-            max_execution_time: data.max_time,
+            last_execution_time: Duration::from_nanos(data.last_time),
+            min_execution_time: Duration::from_nanos(data.min_time),
+            max_execution_time: Duration::from_nanos(data.max_time),
             is_started: data.started,
             is_running: data.running > 0,
             is_paused: paused,
@@ -271,6 +272,17 @@ impl StatsCell {
             last_error: data.last_error.clone(),
         })
     }
+}
+
+/// A duration in nanoseconds; over 584 years saturates.
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The mean of `count` times summing to `total` nanoseconds.
+fn mean(total: u128, count: u64) -> Duration {
+    let mean = total / u128::from(count.max(1));
+    Duration::from_nanos(u64::try_from(mean).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
