@@ -1,6 +1,7 @@
 //! Per-job statistics: what the executor records, and the [`JobStats`]
 //! snapshot users read.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -82,6 +83,47 @@ pub(crate) enum Ending<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct StatsCell {
     data: Mutex<StatsData>,
+    /// The next fire, set at every fire: kept apart from `data` so setting
+    /// it takes no lock.
+    next_run: NextRun,
+}
+
+/// An optional tokio instant in one atomic word: nanoseconds after a base
+/// instant taken when the cell is made, `u64::MAX` for none.
+#[derive(Debug)]
+struct NextRun {
+    base: Instant,
+    nanos: AtomicU64,
+}
+
+impl Default for NextRun {
+    fn default() -> Self {
+        NextRun {
+            base: Instant::now(),
+            nanos: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl NextRun {
+    fn set(&self, next: Option<Instant>) {
+        // An instant before the base (never a next fire in practice) is
+        // stored as the base.
+        let nanos = next.map_or(u64::MAX, |next| {
+            let after = next.saturating_duration_since(self.base).as_nanos();
+            u64::try_from(after)
+                .unwrap_or(u64::MAX - 1)
+                .min(u64::MAX - 1)
+        });
+        self.nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<Instant> {
+        match self.nanos.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            nanos => Some(self.base + Duration::from_nanos(nanos)),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -108,7 +150,6 @@ struct StatsData {
     running: u32,
     last_started_at: Option<SystemTime>,
     last_finished_at: Option<SystemTime>,
-    next_run: Option<Instant>,
     last_error: Option<String>,
     /// The manager's wall clock, which `next_run_at` is read on.
     clock: Clock,
@@ -142,18 +183,16 @@ impl StatsCell {
     }
 
     pub(crate) fn next_run(&self) -> Option<Instant> {
-        self.with(|data| data.next_run)
+        self.next_run.get()
     }
 
     pub(crate) fn mark_stopped(&self) {
-        self.with(|data| {
-            data.started = false;
-            data.next_run = None;
-        });
+        self.with(|data| data.started = false);
+        self.next_run.set(None);
     }
 
     pub(crate) fn set_next_run(&self, next: Option<Instant>) {
-        self.with(|data| data.next_run = next);
+        self.next_run.set(next);
     }
 
     /// Records the start of an execution and returns its number.
@@ -268,7 +307,7 @@ impl StatsCell {
             is_paused: paused,
             last_started_at: data.last_started_at,
             last_finished_at: data.last_finished_at,
-            next_run_at: data.next_run.map(|next| data.clock.wall_at(next)),
+            next_run_at: self.next_run.get().map(|next| data.clock.wall_at(next)),
             last_error: data.last_error.clone(),
         })
     }
