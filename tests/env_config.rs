@@ -402,6 +402,18 @@ async fn an_unknown_zone_stops_start_up() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_zone_for_an_interval_job_stops_start_up() {
+    set("JOBS_ENVCFG_TZ_ON_EVERY_TZ", "Europe/Berlin");
+    check_refused(
+        "envcfg-tz-on-every",
+        JobSpec::every("envcfg-tz-on-every", HOUR),
+        "JOBS_ENVCFG_TZ_ON_EVERY_TZ",
+        "Europe/Berlin",
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_invalid_enabled_stops_start_up() {
     set("JOBS_ENVCFG_BAD_ENABLED_ENABLED", "maybe");
     check_refused(

@@ -143,3 +143,28 @@ async fn a_run_over_80_percent_of_its_interval_is_warned_about() {
     assert_eq!(stats.error_count, 0);
     assert_eq!(stats.skipped_count, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_slow_run_warning_follows_a_new_schedule() {
+    let (logs, _guard) = Logs::capture();
+    let manager = JobManager::new();
+    // Runs take 9 s: not slow against a minute, slow against 10 s.
+    let (job, mut runs) = support::recording(
+        JobSpec::every("rescheduled", MINUTE).run_on_start(false),
+        Duration::from_secs(9),
+    );
+    manager.register(job);
+    manager.start_all().unwrap();
+    manager
+        .set_schedule(
+            "rescheduled",
+            jobs_runtime::Schedule::every(Duration::from_secs(10)),
+        )
+        .unwrap();
+    next(&mut runs).await;
+    tokio::time::sleep(Duration::from_millis(9_500)).await;
+    let warnings = logs.job_operation("rescheduled", "job_execute_slow");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].u64("interval_ms"), 10_000);
+    manager.stop_all().await;
+}

@@ -80,7 +80,7 @@ pub(crate) fn read(spec: &JobSpec) -> Result<EnvConfig, Vec<Error>> {
             config.schedule = Some(schedule);
         }
     }
-    let zone = zone_override.unwrap_or(spec_zone);
+    let zone = zone_override.clone().unwrap_or(spec_zone);
     let every_variable = format!("{prefix}EVERY");
     let cron_variable = format!("{prefix}CRON");
     let every = variable_value(job, &every_variable, interval);
@@ -100,6 +100,17 @@ pub(crate) fn read(spec: &JobSpec) -> Result<EnvConfig, Vec<Error>> {
                     Err(problem) => problems.push(problem),
                 }
             }
+        }
+    }
+
+    if let Some(zone) = zone_override {
+        if !matches!(config.schedule, Some(Schedule::Cron(_))) {
+            problems.push(Error::InvalidEnv {
+                job: job.to_owned(),
+                variable: zone_variable,
+                value: zone,
+                reason: "a time zone applies to cron schedules only, and this job's schedule is not cron; set JOBS_<NAME>_CRON too, or unset this variable".to_owned(),
+            });
         }
     }
 

@@ -28,8 +28,6 @@ pub(crate) struct ActiveJob {
     pub(crate) name: Arc<str>,
     pub(crate) runnable: Arc<dyn Runnable>,
     pub(crate) stats: Arc<StatsCell>,
-    /// The interval runs are compared with for the slow-run warning.
-    pub(crate) interval: Option<Duration>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: RetryPolicy,
     pub(crate) slots: Option<SlotClaim>,
@@ -58,6 +56,9 @@ pub(crate) struct Fire {
     pub(crate) scheduled: bool,
     /// The completion time of the upstream run that caused it, if any.
     pub(crate) upstream_completed_at: Option<SystemTime>,
+    /// The job's interval when it fired, which the run is compared with for
+    /// the slow-run warning; `None` for cron and unscheduled jobs.
+    pub(crate) interval: Option<Duration>,
 }
 
 /// Runs one fire of `job` to its end. `token` is the run's own token: it
@@ -170,7 +171,7 @@ async fn execute(job: &ActiveJob, fire: Fire, queue_time: Duration, token: &Canc
                 events::execute_error(&job.name, number, errors, &message);
             }
         }
-        if let Some(interval) = job.interval {
+        if let Some(interval) = fire.interval {
             if elapsed * 5 > interval * 4 {
                 events::execute_slow(&job.name, number, elapsed, interval);
             }

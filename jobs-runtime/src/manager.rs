@@ -697,7 +697,6 @@ impl JobSlot {
             name: Arc::clone(&self.name),
             runnable,
             stats: Arc::clone(&self.stats),
-            interval: schedule.as_ref().and_then(Schedule::interval),
             timeout: spec.timeout_duration(),
             retry,
             slots: context.pool.map(|pool| SlotClaim {

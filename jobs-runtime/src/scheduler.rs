@@ -146,6 +146,14 @@ impl Timing {
         }
     }
 
+    /// The interval of an interval schedule, fixed rate or fixed delay.
+    fn interval(&self) -> Option<Duration> {
+        match self {
+            Timing::Rate { interval, .. } | Timing::Delay { interval, .. } => Some(*interval),
+            Timing::Cron { .. } | Timing::Unscheduled => None,
+        }
+    }
+
     /// A run ended at `now`: a fixed-delay job is due one interval later.
     fn run_ended(&mut self, now: Instant) {
         if let Timing::Delay { next, interval } = self {
@@ -336,6 +344,7 @@ impl LoopState {
                         due: last_due,
                         scheduled: true,
                         upstream_completed_at: None,
+                        interval: self.timing.interval(),
                     },
                     false,
                 );
@@ -353,6 +362,7 @@ impl LoopState {
                 due: armed.at,
                 scheduled: true,
                 upstream_completed_at: None,
+                interval: self.timing.interval(),
             },
             false,
         );
@@ -426,6 +436,7 @@ impl LoopState {
                     due: Instant::now(),
                     scheduled: false,
                     upstream_completed_at: Some(at),
+                    interval: self.timing.interval(),
                 },
                 false,
             );
@@ -436,6 +447,7 @@ impl LoopState {
                     due: Instant::now(),
                     scheduled: false,
                     upstream_completed_at: None,
+                    interval: self.timing.interval(),
                 },
                 true,
             );
