@@ -637,6 +637,14 @@ mod tests {
     use super::*;
     use quote::quote;
 
+    /// The messages of the errors `args` gives; panics if it is accepted.
+    fn errors(args: TokenStream) -> Vec<String> {
+        match parse(args) {
+            Ok(_) => panic!("the arguments were accepted"),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
     #[test]
     fn all_keys() {
         let config = parse(quote!(
@@ -663,10 +671,7 @@ mod tests {
 
     #[test]
     fn every_error_is_reported() {
-        let Err(error) = parse(quote!(every = "2x", every = "1s", bogus = 1, name = "")) else {
-            panic!("bad keys were accepted");
-        };
-        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        let messages = errors(quote!(every = "2x", every = "1s", bogus = 1, name = ""));
         assert_eq!(messages.len(), 4, "{messages:?}");
         assert!(messages[0].contains("invalid duration \"2x\""));
         assert!(messages[1].contains("duplicate key `every`"));
@@ -678,15 +683,12 @@ mod tests {
 
     #[test]
     fn wrong_literal_types_are_collected() {
-        let Err(error) = parse(quote!(
+        let messages = errors(quote!(
             every = 5,
             run_on_start = "yes",
             timeout = 1.5,
             env = X
-        )) else {
-            panic!("wrong literal types were accepted");
-        };
-        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        ));
         assert_eq!(
             messages,
             [
@@ -700,10 +702,7 @@ mod tests {
 
     #[test]
     fn key_without_value() {
-        let Err(error) = parse(quote!(every = "1m", run_on_start, timeout("5s"))) else {
-            panic!("keys without values were accepted");
-        };
-        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        let messages = errors(quote!(every = "1m", run_on_start, timeout("5s")));
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert!(messages[0].starts_with("`run_on_start` needs a value"));
         assert!(messages[1].starts_with("`timeout` needs a value"));
@@ -711,10 +710,7 @@ mod tests {
 
     #[test]
     fn syntax_error_keeps_earlier_errors() {
-        let Err(error) = parse(quote!(name = "", 5, every = "1m")) else {
-            panic!("a syntax error was accepted");
-        };
-        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        let messages = errors(quote!(name = "", 5, every = "1m"));
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert!(messages[0].contains("must not be empty"));
         assert!(!messages[1].contains("needs `every`"), "{messages:?}");
@@ -771,16 +767,13 @@ mod tests {
 
     #[test]
     fn combinations_are_checked() {
-        let Err(error) = parse(quote!(
+        let messages = errors(quote!(
             every = "1m",
             cron = "@hourly",
             max_concurrency = 2,
             backoff = "1s",
             delay = "fixed"
-        )) else {
-            panic!("bad combinations were accepted");
-        };
-        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        ));
         assert_eq!(messages.len(), 3, "{messages:?}");
         assert!(messages[0].contains("`every` and `cron` cannot be used together"));
         assert!(messages[1].contains("`max_concurrency` applies to `overlap = \"allow\"` only"));
@@ -789,16 +782,13 @@ mod tests {
 
     #[test]
     fn bad_policy_values() {
-        let Err(error) = parse(quote!(
+        let messages = errors(quote!(
             cron = "61 * * * *",
             tz = "Mars/Base",
             overlap = "sometimes",
             slots = 0,
             when = "is_leader"
-        )) else {
-            panic!("bad values were accepted");
-        };
-        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        ));
         assert_eq!(messages.len(), 5, "{messages:?}");
         assert!(messages[0].starts_with("invalid cron expression \"61 * * * *\""));
         assert!(messages[1].starts_with("unknown time zone \"Mars/Base\""));
@@ -833,15 +823,12 @@ mod tests {
 
     #[test]
     fn integer_mistakes() {
-        let Err(error) = parse(quote!(
+        let messages = errors(quote!(
             every = "1m",
             retries = -1,
             slots = "2",
             when = "flags::on"
-        )) else {
-            panic!("bad integers were accepted");
-        };
-        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        ));
         assert_eq!(
             messages,
             [
