@@ -34,7 +34,9 @@ pub struct JobContext {
     scheduled_at: Instant,
     started_at: SystemTime,
     upstream_completed_at: Option<SystemTime>,
-    token: CancellationToken,
+    /// Shared: cloning a `CancellationToken` takes its lock, cloning an
+    /// `Arc` does not.
+    token: Arc<CancellationToken>,
 }
 
 impl JobContext {
@@ -45,7 +47,7 @@ impl JobContext {
         scheduled_at: Instant,
         started_at: SystemTime,
         upstream_completed_at: Option<SystemTime>,
-        token: CancellationToken,
+        token: Arc<CancellationToken>,
     ) -> Self {
         JobContext {
             job_name,
@@ -96,6 +98,11 @@ impl JobContext {
     /// the job is stopped, when a newer run replaces it (`overlap =
     /// "replace"`), or when the job's timeout passes.
     pub fn cancellation_token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// The shared handle on the token, for the executor.
+    pub(crate) fn token_handle(&self) -> &Arc<CancellationToken> {
         &self.token
     }
 

@@ -10,8 +10,8 @@ use futures_util::task::AtomicWaker;
 
 use crate::Schedule;
 
-/// Requests for one job's loop: a manual trigger, an upstream completion, a
-/// new schedule; and whether the job is paused.
+/// Requests for one job's loop: a stop, a manual trigger, an upstream
+/// completion, a new schedule; and whether the job is paused.
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     /// The loop's waker; waiting costs no lock, so the loop can wait for
@@ -29,6 +29,8 @@ pub(crate) struct Requests {
     /// Manual triggers since the loop last took the requests; each one is a
     /// fire of its own, so none is lost or merged with another.
     pub(crate) triggers: u32,
+    /// The job is being stopped: the loop starts nothing more.
+    pub(crate) stop: bool,
     pub(crate) upstream_completed_at: Option<SystemTime>,
     pub(crate) schedule: Option<Option<Schedule>>,
 }
@@ -43,6 +45,10 @@ impl Control {
         );
         self.signalled.store(true, Ordering::Release);
         self.waker.wake();
+    }
+
+    pub(crate) fn stop(&self) {
+        self.request(|requests| requests.stop = true);
     }
 
     pub(crate) fn trigger(&self) {

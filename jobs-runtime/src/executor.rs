@@ -67,7 +67,7 @@ pub(crate) struct Fire {
 ///
 /// If the returned future is dropped before it ends (the job was aborted),
 /// the execution is recorded and logged as aborted.
-pub(crate) async fn run(job: Arc<ActiveJob>, fire: Fire, token: CancellationToken) {
+pub(crate) async fn run(job: Arc<ActiveJob>, fire: Fire, token: Arc<CancellationToken>) {
     if let Some(condition) = &job.condition {
         if !condition.holds().await {
             let skipped = job.stats.skip();
@@ -101,7 +101,12 @@ pub(crate) async fn run(job: Arc<ActiveJob>, fire: Fire, token: CancellationToke
 }
 
 /// Runs the attempts of one execution and records how it ended.
-async fn execute(job: &ActiveJob, fire: Fire, queue_time: Duration, token: &CancellationToken) {
+async fn execute(
+    job: &ActiveJob,
+    fire: Fire,
+    queue_time: Duration,
+    token: &Arc<CancellationToken>,
+) {
     let started_at = job.clock.now();
     let started = Instant::now();
     let number = job.stats.begin(started_at);
@@ -128,9 +133,9 @@ async fn execute(job: &ActiveJob, fire: Fire, queue_time: Duration, token: &Canc
                 // A timeout cancels the attempt alone, so it needs a token of
                 // its own; otherwise the run's token serves.
                 if job.timeout.is_some() {
-                    token.child_token()
+                    Arc::new(token.child_token())
                 } else {
-                    token.clone()
+                    Arc::clone(token)
                 },
             );
             let Err(message) = run_attempt(job, ctx).await else {
@@ -184,7 +189,7 @@ async fn execute(job: &ActiveJob, fire: Fire, queue_time: Duration, token: &Canc
 /// Runs one attempt with panic capture and the timeout; an `Err` is the
 /// failure's message.
 async fn run_attempt(job: &ActiveJob, ctx: JobContext) -> Result<(), String> {
-    let token = ctx.cancellation_token().clone();
+    let token = Arc::clone(ctx.token_handle());
     // Building the future runs the parameter extractors, which may panic too.
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| job.runnable.execute(ctx))) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),

@@ -757,7 +757,7 @@ impl JobSlot {
             timing,
             policy,
             Arc::clone(&self.control),
-            stop.clone(),
+            Arc::new(stop.clone()),
         ));
         *task = Some(RunningTask {
             stop,
@@ -781,6 +781,7 @@ impl JobSlot {
             return;
         };
         running.stop.cancel();
+        self.control.stop();
         tokio::spawn(Arc::clone(self).finish_stop(handle, deadline));
     }
 

@@ -180,14 +180,15 @@ pub(crate) struct LoopPolicy {
     pub(crate) clock: Clock,
 }
 
-/// One started job's loop; returns once `stop` has fired and every run has
-/// ended.
+/// One started job's loop; returns once a stop is requested through
+/// `control` and every run has ended. `stop` is the token its runs get,
+/// which the stopper fires at the same time.
 pub(crate) async fn run(
     job: Arc<ActiveJob>,
     timing: Timing,
     policy: LoopPolicy,
     control: Arc<Control>,
-    stop: CancellationToken,
+    stop: Arc<CancellationToken>,
 ) {
     let mut state = LoopState {
         job,
@@ -206,11 +207,6 @@ pub(crate) async fn run(
     let mut deadline = state.wake_at();
     let sleep = sleep_until(deadline);
     tokio::pin!(sleep);
-    // One wait on the stop token for the life of the loop: registering a
-    // waiter takes the token's lock, so it is not redone at every turn.
-    let stop = state.stop.clone();
-    let stopped = stop.cancelled();
-    tokio::pin!(stopped);
     loop {
         // Resetting a timer takes the timer driver's lock: only do it when
         // the deadline moved.
@@ -219,11 +215,17 @@ pub(crate) async fn run(
             deadline = wake_at;
             sleep.as_mut().reset(deadline);
         }
+        // The stop comes as a request: waiting for requests takes no lock,
+        // where waiting on the stop token would take its lock at every turn.
         tokio::select! {
             biased;
-            () = &mut stopped => break,
+            requests = state.control.next() => {
+                if requests.stop {
+                    break;
+                }
+                state.handle(requests);
+            }
             () = poll_fn(|cx| state.runs.poll_ended(cx)), if !state.runs.is_empty() => state.run_ended(),
-            requests = state.control.next() => state.handle(requests),
             () = &mut sleep, if state.armed.is_some() => state.wake(),
         }
     }
@@ -241,7 +243,7 @@ struct Runs {
 
 struct InFlight {
     /// The run's own token, kept to cancel it (`overlap = "replace"`).
-    token: Option<CancellationToken>,
+    token: Option<Arc<CancellationToken>>,
     future: BoxFuture<'static, ()>,
 }
 
@@ -254,7 +256,7 @@ impl Runs {
         self.in_flight.is_empty()
     }
 
-    fn push(&mut self, token: Option<CancellationToken>, future: BoxFuture<'static, ()>) {
+    fn push(&mut self, token: Option<Arc<CancellationToken>>, future: BoxFuture<'static, ()>) {
         self.in_flight.push(InFlight { token, future });
     }
 
@@ -287,7 +289,7 @@ struct LoopState {
     timing: Timing,
     policy: LoopPolicy,
     control: Arc<Control>,
-    stop: CancellationToken,
+    stop: Arc<CancellationToken>,
     runs: Runs,
     queued: Option<Fire>,
     armed: Option<Armed>,
@@ -494,10 +496,10 @@ impl LoopState {
         // A run needs a token of its own only to be cancelled alone; else
         // the job's token (fired on stop) serves, and costs no allocation.
         let (token, own) = if self.policy.overlap == Overlap::Replace {
-            let token = self.stop.child_token();
-            (token.clone(), Some(token))
+            let token = Arc::new(self.stop.child_token());
+            (Arc::clone(&token), Some(token))
         } else {
-            (self.stop.clone(), None)
+            (Arc::clone(&self.stop), None)
         };
         let run = executor::run(Arc::clone(&self.job), fire, token);
         self.runs.push(own, Box::pin(run));
