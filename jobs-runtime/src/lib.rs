@@ -83,6 +83,64 @@ pub use tokio_util::sync::CancellationToken;
 /// [`JobManager::next_runs`] speak `chrono::DateTime<Utc>`.
 pub use chrono;
 
+/// Turns an `async fn` into a job, registered for
+/// [`JobManager::discover`].
+///
+/// ```
+/// use jobs_runtime::{job, JobContext, State};
+///
+/// struct Feeds;
+///
+/// #[job(name = "poll-feeds", every = "2m", env = "POLL_INTERVAL", timeout = "30s")]
+/// async fn poll_feeds(feeds: State<Feeds>, ctx: JobContext) -> anyhow::Result<()> {
+///     tracing::info!(run = ctx.execution_number(), "polling");
+///     Ok(())
+/// }
+///
+/// #[job(cron = "0 9 * * MON-FRI", tz = "Europe/Berlin", retries = 3, backoff = "1s")]
+/// async fn morning_report() {}
+///
+/// #[job(after = "poll-feeds", overlap = "queue")]
+/// async fn index_feeds() {}
+/// ```
+///
+/// Keys (all literals are checked at compile time): `name`, `every` or
+/// `cron` (with `tz`) or `after`, `env`, `run_on_start`, `timeout`, `delay`,
+/// `jitter`, `overlap` (with `max_concurrency`), `missed`, `retries`,
+/// `backoff`, `backoff_max`, `when`, `slots`, `priority`, `crate`; the
+/// README's attribute table gives each one's type, default and meaning.
+/// Parameters are [`State<T>`] and [`JobContext`], in any order; the return
+/// type is `()` or `Result<(), E>` with `E: Display`. The function stays
+/// callable as written.
+///
+/// Without the attribute, the same job is a hand-written [`Job`] added with
+/// [`JobManager::register`]:
+///
+/// ```
+/// use std::time::Duration;
+/// use jobs_runtime::{BoxError, Job, JobContext, JobSpec};
+///
+/// struct PollFeeds;
+///
+/// impl Job for PollFeeds {
+///     fn spec(&self) -> JobSpec {
+///         JobSpec::every("poll-feeds", Duration::from_secs(120))
+///             .env("POLL_INTERVAL")
+///             .timeout(Duration::from_secs(30))
+///     }
+///
+///     async fn execute(&self, _ctx: JobContext) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+/// }
+/// ```
+///
+/// A bad literal is a compile error that points at it:
+///
+/// ```compile_fail
+/// #[jobs_runtime::job(every = "2x")]
+/// async fn tick() {}
+/// ```
 #[doc(inline)]
 pub use jobs_macros::job;
 
