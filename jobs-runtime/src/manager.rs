@@ -715,11 +715,8 @@ impl JobSlot {
             schedule,
             policy: LoopPolicy {
                 overlap: spec.overlap_policy(),
-                missed: spec.missed_policy(),
                 jitter: spec.jitter_duration(),
                 fixed_delay: spec.is_fixed_delay(),
-                misfire_threshold: context.threshold,
-                clock: context.clock,
             },
         }))
     }
@@ -738,7 +735,7 @@ impl JobSlot {
             policy,
         } = *launch;
         events::job_start(&self.name, schedule.as_ref());
-        self.stats.mark_started(schedule.clone(), policy.clock);
+        self.stats.mark_started(schedule.clone(), active.clock);
         // Requests made while the job was stopped do not carry over.
         self.control.take();
         let stop = CancellationToken::new();
@@ -747,7 +744,7 @@ impl JobSlot {
             policy.fixed_delay,
             start,
             self.spec.runs_on_start_with(schedule.as_ref()),
-            &policy.clock,
+            &active.clock,
         );
         // The loop arms this fire when it first runs; recording it now lets
         // `next_runs` and the stats show it as soon as `start` returns.

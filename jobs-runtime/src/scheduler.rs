@@ -171,13 +171,13 @@ struct Armed {
 }
 
 /// The per-job policies the loop applies.
+///
+/// The missed-run policy, the misfire threshold and the clock are the
+/// executor's too, and are read from the [`ActiveJob`].
 pub(crate) struct LoopPolicy {
     pub(crate) overlap: Overlap,
-    pub(crate) missed: Missed,
     pub(crate) jitter: Option<Duration>,
     pub(crate) fixed_delay: bool,
-    pub(crate) misfire_threshold: Duration,
-    pub(crate) clock: Clock,
 }
 
 /// One started job's loop; returns once a stop is requested through
@@ -328,7 +328,7 @@ impl LoopState {
             let offset = armed
                 .at
                 .saturating_duration_since(self.timing.due().unwrap_or(armed.at));
-            self.timing.refresh(&self.policy.clock);
+            self.timing.refresh(&self.job.clock);
             let at = self.timing.due().map_or(armed.at, |due| due + offset);
             self.armed = Some(Armed { at });
             if at > now {
@@ -340,7 +340,7 @@ impl LoopState {
         // none pending after a missed one).
         let Some(armed) = self.armed.filter(|armed| armed.at <= now) else {
             // With `run_once` the job runs once now.
-            if let (Some(last_due), Missed::RunOnce) = (missed, self.policy.missed) {
+            if let (Some(last_due), Missed::RunOnce) = (missed, self.job.missed) {
                 self.fire(
                     Fire {
                         due: last_due,
@@ -356,7 +356,7 @@ impl LoopState {
         };
         match after_due {
             Some(following) => self.timing = following,
-            None => self.timing.advance(&self.policy.clock),
+            None => self.timing.advance(&self.job.clock),
         }
         self.arm();
         self.fire(
@@ -387,7 +387,7 @@ impl LoopState {
     /// fire is left to run, the timing that follows it (computed here
     /// anyway, so a cron expression is evaluated once per fire).
     fn skip_missed(&mut self, now: Instant) -> (Option<Instant>, Option<Timing>) {
-        let clock = self.policy.clock;
+        let clock = self.job.clock;
         let mut missed = 0;
         let mut last_missed = None;
         let mut after_due = None;
@@ -395,7 +395,7 @@ impl LoopState {
             let mut following = self.timing.clone();
             following.advance(&clock);
             let superseded = following.due().is_some_and(|next| next <= now);
-            if !superseded && now - due <= self.policy.misfire_threshold {
+            if !superseded && now - due <= self.job.misfire_threshold {
                 after_due = Some(following);
                 break;
             }
@@ -411,7 +411,7 @@ impl LoopState {
             return (None, after_due);
         }
         let total = self.job.stats.missed(missed);
-        let policy = match self.policy.missed {
+        let policy = match self.job.missed {
             Missed::Skip => "skip",
             Missed::RunOnce => "run_once",
         };
@@ -428,7 +428,7 @@ impl LoopState {
                 self.policy.fixed_delay,
                 now,
                 false,
-                &self.policy.clock,
+                &self.job.clock,
             );
             self.arm();
         }
