@@ -164,10 +164,23 @@ impl Timing {
     }
 }
 
-/// The fire being waited for: when it fires, jitter included.
+/// The fire being waited for: when it fires, jitter included, and when
+/// the loop wakes for it (earlier for a cron job, which re-reads the wall
+/// clock at least every [`CRON_RECHECK`]).
 #[derive(Debug, Clone, Copy)]
 struct Armed {
     at: Instant,
+    wake_at: Instant,
+}
+
+impl Armed {
+    fn new(at: Instant, timing: &Timing) -> Self {
+        let wake_at = match timing {
+            Timing::Cron { .. } => at.min(Instant::now() + CRON_RECHECK),
+            _ => at,
+        };
+        Armed { at, wake_at }
+    }
 }
 
 /// The per-job policies the loop applies.
@@ -204,17 +217,17 @@ pub(crate) async fn run(
         armed: None,
     };
     state.arm();
-    let mut deadline = state.wake_at();
-    let sleep = sleep_until(deadline);
+    let mut deadline = state.armed.map(|armed| armed.wake_at);
+    let sleep = sleep_until(deadline.unwrap_or_else(Instant::now));
     tokio::pin!(sleep);
     loop {
         // Resetting a timer takes the timer driver's lock: only do it when
-        // the deadline moved.
-        let wake_at = state.wake_at();
-        if wake_at != deadline {
-            deadline = wake_at;
-            sleep.as_mut().reset(deadline);
+        // the loop waits for a fire and its deadline moved.
+        let wake_at = state.armed.map(|armed| armed.wake_at);
+        if let Some(at) = wake_at.filter(|_| wake_at != deadline) {
+            sleep.as_mut().reset(at);
         }
+        deadline = wake_at;
         // The stop comes as a request: waiting for requests takes no lock,
         // where waiting on the stop token would take its lock at every turn.
         tokio::select! {
@@ -303,20 +316,11 @@ impl LoopState {
                 let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
                 Duration::from_nanos(fastrand::u64(0..nanos.max(1)))
             });
-            Armed { at: due + offset }
+            Armed::new(due + offset, &self.timing)
         });
         self.job
             .stats
             .set_next_run(self.armed.map(|armed| armed.at));
-    }
-
-    /// When the loop next wakes for its timing.
-    fn wake_at(&self) -> Instant {
-        match (&self.armed, &self.timing) {
-            (None, _) => Instant::now() + Duration::from_secs(86_400 * 365),
-            (Some(armed), Timing::Cron { .. }) => armed.at.min(Instant::now() + CRON_RECHECK),
-            (Some(armed), _) => armed.at,
-        }
     }
 
     fn wake(&mut self) {
@@ -330,7 +334,7 @@ impl LoopState {
                 .saturating_duration_since(self.timing.due().unwrap_or(armed.at));
             self.timing.refresh(&self.job.clock);
             let at = self.timing.due().map_or(armed.at, |due| due + offset);
-            self.armed = Some(Armed { at });
+            self.armed = Some(Armed::new(at, &self.timing));
             if at > now {
                 return;
             }
