@@ -380,3 +380,39 @@ async fn the_attributes_retry_keys() {
         &json!(1)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replacing_fire_ends_a_backoff_and_starts_the_new_run() {
+    let (logs, _guard) = Logs::capture();
+    let manager = JobManager::new();
+    let (job, attempts) = attempts_job(
+        JobSpec::every("replaced-retry", Duration::from_secs(10))
+            .overlap(Overlap::Replace)
+            .retries(3)
+            .backoff(Duration::from_secs(3600)),
+        Duration::ZERO,
+        |execution, _| execution > 1,
+    );
+    manager.register(job);
+    let start = Instant::now();
+    manager.start_all().unwrap();
+    // Execution 1 fails and waits to retry; the fire at 10 s replaces it.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let runs = recorded(&attempts);
+    assert_eq!(
+        runs.iter()
+            .map(|(n, a, at)| (*n, *a, *at))
+            .collect::<Vec<_>>(),
+        [(1, 1, start), (2, 1, start + Duration::from_secs(10))]
+    );
+    let errors = logs.job_operation("replaced-retry", "job_execute_error");
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].str("error").contains("a newer run replaced it"),
+        "{:?}",
+        errors[0]
+    );
+    let stats = manager.stats("replaced-retry").unwrap();
+    assert_eq!((stats.execution_count, stats.error_count), (2, 1));
+    manager.stop_all().await;
+}

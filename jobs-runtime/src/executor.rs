@@ -151,7 +151,7 @@ async fn execute(
                 () = tokio::time::sleep(delay) => attempt += 1,
                 () = token.cancelled() => {
                     abandoned = true;
-                    break Err(format!("{message} (retry abandoned: the job was stopped)"));
+                    break Err(format!("{message} (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)"));
                 }
             }
         };
