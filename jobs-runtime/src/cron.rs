@@ -27,6 +27,26 @@ enum Zone {
     Named(chrono_tz::Tz),
 }
 
+impl Zone {
+    /// An IANA name, `"UTC"` or `"local"`.
+    fn parse(tz: &str) -> Result<Self, ScheduleError> {
+        match tz {
+            "UTC" | "utc" | "Etc/UTC" => Ok(Zone::Utc),
+            "local" => Ok(Zone::Local),
+            name => chrono_tz::Tz::from_str(name).map(Zone::Named).map_err(|_| {
+                ScheduleError::TimeZone {
+                    zone: name.to_owned(),
+                }
+            }),
+        }
+    }
+}
+
+/// Checks a time zone name as [`CronSchedule::new`] reads it.
+pub(crate) fn check_time_zone(tz: &str) -> Result<(), ScheduleError> {
+    Zone::parse(tz).map(|_| ())
+}
+
 /// Why a cron expression or time zone was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
@@ -75,20 +95,10 @@ impl CronSchedule {
                 expression: expression.to_owned(),
                 reason: error.to_string(),
             })?;
-        let zone =
-            match tz {
-                "UTC" | "utc" | "Etc/UTC" => Zone::Utc,
-                "local" => Zone::Local,
-                name => Zone::Named(chrono_tz::Tz::from_str(name).map_err(|_| {
-                    ScheduleError::TimeZone {
-                        zone: name.to_owned(),
-                    }
-                })?),
-            };
         Ok(CronSchedule {
             expression: Arc::from(expression),
             cron: Arc::new(cron),
-            zone,
+            zone: Zone::parse(tz)?,
         })
     }
 

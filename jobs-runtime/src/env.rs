@@ -63,8 +63,8 @@ pub(crate) fn read(spec: &JobSpec) -> Result<EnvConfig, Vec<Error>> {
 
     let zone_variable = format!("{prefix}TZ");
     let zone_override = match variable_value(job, &zone_variable, |zone| {
-        Schedule::cron("@daily", zone)
-            .map(|_| zone.to_owned())
+        crate::cron::check_time_zone(zone)
+            .map(|()| zone.to_owned())
             .map_err(|error| error.to_string())
     }) {
         Ok(zone) => zone,
