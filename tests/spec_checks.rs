@@ -1,0 +1,87 @@
+//! Hand-written specs are checked at start-up as the attribute checks its
+//! literals at compile time: every impossible value is an error naming the
+//! job and what is allowed, and nothing starts.
+
+mod support;
+
+use std::time::Duration;
+
+use jobs_runtime::{Error, JobContext, JobManager, JobSpec, Overlap, Schedule};
+
+use support::job_fn;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn register(manager: &JobManager, spec: JobSpec) {
+    manager.register(job_fn(spec, |_ctx: JobContext| async move { Ok(()) }));
+}
+
+/// Starts `spec` next to a valid job and returns the one problem reported.
+fn refused(spec: JobSpec) -> (String, String) {
+    let manager = JobManager::new();
+    register(&manager, spec);
+    register(&manager, JobSpec::every("valid", MINUTE));
+    let error = manager.start_all().unwrap_err();
+    assert!(
+        manager.all_stats().iter().all(|stats| !stats.is_started),
+        "nothing starts"
+    );
+    match error {
+        Error::InvalidSpec { job, problem } => (job, problem),
+        other => panic!("unexpected error: {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn zero_max_concurrency_is_refused() {
+    let (job, problem) =
+        refused(JobSpec::every("no-room", MINUTE).overlap(Overlap::Allow { max_concurrency: 0 }));
+    assert_eq!(job, "no-room");
+    assert_eq!(problem, "`max_concurrency` must be greater than zero");
+}
+
+#[tokio::test(start_paused = true)]
+async fn zero_slots_are_refused() {
+    let (job, problem) = refused(JobSpec::every("weightless", MINUTE).slots(0));
+    assert_eq!(job, "weightless");
+    assert_eq!(problem, "`slots` must be greater than zero");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cap_below_the_backoff_is_refused() {
+    let (job, problem) = refused(
+        JobSpec::every("capped", MINUTE)
+            .retries(2)
+            .backoff(MINUTE)
+            .backoff_max(Duration::from_secs(1)),
+    );
+    assert_eq!(job, "capped");
+    assert_eq!(problem, "`backoff_max` must not be shorter than `backoff`");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_delay_cron_job_is_refused() {
+    let cron = Schedule::cron("@hourly", "UTC").unwrap();
+    let (job, problem) = refused(JobSpec::new("fixed-cron", cron).fixed_delay());
+    assert_eq!(job, "fixed-cron");
+    assert_eq!(
+        problem,
+        "`delay = \"fixed\"` needs an interval schedule (`every`)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_delay_job_cannot_be_rescheduled_to_cron() {
+    let manager = JobManager::new();
+    register(&manager, JobSpec::every("delayed", MINUTE).fixed_delay());
+    manager.start_all().unwrap();
+    let cron = Schedule::cron("@hourly", "UTC").unwrap();
+    let error = manager.set_schedule("delayed", cron).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "job `delayed`: a fixed-delay job needs an interval, not cron \"@hourly\" in UTC"
+    );
+    let stats = manager.stats("delayed").unwrap();
+    assert_eq!(stats.schedule, Some(Schedule::every(MINUTE)));
+    manager.stop_all().await;
+}
