@@ -101,11 +101,6 @@ impl JobContext {
         &self.token
     }
 
-    /// The shared handle on the token, for the executor.
-    pub(crate) fn token_handle(&self) -> &Arc<CancellationToken> {
-        &self.token
-    }
-
     /// Whether the cancellation token has fired.
     pub fn is_cancelled(&self) -> bool {
         self.token.is_cancelled()

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -11,39 +12,58 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::backoff::RetryPolicy;
 use crate::clock::Clock;
-use crate::condition::Condition;
-use crate::control::Control;
 use crate::events::{self, SkipReason};
 use crate::job::Runnable;
+use crate::manager::JobSlot;
 use crate::schedule::format_duration_short;
-use crate::slots::{Priority, SlotPool};
+use crate::slots::SlotPool;
 use crate::spec::Missed;
 use crate::stats::{Ending, StatsCell};
-use crate::JobContext;
+use crate::timer::Timers;
+use crate::{JobContext, JobSpec};
 
 /// Everything the executor needs to run one job, resolved at start.
 pub(crate) struct ActiveJob {
-    pub(crate) name: Arc<str>,
+    /// The registered job: name, spec, stats.
+    pub(crate) slot: Arc<JobSlot>,
     pub(crate) runnable: Arc<dyn Runnable>,
-    pub(crate) stats: Arc<StatsCell>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) slots: Option<SlotClaim>,
-    pub(crate) condition: Option<Condition>,
-    pub(crate) missed: Missed,
-    pub(crate) misfire_threshold: Duration,
+    pub(crate) settings: Arc<RunSettings>,
     /// The jobs that run after each success of this one.
-    pub(crate) dependents: Vec<Arc<Control>>,
-    pub(crate) clock: Clock,
+    pub(crate) dependents: Vec<Arc<JobSlot>>,
 }
 
-/// The slots one run of a job takes.
-pub(crate) struct SlotClaim {
-    pub(crate) pool: Arc<SlotPool>,
-    pub(crate) need: u32,
-    pub(crate) priority: Priority,
+/// What the jobs started together share: where runs are spawned and timed,
+/// and the manager's settings at that start.
+pub(crate) struct RunSettings {
+    pub(crate) runtime: tokio::runtime::Handle,
+    pub(crate) timers: Arc<Timers>,
+    pub(crate) clock: Clock,
+    pub(crate) misfire_threshold: Duration,
+    /// The slot pool, when slots are limited.
+    pub(crate) pool: Option<Arc<SlotPool>>,
+}
+
+impl ActiveJob {
+    pub(crate) fn name(&self) -> &Arc<str> {
+        &self.slot.name
+    }
+
+    pub(crate) fn spec(&self) -> &JobSpec {
+        &self.slot.spec
+    }
+
+    pub(crate) fn stats(&self) -> &StatsCell {
+        &self.slot.stats
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.settings.clock
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.slot.is_paused()
+    }
 }
 
 /// One fire handed to the executor.
@@ -67,148 +87,174 @@ pub(crate) struct Fire {
 ///
 /// If the returned future is dropped before it ends (the job was aborted),
 /// the execution is recorded and logged as aborted.
-pub(crate) async fn run(job: Arc<ActiveJob>, fire: Fire, token: Arc<CancellationToken>) {
-    if let Some(condition) = &job.condition {
+pub(crate) async fn run(job: &ActiveJob, fire: &Fire, token: &Arc<CancellationToken>) {
+    let spec = job.spec();
+    if let Some(condition) = spec.condition() {
         if !condition.holds().await {
-            let skipped = job.stats.skip();
-            events::execute_skipped(&job.name, SkipReason::Condition, skipped);
+            let skipped = job.stats().skip();
+            events::execute_skipped(job.name(), SkipReason::Condition, skipped);
             return;
         }
     }
     let mut queue_time = Duration::ZERO;
-    let _permit = match &job.slots {
-        Some(claim) => {
+    let _permit = match &job.settings.pool {
+        Some(pool) => {
             let asked = Instant::now();
-            let permit = claim
-                .pool
-                .acquire(claim.need, claim.priority, fire.due)
-                .await;
+            // Boxed: the wait is the uncommon path, and the run's task stays
+            // small without it.
+            let permit =
+                Box::pin(pool.acquire(spec.slot_count(), spec.priority_level(), fire.due)).await;
             queue_time = asked.elapsed();
-            job.stats.queued(queue_time);
+            job.stats().queued(queue_time);
             if fire.scheduled
-                && job.missed == Missed::Skip
-                && fire.due.elapsed() > job.misfire_threshold
+                && spec.missed_policy() == Missed::Skip
+                && fire.due.elapsed() > job.settings.misfire_threshold
             {
-                let missed = job.stats.missed(1);
-                events::execute_missed(&job.name, 1, missed, "skip");
+                let missed = job.stats().missed(1);
+                events::execute_missed(job.name(), 1, missed, "skip");
                 return;
             }
             Some(permit)
         }
         None => None,
     };
-    execute(&job, fire, queue_time, &token).await;
+    execute(job, fire, queue_time, token).await;
 }
 
-/// Runs the attempts of one execution and records how it ended.
+/// Runs the attempts of one execution and records how it ended, inside the
+/// execution's span.
 async fn execute(
     job: &ActiveJob,
-    fire: Fire,
+    fire: &Fire,
     queue_time: Duration,
     token: &Arc<CancellationToken>,
 ) {
-    let started_at = job.clock.now();
+    let started_at = job.clock().now();
     let started = Instant::now();
-    let number = job.stats.begin(started_at);
-    let span = events::execution_span(&job.name, number);
+    let number = job.stats().begin(started_at);
+    let span = events::execution_span(job.name(), number);
+    span.in_scope(|| events::execute_start(job.name(), number, queue_time));
+    // Inside the instrumented future, so an abort is logged in the span.
     let abort_guard = AbortGuard {
         job,
         number,
         started,
     };
-    async {
-        events::execute_start(&job.name, number, queue_time);
-        let mut attempt = 1;
-        // Whether a stop ended the wait for a retry: the execution fails,
-        // but no further attempt failed.
-        let mut abandoned = false;
-        let outcome = loop {
-            let ctx = JobContext::new(
-                Arc::clone(&job.name),
-                number,
-                attempt,
-                fire.due,
-                started_at,
-                fire.upstream_completed_at,
-                // A timeout cancels the attempt alone, so it needs a token of
-                // its own; otherwise the run's token serves.
-                if job.timeout.is_some() {
-                    Arc::new(token.child_token())
-                } else {
-                    Arc::clone(token)
-                },
-            );
-            let Err(message) = run_attempt(job, ctx).await else {
-                break Ok(());
-            };
-            if attempt > job.retry.retries || token.is_cancelled() {
-                break Err(message);
-            }
-            let delay = job.retry.delay(attempt);
-            job.stats.retry();
-            events::execute_retry(&job.name, number, attempt, delay, &message);
-            tokio::select! {
-                () = tokio::time::sleep(delay) => attempt += 1,
-                () = token.cancelled() => {
-                    abandoned = true;
-                    break Err(format!("{message} (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)"));
-                }
-            }
-        };
-        let elapsed = started.elapsed();
-        std::mem::forget(abort_guard);
-        let finished_at = job.clock.now();
-        match outcome {
-            Ok(()) => {
-                job.stats.finish(elapsed, finished_at, Ending::Success);
-                events::execute_success(&job.name, number, elapsed);
-                for dependent in &job.dependents {
-                    dependent.upstream_completed(finished_at);
-                }
-            }
-            Err(message) => {
-                let ending = if abandoned {
-                    Ending::Abandoned(&message)
-                } else {
-                    Ending::Failure(&message)
-                };
-                let errors = job.stats.finish(elapsed, finished_at, ending);
-                events::execute_error(&job.name, number, errors, &message);
+    let mut attempts = pin!(attempts(abort_guard, fire, started_at, token).instrument(span));
+    let (outcome, abandoned, elapsed) = attempts.as_mut().await;
+    let finished_at = job.clock().now();
+    let _entered = attempts.span().enter();
+    match outcome {
+        Ok(()) => {
+            job.stats().finish(elapsed, finished_at, Ending::Success);
+            events::execute_success(job.name(), number, elapsed);
+            for dependent in &job.dependents {
+                dependent.upstream_completed(finished_at);
             }
         }
-        if let Some(interval) = fire.interval {
-            if elapsed * 5 > interval * 4 {
-                events::execute_slow(&job.name, number, elapsed, interval);
-            }
+        Err(message) => {
+            let ending = if abandoned {
+                Ending::Abandoned(&message)
+            } else {
+                Ending::Failure(&message)
+            };
+            let errors = job.stats().finish(elapsed, finished_at, ending);
+            events::execute_error(job.name(), number, errors, &message);
         }
     }
-    .instrument(span)
-    .await
+    if let Some(interval) = fire.interval {
+        if elapsed * 5 > interval * 4 {
+            events::execute_slow(job.name(), number, elapsed, interval);
+        }
+    }
+}
+
+/// Runs the attempts of one execution, with retries: the outcome (an
+/// `Err` is the failure's message), whether a stop ended the wait for a
+/// retry (the execution fails, but no further attempt failed), and the
+/// execution's time. The guard records the execution as aborted if this
+/// future is dropped first.
+async fn attempts(
+    guard: AbortGuard<'_>,
+    fire: &Fire,
+    started_at: SystemTime,
+    token: &Arc<CancellationToken>,
+) -> (Result<(), String>, bool, Duration) {
+    let (job, number) = (guard.job, guard.number);
+    let mut attempt = 1;
+    let (outcome, abandoned) = loop {
+        let Err(message) = run_attempt(job, fire, number, attempt, started_at, token).await else {
+            break (Ok(()), false);
+        };
+        let retry = job.spec().retry_policy();
+        if attempt > retry.retries || token.is_cancelled() {
+            break (Err(message), false);
+        }
+        let delay = retry.delay(attempt);
+        job.stats().retry();
+        events::execute_retry(job.name(), number, attempt, delay, &message);
+        // Boxed, as is every uncommon wait: the run's task stays small.
+        if !Box::pin(wait_to_retry(delay, token)).await {
+            let message = format!("{message} (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)");
+            break (Err(message), true);
+        }
+        attempt += 1;
+    };
+    let elapsed = guard.started.elapsed();
+    std::mem::forget(guard);
+    (outcome, abandoned, elapsed)
+}
+
+/// Waits `delay` before a retry; `false` if the run was cancelled first.
+async fn wait_to_retry(delay: Duration, token: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => true,
+        () = token.cancelled() => false,
+    }
 }
 
 /// Runs one attempt with panic capture and the timeout; an `Err` is the
 /// failure's message.
-async fn run_attempt(job: &ActiveJob, ctx: JobContext) -> Result<(), String> {
-    let token = Arc::clone(ctx.token_handle());
+async fn run_attempt(
+    job: &ActiveJob,
+    fire: &Fire,
+    number: u64,
+    attempt: u32,
+    started_at: SystemTime,
+    token: &Arc<CancellationToken>,
+) -> Result<(), String> {
+    let limit = job.spec().timeout_duration();
+    // A timeout cancels the attempt alone, so it needs a token of its own;
+    // otherwise the run's token serves.
+    let token = match limit {
+        Some(_) => Arc::new(token.child_token()),
+        None => Arc::clone(token),
+    };
+    let ctx = JobContext::new(
+        Arc::clone(job.name()),
+        number,
+        attempt,
+        fire.due,
+        started_at,
+        fire.upstream_completed_at,
+        Arc::clone(&token),
+    );
     // Building the future runs the parameter extractors, which may panic too.
     let future = match std::panic::catch_unwind(AssertUnwindSafe(|| job.runnable.execute(ctx))) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind(),
         Err(panic) => return Err(panic_message(panic)),
     };
-    let Some(limit) = job.timeout else {
-        return future
-            .await
-            .unwrap_or_else(|panic| Err(panic_message(panic)));
-    };
-    tokio::pin!(future);
-    tokio::select! {
-        biased;
-        outcome = &mut future => outcome.unwrap_or_else(|panic| Err(panic_message(panic))),
-        () = tokio::time::sleep(limit) => {
-            token.cancel();
-            Err(format!("timed out after {}", format_duration_short(limit)))
+    let outcome = match limit {
+        Some(limit) => {
+            let Ok(outcome) = Box::pin(tokio::time::timeout(limit, future)).await else {
+                token.cancel();
+                return Err(format!("timed out after {}", format_duration_short(limit)));
+            };
+            outcome
         }
-    }
+        None => future.await,
+    };
+    outcome.unwrap_or_else(|panic| Err(panic_message(panic)))
 }
 
 fn panic_message(panic: Box<dyn Any + Send>) -> String {
@@ -230,11 +276,11 @@ struct AbortGuard<'a> {
 impl Drop for AbortGuard<'_> {
     fn drop(&mut self) {
         let message = "aborted: did not finish within the shutdown grace period";
-        let errors = self.job.stats.finish(
+        let errors = self.job.stats().finish(
             self.started.elapsed(),
-            self.job.clock.now(),
+            self.job.clock().now(),
             Ending::Failure(message),
         );
-        events::execute_aborted(&self.job.name, self.number, errors);
+        events::execute_aborted(self.job.name(), self.number, errors);
     }
 }

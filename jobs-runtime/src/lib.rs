@@ -42,7 +42,6 @@ mod builder;
 mod clock;
 mod condition;
 mod context;
-mod control;
 mod cron;
 mod env;
 mod error;
@@ -58,6 +57,7 @@ mod shutdown;
 mod slots;
 mod spec;
 mod stats;
+mod timer;
 
 #[doc(hidden)]
 pub mod __private;

@@ -2,26 +2,25 @@
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
-use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::control::Control;
-use crate::executor::{ActiveJob, SlotClaim};
+use crate::executor::{ActiveJob, RunSettings};
 use crate::extract::StateMap;
 use crate::job::{HandWritten, Runnable};
 use crate::registry::{self, Registration};
-use crate::scheduler::{LoopPolicy, Timing};
+use crate::scheduler::{Started, Timing};
 use crate::slots::SlotPool;
 use crate::spec::{Location, Overlap};
 use crate::stats::StatsCell;
-use crate::{env, events, scheduler, Error, Job, JobSpec, JobStats, Schedule};
+use crate::timer::Timers;
+use crate::{env, events, Error, Job, JobSpec, JobStats, Schedule};
 
 /// How long [`JobManager::stop_all`] waits for in-flight executions before
 /// aborting them, unless set otherwise.
@@ -66,6 +65,8 @@ struct Inner {
     settings: Mutex<Settings>,
     /// The slot pool, made at the first start when slots are limited.
     pool: Mutex<Option<Arc<SlotPool>>>,
+    /// The timer of every started job.
+    timers: Arc<Timers>,
 }
 
 #[derive(Default)]
@@ -86,14 +87,14 @@ struct Registry {
 }
 
 /// One registered job: its definition, statistics and, while started, its
-/// task.
-struct JobSlot {
-    name: Arc<str>,
-    spec: JobSpec,
+/// scheduling state.
+pub(crate) struct JobSlot {
+    pub(crate) name: Arc<str>,
+    pub(crate) spec: JobSpec,
     location: Location,
     source: Source,
-    stats: Arc<StatsCell>,
-    control: Arc<Control>,
+    pub(crate) stats: StatsCell,
+    paused: AtomicBool,
     /// The schedule set with `set_schedule`, which outlives restarts.
     schedule_override: Mutex<Option<Option<Schedule>>>,
     task: Mutex<Option<RunningTask>>,
@@ -104,15 +105,13 @@ struct JobSlot {
 /// What `prepare` needs from the manager.
 struct PrepareContext<'a> {
     states: &'a StateMap,
-    clock: Clock,
-    threshold: Duration,
-    pool: Option<&'a Arc<SlotPool>>,
-    dependents: Vec<Arc<Control>>,
+    settings: &'a Arc<RunSettings>,
+    dependents: Vec<Arc<JobSlot>>,
 }
 
 /// What `prepare` found.
 enum Prepared {
-    Ready(Box<Launch>),
+    Ready(Launch),
     /// Switched off by this environment variable.
     Disabled(String),
     /// Problems were recorded.
@@ -123,7 +122,6 @@ enum Prepared {
 struct Launch {
     active: ActiveJob,
     schedule: Option<Schedule>,
-    policy: LoopPolicy,
 }
 
 enum Source {
@@ -131,12 +129,11 @@ enum Source {
     Registered(Arc<dyn Runnable>),
 }
 
+/// A started job.
 struct RunningTask {
-    stop: CancellationToken,
-    /// Taken by the stopper, the task that stops the job; `None` while the
-    /// job is stopping.
-    handle: Option<JoinHandle<()>>,
-    abort: AbortHandle,
+    started: Arc<Started>,
+    /// Whether a stop has begun.
+    stopping: bool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -195,8 +192,8 @@ impl JobManager {
             spec,
             location,
             source,
-            stats: Arc::default(),
-            control: Arc::default(),
+            stats: StatsCell::default(),
+            paused: AtomicBool::new(false),
             schedule_override: Mutex::new(None),
             task: Mutex::new(None),
             stopped: Notify::new(),
@@ -322,7 +319,7 @@ impl JobManager {
     ) -> Result<(), Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let states = lock(&self.inner.states).clone();
-        let (clock, threshold, available) = {
+        let (clock, misfire_threshold, available) = {
             let settings = lock(&self.inner.settings);
             (
                 settings.clock,
@@ -337,13 +334,18 @@ impl JobManager {
         let pool = available.map(|capacity| {
             Arc::clone(lock(&self.inner.pool).get_or_insert_with(|| SlotPool::new(capacity)))
         });
+        let settings = Arc::new(RunSettings {
+            runtime,
+            timers: Arc::clone(&self.inner.timers),
+            clock,
+            misfire_threshold,
+            pool,
+        });
         let mut ready = Vec::new();
         for slot in pending {
             let context = PrepareContext {
                 states: &states,
-                clock,
-                threshold,
-                pool: pool.as_ref(),
+                settings: &settings,
                 dependents: dependents.get(&*slot.name).cloned().unwrap_or_default(),
             };
             match slot.prepare(&context, &mut problems) {
@@ -354,7 +356,7 @@ impl JobManager {
         }
         Error::from_problems(problems)?;
         for (slot, launch) in ready {
-            slot.launch(&runtime, launch);
+            slot.launch(&settings, launch);
         }
         Ok(())
     }
@@ -372,7 +374,9 @@ impl JobManager {
                 name: name.to_owned(),
             });
         }
-        slot.control.trigger();
+        if let Some(started) = slot.started() {
+            started.trigger();
+        }
         Ok(())
     }
 
@@ -381,7 +385,7 @@ impl JobManager {
     /// [`resume`](Self::resume). Runs in flight go on.
     pub fn pause(&self, name: &str) -> Result<(), Error> {
         let slot = self.slot(name)?;
-        if !slot.control.set_paused(true) {
+        if !slot.paused.swap(true, Ordering::SeqCst) {
             events::job_paused(&slot.name, true);
         }
         Ok(())
@@ -390,7 +394,7 @@ impl JobManager {
     /// Resumes a paused job; its next fire runs.
     pub fn resume(&self, name: &str) -> Result<(), Error> {
         let slot = self.slot(name)?;
-        if slot.control.set_paused(false) {
+        if slot.paused.swap(false, Ordering::SeqCst) {
             events::job_paused(&slot.name, false);
         }
         Ok(())
@@ -410,21 +414,9 @@ impl JobManager {
         }
         events::schedule_changed(&slot.name, &schedule);
         *lock(&slot.schedule_override) = Some(Some(schedule.clone()));
-        if slot.is_started() {
-            // The loop computes the same first fire when it takes the
-            // request; recording it now lets `next_runs` and the stats show
-            // the new schedule at once.
-            let clock = lock(&self.inner.settings).clock;
-            let timing = Timing::new(
-                Some(&schedule),
-                slot.spec.is_fixed_delay(),
-                Instant::now(),
-                false,
-                &clock,
-            );
-            slot.stats.set_next_run(timing.due());
+        if let Some(started) = slot.started() {
             slot.stats.set_schedule(Some(schedule.clone()));
-            slot.control.set_schedule(Some(schedule));
+            started.set_schedule(Some(&schedule));
         }
         Ok(())
     }
@@ -497,7 +489,7 @@ impl JobManager {
         for slot in &slots {
             slot.begin_stop(now);
             // Stopping already, or just now: abort either way.
-            slot.abort();
+            slot.abort_runs();
         }
         for slot in &slots {
             slot.wait_stopped().await;
@@ -598,15 +590,15 @@ impl Registry {
         problems
     }
 
-    /// The controls of the jobs that run after each job, by its name.
-    fn dependents(&self) -> HashMap<&str, Vec<Arc<Control>>> {
-        let mut dependents: HashMap<&str, Vec<Arc<Control>>> = HashMap::new();
+    /// The jobs that run after each job, by its name.
+    fn dependents(&self) -> HashMap<&str, Vec<Arc<JobSlot>>> {
+        let mut dependents: HashMap<&str, Vec<Arc<JobSlot>>> = HashMap::new();
         for slot in &self.slots {
             if let Some(upstream) = slot.spec.upstream() {
                 dependents
                     .entry(upstream)
                     .or_default()
-                    .push(Arc::clone(&slot.control));
+                    .push(Arc::clone(slot));
             }
         }
         dependents
@@ -636,14 +628,38 @@ impl JobSlot {
         lock(&self.task).is_some()
     }
 
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// The job's scheduling state, while it is started and not stopping.
+    fn started(&self) -> Option<Arc<Started>> {
+        match &*lock(&self.task) {
+            Some(running) if !running.stopping => Some(Arc::clone(&running.started)),
+            _ => None,
+        }
+    }
+
+    /// The job's upstream job succeeded at `at`: the job runs once now, if
+    /// it is started.
+    pub(crate) fn upstream_completed(&self, at: SystemTime) {
+        if let Some(started) = self.started() {
+            started.upstream_completed(at);
+        }
+    }
+
     fn snapshot(&self) -> JobStats {
-        self.stats.snapshot(&self.name, self.control.is_paused())
+        self.stats.snapshot(&self.name, self.is_paused())
     }
 
     /// Resolves what the job needs to run: its schedule (after the
     /// environment and `set_schedule`), its bound parameters and its
     /// policies. Problems are added to `problems`.
-    fn prepare(&self, context: &PrepareContext<'_>, problems: &mut Vec<Error>) -> Prepared {
+    fn prepare(
+        self: &Arc<Self>,
+        context: &PrepareContext<'_>,
+        problems: &mut Vec<Error>,
+    ) -> Prepared {
         let spec = &self.spec;
         let before = problems.len();
         let env = env::read(spec).map_err(|found| problems.extend(found)).ok();
@@ -671,7 +687,7 @@ impl JobSlot {
         if spec.is_fixed_delay() && !matches!(schedule, Some(Schedule::Every(_))) {
             spec_problem("`delay = \"fixed\"` needs an interval schedule (`every`)".to_owned());
         }
-        if let (Some(pool), needed) = (context.pool, spec.slot_count()) {
+        if let (Some(pool), needed) = (&context.settings.pool, spec.slot_count()) {
             if needed > pool.capacity() {
                 problems.push(Error::NotEnoughSlots {
                     job: self.name.to_string(),
@@ -694,112 +710,86 @@ impl JobSlot {
             return Prepared::Disabled(variable);
         }
         let active = ActiveJob {
-            name: Arc::clone(&self.name),
+            slot: Arc::clone(self),
             runnable,
-            stats: Arc::clone(&self.stats),
-            timeout: spec.timeout_duration(),
-            retry,
-            slots: context.pool.map(|pool| SlotClaim {
-                pool: Arc::clone(pool),
-                need: spec.slot_count(),
-                priority: spec.priority_level(),
-            }),
-            condition: spec.condition().cloned(),
-            missed: spec.missed_policy(),
-            misfire_threshold: context.threshold,
+            settings: Arc::clone(context.settings),
             dependents: context.dependents.clone(),
-            clock: context.clock,
         };
-        Prepared::Ready(Box::new(Launch {
-            active,
-            schedule,
-            policy: LoopPolicy {
-                overlap: spec.overlap_policy(),
-                jitter: spec.jitter_duration(),
-                fixed_delay: spec.is_fixed_delay(),
-            },
-        }))
+        Prepared::Ready(Launch { active, schedule })
     }
 
-    /// Starts the job's loop. Its grid starts now: jobs started together
-    /// fire a few microseconds apart rather than in one burst.
-    fn launch(&self, runtime: &tokio::runtime::Handle, launch: Box<Launch>) {
+    /// Starts the job: arms its first fire. Its grid starts now: jobs
+    /// started together fire a few microseconds apart rather than in one
+    /// burst.
+    fn launch(&self, settings: &RunSettings, launch: Launch) {
         let start = Instant::now();
         let mut task = lock(&self.task);
         if task.is_some() {
             return;
         }
-        let Launch {
-            active,
-            schedule,
-            policy,
-        } = *launch;
+        let Launch { active, schedule } = launch;
         events::job_start(&self.name, schedule.as_ref());
-        self.stats.mark_started(schedule.clone(), active.clock);
-        // Requests made while the job was stopped do not carry over.
-        self.control.take();
-        let stop = CancellationToken::new();
+        self.stats.mark_started(schedule.clone(), settings.clock);
         let timing = Timing::new(
             schedule.as_ref(),
-            policy.fixed_delay,
+            self.spec.is_fixed_delay(),
             start,
             self.spec.runs_on_start_with(schedule.as_ref()),
-            &active.clock,
+            &settings.clock,
         );
-        // The loop arms this fire when it first runs; recording it now lets
-        // `next_runs` and the stats show it as soon as `start` returns.
-        self.stats.set_next_run(timing.due());
-        let handle = runtime.spawn(scheduler::run(
-            Arc::new(active),
-            timing,
-            policy,
-            Arc::clone(&self.control),
-            Arc::new(stop.clone()),
-        ));
+        settings.timers.attach(&settings.runtime);
         *task = Some(RunningTask {
-            stop,
-            abort: handle.abort_handle(),
-            handle: Some(handle),
+            started: Started::start(active, timing),
+            stopping: false,
         });
     }
 
-    /// Fires the job's stop token and spawns the stopper, which waits for
-    /// the job's task until `deadline`, aborts it past that, and marks the job
-    /// stopped. Does nothing if the job is not started or already stopping.
-    ///
-    /// The stopper is a task of its own, so a stop goes on whichever caller
-    /// waits for it, or none.
+    /// Starts nothing more of the job and fires its runs' token; once no run
+    /// is in flight, marks the job stopped. While runs are in flight a
+    /// stopper task waits for them until `deadline` and aborts them past it,
+    /// so a stop goes on whichever caller waits for it, or none. Does
+    /// nothing if the job is not started or already stopping.
     fn begin_stop(self: &Arc<Self>, deadline: Instant) {
-        let mut task = lock(&self.task);
-        let Some(running) = task.as_mut() else {
-            return;
+        let started = {
+            let mut task = lock(&self.task);
+            match task.as_mut() {
+                Some(running) if !running.stopping => {
+                    running.stopping = true;
+                    Arc::clone(&running.started)
+                }
+                _ => return,
+            }
         };
-        let Some(handle) = running.handle.take() else {
-            return;
-        };
-        running.stop.cancel();
-        self.control.stop();
-        tokio::spawn(Arc::clone(self).finish_stop(handle, deadline));
-    }
-
-    fn abort(&self) {
-        if let Some(task) = &*lock(&self.task) {
-            task.abort.abort();
+        if started.stop() {
+            self.finish_stop(&started);
+        } else {
+            tokio::spawn(Arc::clone(self).stopper(started, deadline));
         }
     }
 
-    /// The stopper: waits for the job's task until `deadline`, aborts it past
-    /// that, and marks the job stopped.
-    async fn finish_stop(self: Arc<Self>, mut handle: JoinHandle<()>, deadline: Instant) {
-        if tokio::time::timeout_at(deadline, &mut handle)
+    fn abort_runs(&self) {
+        if let Some(running) = &*lock(&self.task) {
+            running.started.abort_runs();
+        }
+    }
+
+    /// Waits for the job's runs until `deadline`, aborts them past that, and
+    /// marks the job stopped.
+    async fn stopper(self: Arc<Self>, started: Arc<Started>, deadline: Instant) {
+        if tokio::time::timeout_at(deadline, started.idle())
             .await
             .is_err()
         {
-            handle.abort();
-            // The task was aborted or ended; either way it is over.
-            let _ = handle.await;
+            started.abort_runs();
+            started.idle().await;
         }
+        self.finish_stop(&started);
+    }
+
+    /// Marks the job stopped once no run is in flight.
+    fn finish_stop(&self, started: &Started) {
         *lock(&self.task) = None;
+        started.job.settings.timers.detach();
         self.stats.mark_stopped();
         events::job_stop(&self.name);
         self.stopped.notify_waiters();
@@ -813,7 +803,7 @@ impl JobSlot {
             tokio::pin!(notified);
             // Registered before the check, so a stop in between is not missed.
             notified.as_mut().enable();
-            let stopping = matches!(&*lock(&self.task), Some(task) if task.handle.is_none());
+            let stopping = matches!(&*lock(&self.task), Some(task) if task.stopping);
             if !stopping {
                 return;
             }

@@ -1,19 +1,21 @@
-//! The loop of one started job: it decides *when* the job fires (its timing,
-//! jitter, missed fires) and *whether* a fire runs (pause, overlap policy),
-//! then hands each run to the executor.
-
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+//! The scheduling of one started job: it decides *when* the job fires (its
+//! timing, jitter, missed fires) and *whether* a fire runs (pause, overlap
+//! policy), then spawns each run, which the executor carries out.
+//!
+//! A started job has no task of its own: the [timers](crate::timer) wake it
+//! when a fire is due, the manager's requests and its upstream jobs reach it
+//! by calls, and each run's task reports its end.
 
 use std::future::poll_fn;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+use std::time::{Duration, SystemTime};
 
-use futures_util::future::BoxFuture;
-use tokio::time::{sleep_until, Instant};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::control::{Control, Requests};
 use crate::cron::CronSchedule;
 use crate::events::{self, SkipReason};
 use crate::executor::{self, ActiveJob, Fire};
@@ -183,205 +185,311 @@ impl Armed {
     }
 }
 
-/// The per-job policies the loop applies.
-///
-/// The missed-run policy, the misfire threshold and the clock are the
-/// executor's too, and are read from the [`ActiveJob`].
-pub(crate) struct LoopPolicy {
-    pub(crate) overlap: Overlap,
-    pub(crate) jitter: Option<Duration>,
-    pub(crate) fixed_delay: bool,
-}
-
-/// One started job's loop; returns once a stop is requested through
-/// `control` and every run has ended. `stop` is the token its runs get,
-/// which the stopper fires at the same time.
-pub(crate) async fn run(
-    job: Arc<ActiveJob>,
-    timing: Timing,
-    policy: LoopPolicy,
-    control: Arc<Control>,
+/// One started job: what its runs need, and its scheduling state, which the
+/// timers, the manager's requests and the ends of its runs update in turn,
+/// each under the state's lock.
+pub(crate) struct Started {
+    pub(crate) job: ActiveJob,
+    /// The token its runs get, fired on stop; with `overlap = "replace"`
+    /// each run gets a child of it, to be cancelled alone.
     stop: Arc<CancellationToken>,
-) {
-    let mut state = LoopState {
-        job,
-        timing,
-        policy,
-        control,
-        stop,
-        // Room for one run from the start: the first fire allocates nothing.
-        runs: Runs {
-            in_flight: Vec::with_capacity(1),
-        },
-        queued: None,
-        armed: None,
-    };
-    state.arm();
-    let mut deadline = state.armed.map(|armed| armed.wake_at);
-    let sleep = sleep_until(deadline.unwrap_or_else(Instant::now));
-    tokio::pin!(sleep);
-    loop {
-        // Resetting a timer takes the timer driver's lock: only do it when
-        // the loop waits for a fire and its deadline moved.
-        let wake_at = state.armed.map(|armed| armed.wake_at);
-        if let Some(at) = wake_at.filter(|_| wake_at != deadline) {
-            sleep.as_mut().reset(at);
-        }
-        deadline = wake_at;
-        // The stop comes as a request: waiting for requests takes no lock,
-        // where waiting on the stop token would take its lock at every turn.
-        tokio::select! {
-            biased;
-            requests = state.control.next() => {
-                if requests.stop {
-                    break;
-                }
-                state.handle(requests);
-            }
-            () = poll_fn(|cx| state.runs.poll_ended(cx)), if !state.runs.is_empty() => state.run_ended(),
-            () = &mut sleep, if state.armed.is_some() => state.wake(),
-        }
-    }
-    state.job.stats.set_next_run(None);
-    while !state.runs.is_empty() {
-        poll_fn(|cx| state.runs.poll_ended(cx)).await;
-    }
-}
-
-/// The runs of one job in flight: usually none or one, a few with
-/// `overlap = "allow"`. They are polled together by the job's task.
-struct Runs {
-    in_flight: Vec<InFlight>,
-}
-
-struct InFlight {
-    /// The run's own token, kept to cancel it (`overlap = "replace"`).
-    token: Option<Arc<CancellationToken>>,
-    future: BoxFuture<'static, ()>,
-}
-
-impl Runs {
-    fn len(&self) -> usize {
-        self.in_flight.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.in_flight.is_empty()
-    }
-
-    fn push(&mut self, token: Option<Arc<CancellationToken>>, future: BoxFuture<'static, ()>) {
-        self.in_flight.push(InFlight { token, future });
-    }
-
-    fn cancel_all(&self) {
-        for run in &self.in_flight {
-            if let Some(token) = &run.token {
-                token.cancel();
-            }
-        }
-    }
-
-    /// Polls every run; completes when one has ended (and is removed).
-    fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let ended = self
-            .in_flight
-            .iter_mut()
-            .position(|run| run.future.as_mut().poll(cx).is_ready());
-        match ended {
-            Some(index) => {
-                self.in_flight.swap_remove(index);
-                Poll::Ready(())
-            }
-            None => Poll::Pending,
-        }
-    }
+    state: Mutex<LoopState>,
 }
 
 struct LoopState {
-    job: Arc<ActiveJob>,
     timing: Timing,
-    policy: LoopPolicy,
-    control: Arc<Control>,
-    stop: Arc<CancellationToken>,
-    runs: Runs,
-    queued: Option<Fire>,
+    /// The fire waited for.
     armed: Option<Armed>,
+    /// The wake-up instant of the job's live entry in the timers.
+    entry: Option<Instant>,
+    /// The live entry's generation: entries of older ones are stale.
+    generation: u32,
+    /// The fire waiting for the running one to end (`overlap = "queue"` or
+    /// `"replace"`); boxed, as most jobs never have one.
+    queued: Option<Box<Fire>>,
+    runs: Vec<InFlight>,
+    next_run_id: u32,
+    /// Set on stop: nothing more starts.
+    stopping: bool,
+    /// The stopper, waiting for the last run to end.
+    idle_waiter: Option<Waker>,
+}
+
+/// A run in flight: its task, and its own token if it has one.
+struct InFlight {
+    id: u32,
+    task: JoinHandle<()>,
+    token: Option<Arc<CancellationToken>>,
+}
+
+impl Started {
+    /// A started job, armed for its first fire.
+    pub(crate) fn start(job: ActiveJob, timing: Timing) -> Arc<Self> {
+        let started = Arc::new(Started {
+            job,
+            stop: Arc::new(CancellationToken::new()),
+            state: Mutex::new(LoopState {
+                timing,
+                armed: None,
+                entry: None,
+                generation: 0,
+                queued: None,
+                // Room for one run from the start: the first fire allocates
+                // nothing more.
+                runs: Vec::with_capacity(1),
+                next_run_id: 0,
+                stopping: false,
+                idle_waiter: None,
+            }),
+        });
+        started.update(LoopState::arm);
+        started
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LoopState> {
+        // Nothing here can leave the state half-updated.
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Applies `change` to the state, then makes sure the timers hold an
+    /// entry for the fire now armed.
+    fn update(self: &Arc<Self>, change: impl FnOnce(&mut LoopState, &Arc<Started>)) {
+        let mut state = self.lock();
+        if state.stopping {
+            return;
+        }
+        change(&mut state, self);
+        state.sync_timer(self);
+    }
+
+    /// The job's entry in the timers came due; the timers read the clock
+    /// at `now`.
+    pub(crate) fn timer_fired(self: &Arc<Self>, generation: u32, now: Instant) {
+        self.update(|state, job| {
+            if state.generation == generation {
+                state.entry = None;
+                state.wake(job, now);
+            }
+        });
+    }
+
+    /// Runs the job once now, outside its schedule.
+    pub(crate) fn trigger(self: &Arc<Self>) {
+        self.update(|state, job| {
+            let fire = state.unscheduled_fire(None);
+            state.fire(job, fire, true);
+        });
+    }
+
+    /// The job's upstream job succeeded at `at`: the job runs once now.
+    pub(crate) fn upstream_completed(self: &Arc<Self>, at: SystemTime) {
+        self.update(|state, job| {
+            let fire = state.unscheduled_fire(Some(at));
+            state.fire(job, fire, false);
+        });
+    }
+
+    /// Replaces the schedule: the pending fire gives way to the new
+    /// schedule's first fire after now.
+    pub(crate) fn set_schedule(self: &Arc<Self>, schedule: Option<&Schedule>) {
+        self.update(|state, job| {
+            state.timing = Timing::new(
+                schedule,
+                job.job.spec().is_fixed_delay(),
+                Instant::now(),
+                false,
+                job.job.clock(),
+            );
+            state.arm(job);
+        });
+    }
+
+    /// Starts nothing more and fires the runs' token; returns whether no
+    /// run is in flight.
+    pub(crate) fn stop(&self) -> bool {
+        let idle = {
+            let mut state = self.lock();
+            state.stopping = true;
+            state.queued = None;
+            state.armed = None;
+            state.entry = None;
+            state.generation = state.generation.wrapping_add(1);
+            state.runs.is_empty()
+        };
+        self.job.stats().set_next_run(None);
+        self.stop.cancel();
+        idle
+    }
+
+    /// Aborts every run in flight: their futures are dropped.
+    pub(crate) fn abort_runs(&self) {
+        for run in &self.lock().runs {
+            run.task.abort();
+        }
+    }
+
+    /// Waits until no run is in flight.
+    pub(crate) async fn idle(&self) {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.runs.is_empty() {
+                Poll::Ready(())
+            } else {
+                state.idle_waiter = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// A run ended, or its task was aborted.
+    fn run_ended(self: &Arc<Self>, id: u32) {
+        let mut state = self.lock();
+        if let Some(index) = state.runs.iter().position(|run| run.id == id) {
+            // The run's own task handle, dropped from within its task.
+            state.runs.swap_remove(index);
+        }
+        if !state.runs.is_empty() {
+            return;
+        }
+        if state.stopping {
+            if let Some(waiter) = state.idle_waiter.take() {
+                waiter.wake();
+            }
+            return;
+        }
+        if matches!(state.timing, Timing::Delay { .. }) {
+            state.timing.run_ended(Instant::now());
+        }
+        if state.armed.is_none() {
+            state.arm(self);
+        }
+        if let Some(fire) = state.queued.take() {
+            state.start(self, *fire);
+        }
+        state.sync_timer(self);
+    }
+}
+
+/// Records the end of a run when dropped: at its end, or when its task is
+/// aborted.
+struct RunEnd<'a> {
+    job: &'a Arc<Started>,
+    id: u32,
+}
+
+impl Drop for RunEnd<'_> {
+    fn drop(&mut self) {
+        self.job.run_ended(self.id);
+    }
+}
+
+/// One run's task.
+async fn run_task(job: Arc<Started>, id: u32, fire: Fire, token: Arc<CancellationToken>) {
+    let _end = RunEnd { job: &job, id };
+    // Boxed: the task's cell (aligned to a cache line) stays small, and
+    // spawning copies a few words rather than the whole execution.
+    Box::pin(executor::run(&job.job, &fire, &token)).await;
 }
 
 impl LoopState {
     /// Sets up the wait for the timing's pending fire, with jitter.
-    fn arm(&mut self) {
+    fn arm(&mut self, job: &Arc<Started>) {
+        let jitter = job.job.spec().jitter_duration();
         self.armed = self.timing.due().map(|due| {
-            let offset = self.policy.jitter.map_or(Duration::ZERO, |jitter| {
+            let offset = jitter.map_or(Duration::ZERO, |jitter| {
                 let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
                 Duration::from_nanos(fastrand::u64(0..nanos.max(1)))
             });
             Armed::new(due + offset, &self.timing)
         });
-        self.job
-            .stats
+        job.job
+            .stats()
             .set_next_run(self.armed.map(|armed| armed.at));
     }
 
-    fn wake(&mut self) {
+    /// Makes sure the timers hold an entry for the armed fire's wake-up.
+    fn sync_timer(&mut self, job: &Arc<Started>) {
+        let wake_at = self.armed.map(|armed| armed.wake_at);
+        if wake_at == self.entry {
+            return;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        self.entry = wake_at;
+        if let Some(at) = wake_at {
+            job.job
+                .settings
+                .timers
+                .add(at, self.generation, Arc::clone(job));
+        }
+    }
+
+    fn unscheduled_fire(&self, upstream_completed_at: Option<SystemTime>) -> Fire {
+        Fire {
+            due: Instant::now(),
+            scheduled: false,
+            upstream_completed_at,
+            interval: self.timing.interval(),
+        }
+    }
+
+    /// The armed fire's wake-up came.
+    fn wake(&mut self, job: &Arc<Started>, now: Instant) {
         let Some(armed) = self.armed else { return };
-        let now = Instant::now();
         if matches!(self.timing, Timing::Cron { .. }) {
             // Read the wall clock again: it may have jumped since the fire
             // was mapped to tokio's clock.
             let offset = armed
                 .at
                 .saturating_duration_since(self.timing.due().unwrap_or(armed.at));
-            self.timing.refresh(&self.job.clock);
+            self.timing.refresh(job.job.clock());
             let at = self.timing.due().map_or(armed.at, |due| due + offset);
             self.armed = Some(Armed::new(at, &self.timing));
             if at > now {
                 return;
             }
         }
-        let (missed, after_due) = self.skip_missed(now);
+        let (missed, after_due) = self.skip_missed(job, now);
         // No fire due now: every due fire was missed (a fixed-delay job has
         // none pending after a missed one).
         let Some(armed) = self.armed.filter(|armed| armed.at <= now) else {
             // With `run_once` the job runs once now.
-            if let (Some(last_due), Missed::RunOnce) = (missed, self.job.missed) {
-                self.fire(
-                    Fire {
-                        due: last_due,
-                        scheduled: true,
-                        upstream_completed_at: None,
-                        interval: self.timing.interval(),
-                    },
-                    false,
-                );
+            if let (Some(last_due), Missed::RunOnce) = (missed, job.job.spec().missed_policy()) {
+                let fire = Fire {
+                    due: last_due,
+                    scheduled: true,
+                    upstream_completed_at: None,
+                    interval: self.timing.interval(),
+                };
+                self.fire(job, fire, false);
             }
-            self.rearm_if_idle(now);
+            self.rearm_if_idle(job, now);
             return;
         };
         match after_due {
             Some(following) => self.timing = following,
-            None => self.timing.advance(&self.job.clock),
+            None => self.timing.advance(job.job.clock()),
         }
-        self.arm();
-        self.fire(
-            Fire {
-                due: armed.at,
-                scheduled: true,
-                upstream_completed_at: None,
-                interval: self.timing.interval(),
-            },
-            false,
-        );
-        self.rearm_if_idle(now);
+        self.arm(job);
+        let fire = Fire {
+            due: armed.at,
+            scheduled: true,
+            upstream_completed_at: None,
+            interval: self.timing.interval(),
+        };
+        self.fire(job, fire, false);
+        self.rearm_if_idle(job, now);
     }
 
     /// A fixed-delay job is due one interval after its last run ended; when
     /// its fire started no run (missed, or skipped while paused), the
     /// interval counts from now instead, so the job keeps firing.
-    fn rearm_if_idle(&mut self, now: Instant) {
+    fn rearm_if_idle(&mut self, job: &Arc<Started>, now: Instant) {
         if self.runs.is_empty() && self.armed.is_none() {
             self.timing.run_ended(now);
-            self.arm();
+            self.arm(job);
         }
     }
 
@@ -390,8 +498,13 @@ impl LoopState {
     /// logs them, and returns the last one's due instant; and, when a due
     /// fire is left to run, the timing that follows it (computed here
     /// anyway, so a cron expression is evaluated once per fire).
-    fn skip_missed(&mut self, now: Instant) -> (Option<Instant>, Option<Timing>) {
-        let clock = self.job.clock;
+    fn skip_missed(
+        &mut self,
+        job: &Arc<Started>,
+        now: Instant,
+    ) -> (Option<Instant>, Option<Timing>) {
+        let clock = *job.job.clock();
+        let threshold = job.job.settings.misfire_threshold;
         let mut missed = 0;
         let mut last_missed = None;
         let mut after_due = None;
@@ -399,7 +512,7 @@ impl LoopState {
             let mut following = self.timing.clone();
             following.advance(&clock);
             let superseded = following.due().is_some_and(|next| next <= now);
-            if !superseded && now - due <= self.job.misfire_threshold {
+            if !superseded && now - due <= threshold {
                 after_due = Some(following);
                 break;
             }
@@ -414,111 +527,82 @@ impl LoopState {
         if missed == 0 {
             return (None, after_due);
         }
-        let total = self.job.stats.missed(missed);
-        let policy = match self.job.missed {
+        let total = job.job.stats().missed(missed);
+        let policy = match job.job.spec().missed_policy() {
             Missed::Skip => "skip",
             Missed::RunOnce => "run_once",
         };
-        events::execute_missed(&self.job.name, missed, total, policy);
-        self.arm();
+        events::execute_missed(job.job.name(), missed, total, policy);
+        self.arm(job);
         (last_missed, after_due)
-    }
-
-    fn handle(&mut self, requests: Requests) {
-        if let Some(schedule) = requests.schedule {
-            let now = Instant::now();
-            self.timing = Timing::new(
-                schedule.as_ref(),
-                self.policy.fixed_delay,
-                now,
-                false,
-                &self.job.clock,
-            );
-            self.arm();
-        }
-        if let Some(at) = requests.upstream_completed_at {
-            self.fire(
-                Fire {
-                    due: Instant::now(),
-                    scheduled: false,
-                    upstream_completed_at: Some(at),
-                    interval: self.timing.interval(),
-                },
-                false,
-            );
-        }
-        for _ in 0..requests.triggers {
-            self.fire(
-                Fire {
-                    due: Instant::now(),
-                    scheduled: false,
-                    upstream_completed_at: None,
-                    interval: self.timing.interval(),
-                },
-                true,
-            );
-        }
     }
 
     /// Applies pause and the overlap policy to one fire; a manual trigger
     /// runs even while the job is paused.
-    fn fire(&mut self, fire: Fire, manual: bool) {
-        if !manual && self.control.is_paused() {
-            self.skip(SkipReason::Paused);
+    fn fire(&mut self, job: &Arc<Started>, fire: Fire, manual: bool) {
+        if !manual && job.job.is_paused() {
+            job.skip(SkipReason::Paused);
             return;
         }
         let active = self.runs.len();
-        match self.policy.overlap {
-            _ if active == 0 => self.start(fire),
-            Overlap::Skip => self.skip(SkipReason::Overlap),
+        match job.job.spec().overlap_policy() {
+            _ if active == 0 => self.start(job, fire),
+            Overlap::Skip => job.skip(SkipReason::Overlap),
             Overlap::Allow { max_concurrency } if active >= max_concurrency as usize => {
-                self.skip(SkipReason::Overlap)
+                job.skip(SkipReason::Overlap)
             }
-            Overlap::Allow { .. } => self.start(fire),
+            Overlap::Allow { .. } => self.start(job, fire),
             Overlap::Queue => {
                 if self.queued.is_some() {
-                    self.skip(SkipReason::Overlap);
+                    job.skip(SkipReason::Overlap);
                 } else {
-                    self.queued = Some(fire);
+                    self.queued = Some(Box::new(fire));
                 }
             }
             Overlap::Replace => {
-                self.runs.cancel_all();
-                if self.queued.replace(fire).is_some() {
-                    self.skip(SkipReason::Overlap);
+                for run in &self.runs {
+                    if let Some(token) = &run.token {
+                        token.cancel();
+                    }
+                }
+                if self.queued.replace(Box::new(fire)).is_some() {
+                    job.skip(SkipReason::Overlap);
                 }
             }
         }
     }
 
-    fn skip(&self, reason: SkipReason) {
-        let skipped = self.job.stats.skip();
-        events::execute_skipped(&self.job.name, reason, skipped);
-    }
-
-    fn start(&mut self, fire: Fire) {
+    /// Spawns a run of `fire`.
+    fn start(&mut self, job: &Arc<Started>, fire: Fire) {
         // A run needs a token of its own only to be cancelled alone; else
         // the job's token (fired on stop) serves, and costs no allocation.
-        let (token, own) = if self.policy.overlap == Overlap::Replace {
-            let token = Arc::new(self.stop.child_token());
+        let (token, own) = if job.job.spec().overlap_policy() == Overlap::Replace {
+            let token = Arc::new(job.stop.child_token());
             (Arc::clone(&token), Some(token))
         } else {
-            (Arc::clone(&self.stop), None)
+            (Arc::clone(&job.stop), None)
         };
-        let run = executor::run(Arc::clone(&self.job), fire, token);
-        self.runs.push(own, Box::pin(run));
+        let id = self.next_run_id;
+        self.next_run_id = id.wrapping_add(1);
+        // The run's end waits for this lock, so its entry is in `runs`
+        // before it can be removed.
+        let task = job
+            .job
+            .settings
+            .runtime
+            .spawn(run_task(Arc::clone(job), id, fire, token));
+        self.runs.push(InFlight {
+            id,
+            task,
+            token: own,
+        });
     }
+}
 
-    fn run_ended(&mut self) {
-        if self.runs.is_empty() {
-            self.timing.run_ended(Instant::now());
-            if self.armed.is_none() {
-                self.arm();
-            }
-            if let Some(fire) = self.queued.take() {
-                self.start(fire);
-            }
-        }
+impl Started {
+    fn skip(&self, reason: SkipReason) {
+        let skipped = self.job.stats().skip();
+        events::execute_skipped(self.job.name(), reason, skipped);
     }
 }
 

@@ -1,0 +1,220 @@
+//! [`Timers`]: the one timer of a manager's started jobs.
+//!
+//! Every started job keeps at most one live entry here: the instant it next
+//! needs to wake (a fire, or a cron job's recheck of the wall clock). One
+//! task, the driver, sleeps until the earliest entry and hands each due
+//! entry back to its job. A job costs an entry, not a task; a task exists
+//! only while one of its runs is in flight.
+//!
+//! Entries are never removed: a job that re-arms or stops bumps its
+//! generation, and an entry of an older generation is dropped when it comes
+//! due.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::{sleep_until, Instant};
+
+use crate::scheduler::Started;
+
+/// The entries of every started job, and the driver that wakes them.
+#[derive(Default)]
+pub(crate) struct Timers {
+    state: Mutex<TimerState>,
+    /// Wakes the driver: an entry earlier than its sleep was added, or the
+    /// last job stopped.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct TimerState {
+    entries: BinaryHeap<Reverse<Entry>>,
+    /// The instant entries' times count from, taken when the driver starts.
+    base: Option<Instant>,
+    /// Orders entries due at the same instant by when they were added.
+    added: u32,
+    /// Started jobs: the driver runs while there is one.
+    jobs: usize,
+    /// Whether a driver task is running.
+    driving: bool,
+    /// What the driver waits for; `None` while it is handing out entries
+    /// (it looks at the heap again before it sleeps).
+    sleep: Option<Sleep>,
+}
+
+/// What the driver waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sleep {
+    Until(Instant),
+    /// No entry: only an added entry or the last stop wakes it.
+    Forever,
+}
+
+/// A job's wake-up, in 24 bytes: a heap of them is read at every fire.
+struct Entry {
+    /// Nanoseconds after the base; an instant before it counts as the base.
+    at: u64,
+    added: u32,
+    generation: u32,
+    job: Arc<Started>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // `added` wraps after 2^32 entries; only the order of entries due
+        // at the same nanosecond depends on it.
+        (self.at, self.added).cmp(&(other.at, other.added))
+    }
+}
+
+impl TimerState {
+    fn key(&self, at: Instant) -> u64 {
+        let base = self.base.unwrap_or(at);
+        u64::try_from(at.saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, key: u64) -> Instant {
+        self.base.unwrap_or_else(Instant::now) + Duration::from_nanos(key)
+    }
+}
+
+impl Timers {
+    fn lock(&self) -> MutexGuard<'_, TimerState> {
+        // Every update leaves the heap whole, so a poisoned lock is still
+        // consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Counts one more started job, and starts the driver on `runtime` if
+    /// none runs.
+    pub(crate) fn attach(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+        let mut state = self.lock();
+        state.jobs += 1;
+        if !state.driving {
+            state.driving = true;
+            state.base = Some(Instant::now());
+            runtime.spawn(drive(Arc::clone(self)));
+        }
+    }
+
+    /// Counts one job less; the driver ends with the last one, and drops the
+    /// entries left.
+    pub(crate) fn detach(&self) {
+        let mut state = self.lock();
+        state.jobs = state.jobs.saturating_sub(1);
+        if state.jobs == 0 {
+            drop(state);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Adds `job`'s entry for `at`; it is handed back to the job with
+    /// `generation` once `at` has come.
+    pub(crate) fn add(&self, at: Instant, generation: u32, job: Arc<Started>) {
+        let mut state = self.lock();
+        state.added = state.added.wrapping_add(1);
+        let entry = Entry {
+            at: state.key(at),
+            added: state.added,
+            generation,
+            job,
+        };
+        state.entries.push(Reverse(entry));
+        let earlier = match state.sleep {
+            Some(Sleep::Until(until)) => at < until,
+            Some(Sleep::Forever) => true,
+            None => false,
+        };
+        if earlier {
+            // Once is enough until the driver looks again.
+            state.sleep = None;
+            drop(state);
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// The driver: hands each due entry to its job, then sleeps until the next
+/// one. Ends once no job is started.
+async fn drive(timers: Arc<Timers>) {
+    let mut due = Vec::new();
+    let sleep = sleep_until(Instant::now());
+    tokio::pin!(sleep);
+    let mut sleeping_until = None;
+    loop {
+        let now = Instant::now();
+        let wait = {
+            let mut state = timers.lock();
+            let now_key = state.key(now);
+            if state.jobs == 0 {
+                state.entries.clear();
+                state.driving = false;
+                state.sleep = None;
+                return;
+            }
+            while let Some(Reverse(entry)) = state.entries.peek() {
+                if entry.at > now_key {
+                    break;
+                }
+                let Some(Reverse(entry)) = state.entries.pop() else {
+                    break;
+                };
+                due.push(entry);
+            }
+            if due.is_empty() {
+                let wait = match state.entries.peek() {
+                    Some(Reverse(entry)) => Sleep::Until(state.instant(entry.at)),
+                    None => Sleep::Forever,
+                };
+                state.sleep = Some(wait);
+                Some(wait)
+            } else {
+                None
+            }
+        };
+        let Some(wait) = wait else {
+            for entry in due.drain(..) {
+                entry.job.timer_fired(entry.generation, now);
+            }
+            continue;
+        };
+        // An entry added after the heap was read notifies `wake`; a
+        // notification given before this wait starts is kept for it.
+        match wait {
+            Sleep::Until(at) => {
+                // Resetting the timer takes the timer driver's lock: only do
+                // it when the deadline moved.
+                if sleeping_until != Some(at) {
+                    sleep.as_mut().reset(at);
+                    sleeping_until = Some(at);
+                }
+                tokio::select! {
+                    biased;
+                    () = timers.wake.notified() => {}
+                    () = &mut sleep => {}
+                }
+            }
+            Sleep::Forever => timers.wake.notified().await,
+        }
+        timers.lock().sleep = None;
+    }
+}
