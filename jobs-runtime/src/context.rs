@@ -1,10 +1,13 @@
 //! [`JobContext`]: what one execution knows about itself.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::scheduler::Started;
 
 /// What one execution knows about itself: its job, its number, when it was
 /// due, and a token that fires when it should stop.
@@ -34,9 +37,44 @@ pub struct JobContext {
     scheduled_at: Instant,
     started_at: SystemTime,
     upstream_completed_at: Option<SystemTime>,
-    /// Shared: cloning a `CancellationToken` takes its lock, cloning an
-    /// `Arc` does not.
-    token: Arc<CancellationToken>,
+    token: RunToken,
+}
+
+/// Where an execution's cancellation token comes from. Cloning either takes
+/// no lock (cloning a `CancellationToken` would).
+#[derive(Clone)]
+pub(crate) enum RunToken {
+    /// The job's token, fired when the job stops; made the first time it is
+    /// asked for, as most jobs never look at it.
+    Job(Arc<Started>),
+    /// A token of its own: a run that a newer one can replace, or an attempt
+    /// with a timeout.
+    Own(Arc<CancellationToken>),
+}
+
+impl RunToken {
+    pub(crate) fn get(&self) -> &CancellationToken {
+        match self {
+            RunToken::Job(job) => job.stop_token(),
+            RunToken::Own(token) => token,
+        }
+    }
+
+    /// Whether the token has fired, without making the job's token.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        match self {
+            RunToken::Job(job) => job.is_stopped(),
+            RunToken::Own(token) => token.is_cancelled(),
+        }
+    }
+}
+
+impl fmt::Debug for RunToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunToken")
+            .field("is_cancelled", &self.is_cancelled())
+            .finish()
+    }
 }
 
 impl JobContext {
@@ -47,7 +85,7 @@ impl JobContext {
         scheduled_at: Instant,
         started_at: SystemTime,
         upstream_completed_at: Option<SystemTime>,
-        token: Arc<CancellationToken>,
+        token: RunToken,
     ) -> Self {
         JobContext {
             job_name,
@@ -98,7 +136,7 @@ impl JobContext {
     /// the job is stopped, when a newer run replaces it (`overlap =
     /// "replace"`), or when the job's timeout passes.
     pub fn cancellation_token(&self) -> &CancellationToken {
-        &self.token
+        self.token.get()
     }
 
     /// Whether the cancellation token has fired.
@@ -108,6 +146,6 @@ impl JobContext {
 
     /// Completes when the cancellation token fires; use it in `select!`.
     pub async fn cancelled(&self) {
-        self.token.cancelled().await
+        self.token.get().cancelled().await
     }
 }

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt as _;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::clock::Clock;
+use crate::context::RunToken;
 use crate::events::{self, SkipReason};
 use crate::job::Runnable;
 use crate::manager::JobSlot;
@@ -30,7 +32,7 @@ pub(crate) struct ActiveJob {
     pub(crate) runnable: Arc<dyn Runnable>,
     pub(crate) settings: Arc<RunSettings>,
     /// The jobs that run after each success of this one.
-    pub(crate) dependents: Vec<Arc<JobSlot>>,
+    pub(crate) dependents: Box<[Arc<JobSlot>]>,
 }
 
 /// What the jobs started together share: where runs are spawned and timed,
@@ -42,6 +44,8 @@ pub(crate) struct RunSettings {
     pub(crate) misfire_threshold: Duration,
     /// The slot pool, when slots are limited.
     pub(crate) pool: Option<Arc<SlotPool>>,
+    /// Notified each time one of these jobs has stopped.
+    pub(crate) stopped: Notify,
 }
 
 impl ActiveJob {
@@ -87,7 +91,7 @@ pub(crate) struct Fire {
 ///
 /// If the returned future is dropped before it ends (the job was aborted),
 /// the execution is recorded and logged as aborted.
-pub(crate) async fn run(job: &ActiveJob, fire: &Fire, token: &Arc<CancellationToken>) {
+pub(crate) async fn run(job: &ActiveJob, fire: &Fire, token: &RunToken) {
     let spec = job.spec();
     if let Some(condition) = spec.condition() {
         if !condition.holds().await {
@@ -123,12 +127,7 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, token: &Arc<CancellationTo
 
 /// Runs the attempts of one execution and records how it ended, inside the
 /// execution's span.
-async fn execute(
-    job: &ActiveJob,
-    fire: &Fire,
-    queue_time: Duration,
-    token: &Arc<CancellationToken>,
-) {
+async fn execute(job: &ActiveJob, fire: &Fire, queue_time: Duration, token: &RunToken) {
     let started_at = job.clock().now();
     let started = Instant::now();
     let number = job.stats().begin(started_at);
@@ -178,7 +177,7 @@ async fn attempts(
     guard: AbortGuard<'_>,
     fire: &Fire,
     started_at: SystemTime,
-    token: &Arc<CancellationToken>,
+    token: &RunToken,
 ) -> (Result<(), String>, bool, Duration) {
     let (job, number) = (guard.job, guard.number);
     let mut attempt = 1;
@@ -194,7 +193,7 @@ async fn attempts(
         job.stats().retry();
         events::execute_retry(job.name(), number, attempt, delay, &message);
         // Boxed, as is every uncommon wait: the run's task stays small.
-        if !Box::pin(wait_to_retry(delay, token)).await {
+        if !Box::pin(wait_to_retry(delay, token.get())).await {
             let message = format!("{message} (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)");
             break (Err(message), true);
         }
@@ -221,14 +220,17 @@ async fn run_attempt(
     number: u64,
     attempt: u32,
     started_at: SystemTime,
-    token: &Arc<CancellationToken>,
+    token: &RunToken,
 ) -> Result<(), String> {
     let limit = job.spec().timeout_duration();
     // A timeout cancels the attempt alone, so it needs a token of its own;
     // otherwise the run's token serves.
-    let token = match limit {
-        Some(_) => Arc::new(token.child_token()),
-        None => Arc::clone(token),
+    let (token, own) = match limit {
+        Some(_) => {
+            let own = Arc::new(token.get().child_token());
+            (RunToken::Own(Arc::clone(&own)), Some(own))
+        }
+        None => (token.clone(), None),
     };
     let ctx = JobContext::new(
         Arc::clone(job.name()),
@@ -237,22 +239,24 @@ async fn run_attempt(
         fire.due,
         started_at,
         fire.upstream_completed_at,
-        Arc::clone(&token),
+        token,
     );
     // Building the future runs the parameter extractors, which may panic too.
-    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| job.runnable.execute(ctx))) {
-        Ok(future) => AssertUnwindSafe(future).catch_unwind(),
-        Err(panic) => return Err(panic_message(panic)),
-    };
-    let outcome = match limit {
-        Some(limit) => {
+    let future =
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Arc::clone(&job.runnable).execute(ctx)))
+        {
+            Ok(future) => AssertUnwindSafe(future).catch_unwind(),
+            Err(panic) => return Err(panic_message(panic)),
+        };
+    let outcome = match (limit, own) {
+        (Some(limit), Some(own)) => {
             let Ok(outcome) = Box::pin(tokio::time::timeout(limit, future)).await else {
-                token.cancel();
+                own.cancel();
                 return Err(format!("timed out after {}", format_duration_short(limit)));
             };
             outcome
         }
-        None => future.await,
+        _ => future.await,
     };
     outcome.unwrap_or_else(|panic| Err(panic_message(panic)))
 }

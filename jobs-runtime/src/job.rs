@@ -55,16 +55,22 @@ pub(crate) type ExecutionFuture = Pin<Box<dyn Future<Output = Result<(), String>
 /// A job in the form the executor runs: object-safe, returning a `'static`
 /// future whose error is already a message.
 pub(crate) trait Runnable: Send + Sync + 'static {
-    fn execute(&self, ctx: JobContext) -> ExecutionFuture;
+    /// Takes the job's handle, so a job's future can own it: a hand-written
+    /// job is then one allocation.
+    fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture;
 }
 
 /// Runs a hand-written [`Job`].
-pub(crate) struct HandWritten<J>(pub(crate) Arc<J>);
+pub(crate) struct HandWritten<J>(pub(crate) J);
 
 impl<J: Job> Runnable for HandWritten<J> {
-    fn execute(&self, ctx: JobContext) -> ExecutionFuture {
-        let job = Arc::clone(&self.0);
-        Box::pin(async move { job.execute(ctx).await.map_err(|error| error_chain(&*error)) })
+    fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture {
+        Box::pin(async move {
+            self.0
+                .execute(ctx)
+                .await
+                .map_err(|error| error_chain(&*error))
+        })
     }
 }
 
@@ -77,7 +83,7 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: IntoJobResult,
 {
-    fn execute(&self, ctx: JobContext) -> ExecutionFuture {
+    fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture {
         let call = (self.0)(&ctx);
         Box::pin(async move { call.await.into_job_result() })
     }

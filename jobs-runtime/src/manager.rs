@@ -98,15 +98,13 @@ pub(crate) struct JobSlot {
     /// The schedule set with `set_schedule`, which outlives restarts.
     schedule_override: Mutex<Option<Option<Schedule>>>,
     task: Mutex<Option<RunningTask>>,
-    /// Notified each time a stop of the job has finished.
-    stopped: Notify,
 }
 
 /// What `prepare` needs from the manager.
 struct PrepareContext<'a> {
     states: &'a StateMap,
     settings: &'a Arc<RunSettings>,
-    dependents: Vec<Arc<JobSlot>>,
+    dependents: Box<[Arc<JobSlot>]>,
 }
 
 /// What `prepare` found.
@@ -181,7 +179,7 @@ impl JobManager {
         self.add(
             spec,
             location,
-            Source::Registered(Arc::new(HandWritten(Arc::new(job)))),
+            Source::Registered(Arc::new(HandWritten(job))),
         );
     }
 
@@ -196,7 +194,6 @@ impl JobManager {
             paused: AtomicBool::new(false),
             schedule_override: Mutex::new(None),
             task: Mutex::new(None),
-            stopped: Notify::new(),
         });
         let mut guard = lock(&self.inner.registry);
         let registry = &mut *guard;
@@ -340,13 +337,16 @@ impl JobManager {
             clock,
             misfire_threshold,
             pool,
+            stopped: Notify::new(),
         });
         let mut ready = Vec::new();
         for slot in pending {
             let context = PrepareContext {
                 states: &states,
                 settings: &settings,
-                dependents: dependents.get(&*slot.name).cloned().unwrap_or_default(),
+                dependents: dependents
+                    .get(&*slot.name)
+                    .map_or_else(Box::default, |jobs| jobs.as_slice().into()),
             };
             match slot.prepare(&context, &mut problems) {
                 Prepared::Ready(launch) => ready.push((*slot, launch)),
@@ -355,6 +355,7 @@ impl JobManager {
             }
         }
         Error::from_problems(problems)?;
+        settings.timers.reserve(ready.len());
         for (slot, launch) in ready {
             slot.launch(&settings, launch);
         }
@@ -427,8 +428,11 @@ impl JobManager {
     /// steps after it. Empty for a job with no schedule of its own.
     pub fn next_runs(&self, name: &str, n: usize) -> Result<Vec<DateTime<Utc>>, Error> {
         let slot = self.started_slot(name)?;
-        let clock = lock(&self.inner.settings).clock;
-        let (Some(schedule), Some(next)) = (slot.stats.schedule(), slot.stats.next_run()) else {
+        let Some(started) = slot.started() else {
+            return Ok(Vec::new());
+        };
+        let clock = *started.job.clock();
+        let (Some(schedule), Some(next)) = (slot.stats.schedule(), started.next_run()) else {
             return Ok(Vec::new());
         };
         if n == 0 {
@@ -649,7 +653,14 @@ impl JobSlot {
     }
 
     fn snapshot(&self) -> JobStats {
-        self.stats.snapshot(&self.name, self.is_paused())
+        // Read apart from the stats' lock: the scheduling state is locked on
+        // its own.
+        let next_run_at = self.started().and_then(|started| {
+            let next = started.next_run()?;
+            Some(started.job.clock().wall_at(next))
+        });
+        self.stats
+            .snapshot(&self.name, self.is_paused(), next_run_at)
     }
 
     /// Resolves what the job needs to run: its schedule (after the
@@ -729,7 +740,7 @@ impl JobSlot {
         }
         let Launch { active, schedule } = launch;
         events::job_start(&self.name, schedule.as_ref());
-        self.stats.mark_started(schedule.clone(), settings.clock);
+        self.stats.mark_started(schedule.clone());
         let timing = Timing::new(
             schedule.as_ref(),
             self.spec.is_fixed_delay(),
@@ -792,22 +803,33 @@ impl JobSlot {
         started.job.settings.timers.detach();
         self.stats.mark_stopped();
         events::job_stop(&self.name);
-        self.stopped.notify_waiters();
+        started.job.settings.stopped.notify_waiters();
     }
 
     /// Returns once the job is not stopping: at once if it is not, or when
     /// the stopper has finished.
     async fn wait_stopped(&self) {
         loop {
-            let notified = self.stopped.notified();
+            let Some(started) = self.stopping() else {
+                return;
+            };
+            let notified = started.job.settings.stopped.notified();
             tokio::pin!(notified);
             // Registered before the check, so a stop in between is not missed.
             notified.as_mut().enable();
-            let stopping = matches!(&*lock(&self.task), Some(task) if task.stopping);
-            if !stopping {
-                return;
+            match self.stopping() {
+                Some(still) if Arc::ptr_eq(&still, &started) => notified.await,
+                // Stopped, or stopped and started again since.
+                _ => {}
             }
-            notified.await;
+        }
+    }
+
+    /// The job's scheduling state while it is stopping.
+    fn stopping(&self) -> Option<Arc<Started>> {
+        match &*lock(&self.task) {
+            Some(running) if running.stopping => Some(Arc::clone(&running.started)),
+            _ => None,
         }
     }
 }

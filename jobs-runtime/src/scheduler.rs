@@ -7,7 +7,7 @@
 //! by calls, and each run's task reports its end.
 
 use std::future::poll_fn;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Poll, Waker};
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::context::RunToken;
 use crate::cron::CronSchedule;
 use crate::events::{self, SkipReason};
 use crate::executor::{self, ActiveJob, Fire};
@@ -191,8 +192,9 @@ impl Armed {
 pub(crate) struct Started {
     pub(crate) job: ActiveJob,
     /// The token its runs get, fired on stop; with `overlap = "replace"`
-    /// each run gets a child of it, to be cancelled alone.
-    stop: Arc<CancellationToken>,
+    /// each run gets a child of it, to be cancelled alone. Made the first
+    /// time it is asked for: most jobs never look at their token.
+    stop: OnceLock<CancellationToken>,
     state: Mutex<LoopState>,
 }
 
@@ -227,7 +229,7 @@ impl Started {
     pub(crate) fn start(job: ActiveJob, timing: Timing) -> Arc<Self> {
         let started = Arc::new(Started {
             job,
-            stop: Arc::new(CancellationToken::new()),
+            stop: OnceLock::new(),
             state: Mutex::new(LoopState {
                 timing,
                 armed: None,
@@ -318,9 +320,25 @@ impl Started {
             state.generation = state.generation.wrapping_add(1);
             state.runs.is_empty()
         };
-        self.job.stats().set_next_run(None);
-        self.stop.cancel();
+        // Made if no run has asked for it yet, so a run that asks later
+        // finds it fired.
+        self.stop_token().cancel();
         idle
+    }
+
+    /// The token the job's runs get.
+    pub(crate) fn stop_token(&self) -> &CancellationToken {
+        self.stop.get_or_init(CancellationToken::new)
+    }
+
+    /// Whether the job's token has fired, without making it.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stop.get().is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// When the job fires next (jitter included); `None` once it stops.
+    pub(crate) fn next_run(&self) -> Option<Instant> {
+        self.lock().armed.map(|armed| armed.at)
     }
 
     /// Aborts every run in flight: their futures are dropped.
@@ -387,7 +405,7 @@ impl Drop for RunEnd<'_> {
 }
 
 /// One run's task.
-async fn run_task(job: Arc<Started>, id: u32, fire: Fire, token: Arc<CancellationToken>) {
+async fn run_task(job: Arc<Started>, id: u32, fire: Fire, token: RunToken) {
     let _end = RunEnd { job: &job, id };
     // Boxed: the task's cell (aligned to a cache line) stays small, and
     // spawning copies a few words rather than the whole execution.
@@ -405,9 +423,6 @@ impl LoopState {
             });
             Armed::new(due + offset, &self.timing)
         });
-        job.job
-            .stats()
-            .set_next_run(self.armed.map(|armed| armed.at));
     }
 
     /// Makes sure the timers hold an entry for the armed fire's wake-up.
@@ -577,10 +592,10 @@ impl LoopState {
         // A run needs a token of its own only to be cancelled alone; else
         // the job's token (fired on stop) serves, and costs no allocation.
         let (token, own) = if job.job.spec().overlap_policy() == Overlap::Replace {
-            let token = Arc::new(job.stop.child_token());
-            (Arc::clone(&token), Some(token))
+            let token = Arc::new(job.stop_token().child_token());
+            (RunToken::Own(Arc::clone(&token)), Some(token))
         } else {
-            (Arc::clone(&job.stop), None)
+            (RunToken::Job(Arc::clone(job)), None)
         };
         let id = self.next_run_id;
         self.next_run_id = id.wrapping_add(1);

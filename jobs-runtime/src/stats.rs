@@ -1,13 +1,9 @@
 //! Per-job statistics: what the executor records, and the [`JobStats`]
 //! snapshot users read.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use tokio::time::Instant;
-
-use crate::clock::Clock;
 use crate::Schedule;
 
 /// A snapshot of one job's statistics, from
@@ -83,47 +79,6 @@ pub(crate) enum Ending<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct StatsCell {
     data: Mutex<StatsData>,
-    /// The next fire, set at every fire: kept apart from `data` so setting
-    /// it takes no lock.
-    next_run: NextRun,
-}
-
-/// An optional tokio instant in one atomic word: nanoseconds after a base
-/// instant taken when the cell is made, `u64::MAX` for none.
-#[derive(Debug)]
-struct NextRun {
-    base: Instant,
-    nanos: AtomicU64,
-}
-
-impl Default for NextRun {
-    fn default() -> Self {
-        NextRun {
-            base: Instant::now(),
-            nanos: AtomicU64::new(u64::MAX),
-        }
-    }
-}
-
-impl NextRun {
-    fn set(&self, next: Option<Instant>) {
-        // An instant before the base (never a next fire in practice) is
-        // stored as the base.
-        let nanos = next.map_or(u64::MAX, |next| {
-            let after = next.saturating_duration_since(self.base).as_nanos();
-            u64::try_from(after)
-                .unwrap_or(u64::MAX - 1)
-                .min(u64::MAX - 1)
-        });
-        self.nanos.store(nanos, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Option<Instant> {
-        match self.nanos.load(Ordering::Relaxed) {
-            u64::MAX => None,
-            nanos => Some(self.base + Duration::from_nanos(nanos)),
-        }
-    }
 }
 
 #[derive(Debug, Default)]
@@ -137,12 +92,12 @@ struct StatsData {
     skipped_count: u64,
     missed_count: u64,
     queued_runs: u32,
-    // Times in nanoseconds: half the size of `Duration`s, for 100,000s of
-    // jobs.
-    total_queue_time: u128,
+    // Times in nanoseconds, saturating (a total reaches `u64::MAX` after 584
+    // years of runs): half the size of `Duration`s, for 100,000s of jobs.
+    total_queue_time: u64,
     last_queue_time: u64,
     max_queue_time: u64,
-    total_time: u128,
+    total_time: u64,
     last_time: u64,
     min_time: u64,
     max_time: u64,
@@ -151,8 +106,6 @@ struct StatsData {
     last_started_at: Option<SystemTime>,
     last_finished_at: Option<SystemTime>,
     last_error: Option<String>,
-    /// The manager's wall clock, which `next_run_at` is read on.
-    clock: Clock,
 }
 
 impl StatsCell {
@@ -166,11 +119,10 @@ impl StatsCell {
         f(&mut data)
     }
 
-    pub(crate) fn mark_started(&self, schedule: Option<Schedule>, clock: Clock) {
+    pub(crate) fn mark_started(&self, schedule: Option<Schedule>) {
         self.with(|data| {
             data.started = true;
             data.schedule = schedule;
-            data.clock = clock;
         });
     }
 
@@ -182,17 +134,8 @@ impl StatsCell {
         self.with(|data| data.schedule.clone())
     }
 
-    pub(crate) fn next_run(&self) -> Option<Instant> {
-        self.next_run.get()
-    }
-
     pub(crate) fn mark_stopped(&self) {
         self.with(|data| data.started = false);
-        self.next_run.set(None);
-    }
-
-    pub(crate) fn set_next_run(&self, next: Option<Instant>) {
-        self.next_run.set(next);
     }
 
     /// Records the start of an execution and returns its number.
@@ -220,7 +163,7 @@ impl StatsCell {
             data.last_finished_at = Some(finished_at);
             data.execution_count += 1;
             let elapsed = nanos(elapsed);
-            data.total_time += u128::from(elapsed);
+            data.total_time = data.total_time.saturating_add(elapsed);
             data.last_time = elapsed;
             data.max_time = data.max_time.max(elapsed);
             data.min_time = if data.execution_count == 1 {
@@ -251,7 +194,7 @@ impl StatsCell {
         self.with(|data| {
             data.queued_runs = data.queued_runs.saturating_add(1);
             let wait = nanos(wait);
-            data.total_queue_time += u128::from(wait);
+            data.total_queue_time = data.total_queue_time.saturating_add(wait);
             data.last_queue_time = wait;
             data.max_queue_time = data.max_queue_time.max(wait);
         });
@@ -277,9 +220,14 @@ impl StatsCell {
         self.with(|data| data.running > 0)
     }
 
-    pub(crate) fn snapshot(&self, name: &str, paused: bool) -> JobStats {
-        // Convert the tokio instant to wall-clock time at read time, so the
-        // hot path never needs to.
+    /// A snapshot, with the job's pause state and next fire, which are kept
+    /// elsewhere.
+    pub(crate) fn snapshot(
+        &self,
+        name: &str,
+        paused: bool,
+        next_run_at: Option<SystemTime>,
+    ) -> JobStats {
         self.with(|data| JobStats {
             name: name.to_owned(),
             schedule: data.schedule.clone(),
@@ -307,7 +255,7 @@ impl StatsCell {
             is_paused: paused,
             last_started_at: data.last_started_at,
             last_finished_at: data.last_finished_at,
-            next_run_at: self.next_run.get().map(|next| data.clock.wall_at(next)),
+            next_run_at,
             last_error: data.last_error.clone(),
         })
     }
@@ -319,9 +267,8 @@ fn nanos(duration: Duration) -> u64 {
 }
 
 /// The mean of `count` times summing to `total` nanoseconds.
-fn mean(total: u128, count: u64) -> Duration {
-    let mean = total / u128::from(count.max(1));
-    Duration::from_nanos(u64::try_from(mean).unwrap_or(u64::MAX))
+fn mean(total: u64, count: u64) -> Duration {
+    Duration::from_nanos(total / count.max(1))
 }
 
 #[cfg(test)]
@@ -339,7 +286,7 @@ mod tests {
             cell.finish(Duration::from_millis(10), at, Ending::Failure("boom")),
             1
         );
-        let stats = cell.snapshot("j", false);
+        let stats = cell.snapshot("j", false, None);
         assert_eq!(stats.execution_count, 2);
         assert_eq!(stats.error_count, 1);
         assert_eq!(stats.average_execution_time, Duration::from_millis(20));

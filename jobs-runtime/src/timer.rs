@@ -6,9 +6,9 @@
 //! entry back to its job. A job costs an entry, not a task; a task exists
 //! only while one of its runs is in flight.
 //!
-//! Entries are never removed: a job that re-arms or stops bumps its
+//! Entries are not removed one by one: a job that re-arms or stops bumps its
 //! generation, and an entry of an older generation is dropped when it comes
-//! due.
+//! due, or when the last job stops.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -116,13 +116,23 @@ impl Timers {
         }
     }
 
-    /// Counts one job less; the driver ends with the last one, and drops the
-    /// entries left.
+    /// Makes room for the entries of `jobs` more jobs, at once rather than by
+    /// doubling.
+    pub(crate) fn reserve(&self, jobs: usize) {
+        self.lock().entries.reserve_exact(jobs);
+    }
+
+    /// Counts one job less. With the last one the entries left (all stale)
+    /// are dropped, and the driver ends.
     pub(crate) fn detach(&self) {
         let mut state = self.lock();
         state.jobs = state.jobs.saturating_sub(1);
         if state.jobs == 0 {
+            let stale = std::mem::take(&mut state.entries);
             drop(state);
+            // Dropped outside the lock: an entry may hold the last handle on
+            // its job.
+            drop(stale);
             self.wake.notify_one();
         }
     }
@@ -166,7 +176,6 @@ async fn drive(timers: Arc<Timers>) {
             let mut state = timers.lock();
             let now_key = state.key(now);
             if state.jobs == 0 {
-                state.entries.clear();
                 state.driving = false;
                 state.sleep = None;
                 return;
