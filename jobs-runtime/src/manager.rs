@@ -355,7 +355,7 @@ impl JobManager {
             }
         }
         Error::from_problems(problems)?;
-        settings.timers.reserve(ready.len());
+        settings.timers.reserve(&settings.runtime, ready.len());
         for (slot, launch) in ready {
             slot.launch(&settings, launch);
         }
@@ -748,9 +748,9 @@ impl JobSlot {
             self.spec.runs_on_start_with(schedule.as_ref()),
             &settings.clock,
         );
-        settings.timers.attach(&settings.runtime);
+        let shard = settings.timers.attach(&settings.runtime);
         *task = Some(RunningTask {
-            started: Started::start(active, timing),
+            started: Started::start(active, timing, shard),
             stopping: false,
         });
     }
@@ -800,7 +800,7 @@ impl JobSlot {
     /// Marks the job stopped once no run is in flight.
     fn finish_stop(&self, started: &Started) {
         *lock(&self.task) = None;
-        started.job.settings.timers.detach();
+        started.job.settings.timers.detach(started.shard());
         self.stats.mark_stopped();
         events::job_stop(&self.name);
         started.job.settings.stopped.notify_waiters();

@@ -211,6 +211,8 @@ struct LoopState {
     queued: Option<Box<Fire>>,
     runs: Vec<InFlight>,
     next_run_id: u32,
+    /// The job's shard of the timers.
+    shard: u32,
     /// Set on stop: nothing more starts.
     stopping: bool,
     /// The stopper, waiting for the last run to end.
@@ -226,7 +228,7 @@ struct InFlight {
 
 impl Started {
     /// A started job, armed for its first fire.
-    pub(crate) fn start(job: ActiveJob, timing: Timing) -> Arc<Self> {
+    pub(crate) fn start(job: ActiveJob, timing: Timing, shard: u32) -> Arc<Self> {
         let started = Arc::new(Started {
             job,
             stop: OnceLock::new(),
@@ -240,6 +242,7 @@ impl Started {
                 // nothing more.
                 runs: Vec::with_capacity(1),
                 next_run_id: 0,
+                shard,
                 stopping: false,
                 idle_waiter: None,
             }),
@@ -334,6 +337,11 @@ impl Started {
     /// Whether the job's token has fired, without making it.
     pub(crate) fn is_stopped(&self) -> bool {
         self.stop.get().is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// The job's shard of the timers.
+    pub(crate) fn shard(&self) -> u32 {
+        self.lock().shard
     }
 
     /// When the job fires next (jitter included); `None` once it stops.
@@ -437,7 +445,7 @@ impl LoopState {
             job.job
                 .settings
                 .timers
-                .add(at, self.generation, Arc::clone(job));
+                .add(self.shard, at, self.generation, Arc::clone(job));
         }
     }
 

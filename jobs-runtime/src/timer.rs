@@ -1,10 +1,15 @@
-//! [`Timers`]: the one timer of a manager's started jobs.
+//! [`Timers`]: the timers of a manager's started jobs.
 //!
 //! Every started job keeps at most one live entry here: the instant it next
-//! needs to wake (a fire, or a cron job's recheck of the wall clock). One
-//! task, the driver, sleeps until the earliest entry and hands each due
-//! entry back to its job. A job costs an entry, not a task; a task exists
-//! only while one of its runs is in flight.
+//! needs to wake (a fire, or a cron job's recheck of the wall clock). A job
+//! costs an entry, not a task; a task exists only while one of its runs is
+//! in flight.
+//!
+//! The entries are split into one shard per worker of the runtime, and jobs
+//! are dealt to the shards in turn. Each shard has a task, its driver, that
+//! sleeps until the shard's earliest entry and hands each due entry back to
+//! its job, which spawns the run. The drivers run on every worker at once,
+//! so a burst of fires is handed out as fast as the runtime can run them.
 //!
 //! Entries are not removed one by one: a job that re-arms or stops bumps its
 //! generation, and an entry of an older generation is dropped when it comes
@@ -12,17 +17,29 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{self, AtomicUsize};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
+
+use tokio::runtime::Handle;
 
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
 use crate::scheduler::Started;
 
-/// The entries of every started job, and the driver that wakes them.
+/// The timers of a manager's started jobs, in shards.
 #[derive(Default)]
 pub(crate) struct Timers {
+    /// Made at the first start, one per worker of its runtime.
+    shards: OnceLock<Box<[Arc<Shard>]>>,
+    /// Where the next job goes, modulo the shard count.
+    next: AtomicUsize,
+}
+
+/// One shard: its entries, and the driver that wakes them.
+#[derive(Default)]
+struct Shard {
     state: Mutex<TimerState>,
     /// Wakes the driver: an entry earlier than its sleep was added, or the
     /// last job stopped.
@@ -96,6 +113,53 @@ impl TimerState {
 }
 
 impl Timers {
+    fn shards(&self, runtime: &Handle) -> &[Arc<Shard>] {
+        self.shards.get_or_init(|| {
+            let workers = runtime.metrics().num_workers().max(1);
+            (0..workers).map(|_| Arc::default()).collect()
+        })
+    }
+
+    fn shard(&self, index: u32) -> &Shard {
+        let shards = self.shards.get().map_or(&[][..], |shards| &shards[..]);
+        &shards[index as usize % shards.len().max(1)]
+    }
+
+    /// Makes room for the entries of `jobs` more jobs, at once rather than by
+    /// doubling.
+    pub(crate) fn reserve(&self, runtime: &Handle, jobs: usize) {
+        let shards = self.shards(runtime);
+        for shard in shards {
+            shard
+                .lock()
+                .entries
+                .reserve_exact(jobs.div_ceil(shards.len()));
+        }
+    }
+
+    /// Deals a job starting now to a shard, counts it there and starts the
+    /// shard's driver on `runtime` if none runs; returns the shard.
+    pub(crate) fn attach(&self, runtime: &Handle) -> u32 {
+        let shards = self.shards(runtime);
+        let index = self.next.fetch_add(1, atomic::Ordering::Relaxed) % shards.len();
+        shards[index].attach(runtime);
+        // Shards are as many as the runtime's workers.
+        u32::try_from(index).unwrap_or(u32::MAX)
+    }
+
+    /// Counts one job less in `shard`.
+    pub(crate) fn detach(&self, shard: u32) {
+        self.shard(shard).detach();
+    }
+
+    /// Adds `job`'s entry for `at` to `shard`; it is handed back to the job
+    /// with `generation` once `at` has come.
+    pub(crate) fn add(&self, shard: u32, at: Instant, generation: u32, job: Arc<Started>) {
+        self.shard(shard).add(at, generation, job);
+    }
+}
+
+impl Shard {
     fn lock(&self) -> MutexGuard<'_, TimerState> {
         // Every update leaves the heap whole, so a poisoned lock is still
         // consistent.
@@ -106,7 +170,7 @@ impl Timers {
 
     /// Counts one more started job, and starts the driver on `runtime` if
     /// none runs.
-    pub(crate) fn attach(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+    fn attach(self: &Arc<Self>, runtime: &Handle) {
         let mut state = self.lock();
         state.jobs += 1;
         if !state.driving {
@@ -116,15 +180,9 @@ impl Timers {
         }
     }
 
-    /// Makes room for the entries of `jobs` more jobs, at once rather than by
-    /// doubling.
-    pub(crate) fn reserve(&self, jobs: usize) {
-        self.lock().entries.reserve_exact(jobs);
-    }
-
     /// Counts one job less. With the last one the entries left (all stale)
     /// are dropped, and the driver ends.
-    pub(crate) fn detach(&self) {
+    fn detach(&self) {
         let mut state = self.lock();
         state.jobs = state.jobs.saturating_sub(1);
         if state.jobs == 0 {
@@ -137,9 +195,7 @@ impl Timers {
         }
     }
 
-    /// Adds `job`'s entry for `at`; it is handed back to the job with
-    /// `generation` once `at` has come.
-    pub(crate) fn add(&self, at: Instant, generation: u32, job: Arc<Started>) {
+    fn add(&self, at: Instant, generation: u32, job: Arc<Started>) {
         let mut state = self.lock();
         state.added = state.added.wrapping_add(1);
         let entry = Entry {
@@ -163,9 +219,9 @@ impl Timers {
     }
 }
 
-/// The driver: hands each due entry to its job, then sleeps until the next
-/// one. Ends once no job is started.
-async fn drive(timers: Arc<Timers>) {
+/// A shard's driver: hands each due entry to its job, then sleeps until the
+/// next one. Ends once the shard has no job.
+async fn drive(timers: Arc<Shard>) {
     let mut due = Vec::new();
     let sleep = sleep_until(Instant::now());
     tokio::pin!(sleep);
