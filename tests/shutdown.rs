@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use support::{job_fn, next, DropFlag, Logs};
+use support::{job_fn, next, settle, DropFlag, Logs};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -413,4 +413,57 @@ async fn abort_all_inside_a_select_on_a_pending_stop_all() {
     assert!(dropped.load(Ordering::SeqCst));
     assert_eq!(logs.operation("job_execute_aborted").len(), 1);
     assert!(!manager.stats("stubborn").unwrap().is_started);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_first_looks_at_its_token_after_the_stop_finds_it_fired() {
+    let manager = JobManager::new();
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    manager.register(job_fn(
+        JobSpec::every("late-look", MINUTE),
+        move |ctx: JobContext| {
+            let tx = tx.clone();
+            async move {
+                // Busy for a second without looking at the token.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                tx.send(ctx.is_cancelled()).unwrap();
+                // Completes at once: the token has fired.
+                ctx.cancelled().await;
+                Ok(())
+            }
+        },
+    ));
+    manager.start_all().unwrap();
+    settle().await;
+    assert!(manager.stats("late-look").unwrap().is_running);
+
+    let stop = Instant::now();
+    manager.stop_all().await;
+    assert!(next(&mut seen).await, "the token had not fired");
+    assert_eq!(Instant::now(), stop + Duration::from_secs(1));
+    let stats = manager.stats("late-look").unwrap();
+    assert_eq!((stats.execution_count, stats.error_count), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_all_releases_every_job_it_stopped_at_once() {
+    let manager = JobManager::new();
+    let released = Arc::new(AtomicBool::new(false));
+    let held = DropFlag(Arc::clone(&released));
+    manager.register(job_fn(
+        JobSpec::every("holder", MINUTE).run_on_start(false),
+        move |_ctx: JobContext| {
+            let _held = &held;
+            async { Ok(()) }
+        },
+    ));
+    manager.start_all().unwrap();
+    manager.stop_all().await;
+    drop(manager);
+    // Nothing of the stopped job waits for a timer to come due before it is
+    // freed.
+    assert!(
+        released.load(Ordering::SeqCst),
+        "the stopped job is still held"
+    );
 }

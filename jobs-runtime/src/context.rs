@@ -31,7 +31,6 @@ use crate::scheduler::Started;
 /// ```
 #[derive(Debug, Clone)]
 pub struct JobContext {
-    job_name: Arc<str>,
     execution_number: u64,
     attempt: u32,
     scheduled_at: Instant,
@@ -40,31 +39,45 @@ pub struct JobContext {
     token: RunToken,
 }
 
-/// Where an execution's cancellation token comes from. Cloning either takes
-/// no lock (cloning a `CancellationToken` would).
+/// An execution's hold on its job: the job's name, and where its
+/// cancellation token comes from. Cloning takes no lock (cloning a
+/// `CancellationToken` would).
 #[derive(Clone)]
-pub(crate) enum RunToken {
-    /// The job's token, fired when the job stops; made the first time it is
-    /// asked for, as most jobs never look at it.
-    Job(Arc<Started>),
-    /// A token of its own: a run that a newer one can replace, or an attempt
-    /// with a timeout.
-    Own(Arc<CancellationToken>),
+pub(crate) struct RunToken {
+    /// The started job. Its token fires when the job stops, and is made the
+    /// first time it is asked for, as most jobs never look at it.
+    job: Arc<Started>,
+    /// A token of the execution's own, used instead: a run that a newer one
+    /// can replace, or an attempt with a timeout.
+    own: Option<Arc<CancellationToken>>,
 }
 
 impl RunToken {
+    /// The job's own token.
+    pub(crate) fn job(job: Arc<Started>) -> Self {
+        RunToken { job, own: None }
+    }
+
+    /// The same job with a token of its own.
+    pub(crate) fn with_own(&self, token: Arc<CancellationToken>) -> Self {
+        RunToken {
+            job: Arc::clone(&self.job),
+            own: Some(token),
+        }
+    }
+
     pub(crate) fn get(&self) -> &CancellationToken {
-        match self {
-            RunToken::Job(job) => job.stop_token(),
-            RunToken::Own(token) => token,
+        match &self.own {
+            Some(token) => token,
+            None => self.job.stop_token(),
         }
     }
 
     /// Whether the token has fired, without making the job's token.
     pub(crate) fn is_cancelled(&self) -> bool {
-        match self {
-            RunToken::Job(job) => job.is_stopped(),
-            RunToken::Own(token) => token.is_cancelled(),
+        match &self.own {
+            Some(token) => token.is_cancelled(),
+            None => self.job.is_stopped(),
         }
     }
 }
@@ -72,6 +85,7 @@ impl RunToken {
 impl fmt::Debug for RunToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunToken")
+            .field("job", &self.job.job.name())
             .field("is_cancelled", &self.is_cancelled())
             .finish()
     }
@@ -79,7 +93,6 @@ impl fmt::Debug for RunToken {
 
 impl JobContext {
     pub(crate) fn new(
-        job_name: Arc<str>,
         execution_number: u64,
         attempt: u32,
         scheduled_at: Instant,
@@ -88,7 +101,6 @@ impl JobContext {
         token: RunToken,
     ) -> Self {
         JobContext {
-            job_name,
             execution_number,
             attempt,
             scheduled_at,
@@ -112,7 +124,7 @@ impl JobContext {
 
     /// The job's name.
     pub fn job_name(&self) -> &str {
-        &self.job_name
+        self.token.job.job.name()
     }
 
     /// This execution's number: 1 for the job's first execution since the

@@ -228,12 +228,11 @@ async fn run_attempt(
     let (token, own) = match limit {
         Some(_) => {
             let own = Arc::new(token.get().child_token());
-            (RunToken::Own(Arc::clone(&own)), Some(own))
+            (token.with_own(Arc::clone(&own)), Some(own))
         }
         None => (token.clone(), None),
     };
     let ctx = JobContext::new(
-        Arc::clone(job.name()),
         number,
         attempt,
         fire.due,

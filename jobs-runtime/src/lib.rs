@@ -31,9 +31,11 @@
 //!
 //! The parts, in the order one execution travels through them:
 //! [`JobSpec`] (what a job is), [`Schedule`] (when it fires), [`JobManager`]
-//! (registry and lifecycle), the scheduler (one timing loop per started job)
-//! and the executor (timeout, panic capture, stats and log events for one
-//! execution).
+//! (registry and lifecycle), the timers (one heap of wake-ups per runtime
+//! worker, shared by every started job), the scheduler (each started job's
+//! timing, missed fires, pause and overlap policy, which spawns a task for
+//! each run) and the executor (timeout, panic capture, stats and log events
+//! for one execution). A started job has no task of its own between runs.
 
 #![warn(missing_docs)]
 

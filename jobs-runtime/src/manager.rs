@@ -97,7 +97,7 @@ pub(crate) struct JobSlot {
     paused: AtomicBool,
     /// The schedule set with `set_schedule`, which outlives restarts.
     schedule_override: Mutex<Option<Option<Schedule>>>,
-    task: Mutex<Option<RunningTask>>,
+    running: Mutex<Option<Running>>,
 }
 
 /// What `prepare` needs from the manager.
@@ -128,7 +128,7 @@ enum Source {
 }
 
 /// A started job.
-struct RunningTask {
+struct Running {
     started: Arc<Started>,
     /// Whether a stop has begun.
     stopping: bool,
@@ -193,7 +193,7 @@ impl JobManager {
             stats: StatsCell::default(),
             paused: AtomicBool::new(false),
             schedule_override: Mutex::new(None),
-            task: Mutex::new(None),
+            running: Mutex::new(None),
         });
         let mut guard = lock(&self.inner.registry);
         let registry = &mut *guard;
@@ -629,7 +629,7 @@ impl Registry {
 
 impl JobSlot {
     fn is_started(&self) -> bool {
-        lock(&self.task).is_some()
+        lock(&self.running).is_some()
     }
 
     pub(crate) fn is_paused(&self) -> bool {
@@ -638,7 +638,7 @@ impl JobSlot {
 
     /// The job's scheduling state, while it is started and not stopping.
     fn started(&self) -> Option<Arc<Started>> {
-        match &*lock(&self.task) {
+        match &*lock(&self.running) {
             Some(running) if !running.stopping => Some(Arc::clone(&running.started)),
             _ => None,
         }
@@ -734,8 +734,8 @@ impl JobSlot {
     /// burst.
     fn launch(&self, settings: &RunSettings, launch: Launch) {
         let start = Instant::now();
-        let mut task = lock(&self.task);
-        if task.is_some() {
+        let mut running = lock(&self.running);
+        if running.is_some() {
             return;
         }
         let Launch { active, schedule } = launch;
@@ -749,7 +749,7 @@ impl JobSlot {
             &settings.clock,
         );
         let shard = settings.timers.attach(&settings.runtime);
-        *task = Some(RunningTask {
+        *running = Some(Running {
             started: Started::start(active, timing, shard),
             stopping: false,
         });
@@ -762,11 +762,11 @@ impl JobSlot {
     /// nothing if the job is not started or already stopping.
     fn begin_stop(self: &Arc<Self>, deadline: Instant) {
         let started = {
-            let mut task = lock(&self.task);
-            match task.as_mut() {
-                Some(running) if !running.stopping => {
-                    running.stopping = true;
-                    Arc::clone(&running.started)
+            let mut running = lock(&self.running);
+            match running.as_mut() {
+                Some(job) if !job.stopping => {
+                    job.stopping = true;
+                    Arc::clone(&job.started)
                 }
                 _ => return,
             }
@@ -779,7 +779,7 @@ impl JobSlot {
     }
 
     fn abort_runs(&self) {
-        if let Some(running) = &*lock(&self.task) {
+        if let Some(running) = &*lock(&self.running) {
             running.started.abort_runs();
         }
     }
@@ -799,7 +799,7 @@ impl JobSlot {
 
     /// Marks the job stopped once no run is in flight.
     fn finish_stop(&self, started: &Started) {
-        *lock(&self.task) = None;
+        *lock(&self.running) = None;
         started.job.settings.timers.detach(started.shard());
         self.stats.mark_stopped();
         events::job_stop(&self.name);
@@ -827,7 +827,7 @@ impl JobSlot {
 
     /// The job's scheduling state while it is stopping.
     fn stopping(&self) -> Option<Arc<Started>> {
-        match &*lock(&self.task) {
+        match &*lock(&self.running) {
             Some(running) if running.stopping => Some(Arc::clone(&running.started)),
             _ => None,
         }

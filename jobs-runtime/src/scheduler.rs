@@ -168,7 +168,7 @@ impl Timing {
 }
 
 /// The fire being waited for: when it fires, jitter included, and when
-/// the loop wakes for it (earlier for a cron job, which re-reads the wall
+/// the job wakes for it (earlier for a cron job, which re-reads the wall
 /// clock at least every [`CRON_RECHECK`]).
 #[derive(Debug, Clone, Copy)]
 struct Armed {
@@ -601,9 +601,12 @@ impl LoopState {
         // the job's token (fired on stop) serves, and costs no allocation.
         let (token, own) = if job.job.spec().overlap_policy() == Overlap::Replace {
             let token = Arc::new(job.stop_token().child_token());
-            (RunToken::Own(Arc::clone(&token)), Some(token))
+            (
+                RunToken::job(Arc::clone(job)).with_own(Arc::clone(&token)),
+                Some(token),
+            )
         } else {
-            (RunToken::Job(Arc::clone(job)), None)
+            (RunToken::job(Arc::clone(job)), None)
         };
         let id = self.next_run_id;
         self.next_run_id = id.wrapping_add(1);

@@ -283,3 +283,28 @@ async fn drive(timers: Arc<Shard>) {
         timers.lock().sleep = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+    async fn jobs_are_dealt_to_one_shard_per_worker_in_turn() {
+        let timers = Timers::default();
+        let runtime = Handle::current();
+        let shards: Vec<u32> = (0..7).map(|_| timers.attach(&runtime)).collect();
+        assert_eq!(shards, [0, 1, 2, 0, 1, 2, 0]);
+        for shard in shards {
+            timers.detach(shard);
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_current_thread_runtime_has_one_shard() {
+        let timers = Timers::default();
+        let runtime = Handle::current();
+        assert_eq!([timers.attach(&runtime), timers.attach(&runtime)], [0, 0]);
+        timers.detach(0);
+        timers.detach(0);
+    }
+}
