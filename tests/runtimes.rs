@@ -133,3 +133,41 @@ fn a_manager_built_outside_a_runtime_starts_inside_one() {
         manager.stop_all().await;
     });
 }
+
+#[test]
+fn jobs_started_on_a_second_runtime_run_after_the_first_was_dropped_with_jobs_started() {
+    let paused = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let manager = JobManager::new();
+    let (first, mut first_runs) = recording(
+        JobSpec::every("first", Duration::from_secs(60)),
+        Duration::ZERO,
+    );
+    manager.register(first);
+    let (second, mut second_runs) = recording(
+        JobSpec::every("second", Duration::from_secs(60)),
+        Duration::ZERO,
+    );
+    manager.register(second);
+
+    let runtime = paused();
+    runtime.block_on(async {
+        manager.start("first").unwrap();
+        assert_eq!(next(&mut first_runs).await.number, 1);
+    });
+    // Dropped while "first" is still started: its timer goes with it.
+    drop(runtime);
+
+    paused().block_on(async {
+        manager.start("second").unwrap();
+        let run = tokio::time::timeout(Duration::from_secs(600), next(&mut second_runs))
+            .await
+            .expect("a job started on the second runtime never ran");
+        assert_eq!(run.number, 1);
+    });
+}

@@ -219,9 +219,24 @@ impl Shard {
     }
 }
 
+/// Marks the shard as having no driver when the driver is dropped before it
+/// ends (its runtime shut down).
+struct Driving<'a>(&'a Shard);
+
+impl Drop for Driving<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.driving = false;
+        state.sleep = None;
+    }
+}
+
 /// A shard's driver: hands each due entry to its job, then sleeps until the
 /// next one. Ends once the shard has no job.
 async fn drive(timers: Arc<Shard>) {
+    // Dropped with the driver, also when its runtime shuts down first: a
+    // job started later then starts a new driver.
+    let driving = Driving(&timers);
     let mut due = Vec::new();
     let sleep = sleep_until(Instant::now());
     tokio::pin!(sleep);
@@ -232,8 +247,12 @@ async fn drive(timers: Arc<Shard>) {
             let mut state = timers.lock();
             let now_key = state.key(now);
             if state.jobs == 0 {
+                // Under the same lock as the check: a job attached from now
+                // on starts a new driver.
                 state.driving = false;
                 state.sleep = None;
+                drop(state);
+                std::mem::forget(driving);
                 return;
             }
             while let Some(Reverse(entry)) = state.entries.peek() {
