@@ -408,3 +408,37 @@ async fn the_after_key_of_the_attribute() {
     assert_eq!(stats.schedule, None);
     assert_eq!(stats.execution_count, 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_completion_that_comes_while_the_dependent_runs_goes_through_its_overlap_policy() {
+    let (logs, _guard) = Logs::capture();
+    let manager = JobManager::new();
+    let start = Instant::now();
+    // Completes at 0 s, 10 s, 20 s, ...; the dependent works 25 s each time.
+    manager.register(upstream(
+        JobSpec::every("ticker", Duration::from_secs(10)),
+        Duration::ZERO,
+        &[],
+    ));
+    let (slow, mut slow_runs) = downstream(
+        JobSpec::unscheduled("slow").after("ticker"),
+        Duration::from_secs(25),
+    );
+    manager.register(slow);
+    manager.start_all().unwrap();
+
+    // With the default `overlap = "skip"`, the completions at 10 s and 20 s
+    // come while the run from 0 s goes on, and are skipped.
+    for (number, at) in [(1, 0), (2, 30), (3, 60)] {
+        let run = next(&mut slow_runs).await;
+        assert_eq!(
+            (run.number, run.started_at),
+            (number, start + Duration::from_secs(at))
+        );
+    }
+    manager.stop_all().await;
+    assert_eq!(manager.stats("slow").unwrap().skipped_count, 4);
+    let skipped = logs.job_operation("slow", "job_execute_skipped");
+    assert_eq!(skipped.len(), 4);
+    assert!(skipped.iter().all(|event| event.str("reason") == "overlap"));
+}
