@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
@@ -121,8 +120,11 @@ impl Timers {
     }
 
     fn shard(&self, index: u32) -> &Shard {
-        let shards = self.shards.get().map_or(&[][..], |shards| &shards[..]);
-        &shards[index as usize % shards.len().max(1)]
+        let shards = self
+            .shards
+            .get()
+            .expect("a job gets its shard from `attach`, which makes the shards");
+        &shards[index as usize]
     }
 
     /// Makes room for the entries of `jobs` more jobs, at once rather than by
