@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use jobs_runtime::{Error, JobManager, JobSpec};
+use jobs_runtime::{Error, JobManager, JobSpec, Overlap, Schedule};
 use tokio::time::Instant;
 
 use support::{next, recording};
@@ -170,4 +170,77 @@ fn jobs_started_on_a_second_runtime_run_after_the_first_was_dropped_with_jobs_st
             .expect("a job started on the second runtime never ran");
         assert_eq!(run.number, 1);
     });
+}
+
+// Real time: what is tested is that concurrent requests, fires and run ends
+// on two worker threads neither deadlock nor lose a run's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_from_many_tasks_while_jobs_fire_on_the_multi_thread_runtime() {
+    const JOBS: usize = 60;
+    let manager = JobManager::new();
+    let policies = [
+        Overlap::Skip,
+        Overlap::Queue,
+        Overlap::Allow { max_concurrency: 3 },
+        Overlap::Replace,
+    ];
+    let names: Vec<String> = (0..JOBS).map(|index| format!("busy-{index}")).collect();
+    for (index, name) in names.iter().enumerate() {
+        let spec = JobSpec::every(name.clone(), Duration::from_millis(5 + index as u64 % 7))
+            .overlap(policies[index % policies.len()]);
+        // Some runs outlast their interval, so every overlap policy acts.
+        let (job, _runs) = recording(spec, Duration::from_millis(index as u64 % 11));
+        manager.register(job);
+    }
+    manager.start_all().unwrap();
+
+    let mut requesters = Vec::new();
+    for worker in 0..4usize {
+        let manager = manager.clone();
+        let names = names.clone();
+        requesters.push(tokio::spawn(async move {
+            for round in 0..150usize {
+                let name = &names[(worker * 31 + round * 7) % names.len()];
+                match round % 6 {
+                    // A skipping job refuses a trigger while it runs.
+                    0 => drop(manager.trigger(name)),
+                    1 => manager.pause(name).unwrap(),
+                    2 => manager.resume(name).unwrap(),
+                    3 => manager
+                        .set_schedule(
+                            name,
+                            Schedule::every(Duration::from_millis(3 + round as u64 % 5)),
+                        )
+                        .unwrap(),
+                    4 => {
+                        // Another requester may be stopping or starting it.
+                        drop(manager.stop(name).await);
+                        drop(manager.start(name));
+                    }
+                    _ => drop(manager.next_runs(name, 3)),
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }));
+    }
+    for requester in requesters {
+        tokio::time::timeout(Duration::from_secs(60), requester)
+            .await
+            .expect("the requests hung")
+            .unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(60), manager.stop_all())
+        .await
+        .expect("stop_all hung");
+
+    let mut executions = 0;
+    for stats in manager.all_stats() {
+        assert!(!stats.is_started && !stats.is_running, "{stats:?}");
+        assert_eq!(stats.next_run_at, None);
+        // Replaced runs end as failures only if they ignore their token;
+        // these finish on time, so every execution succeeded.
+        assert_eq!(stats.error_count, 0, "{stats:?}");
+        executions += stats.execution_count;
+    }
+    assert!(executions > JOBS as u64, "only {executions} executions");
 }
