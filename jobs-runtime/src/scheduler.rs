@@ -195,10 +195,12 @@ pub(crate) struct Started {
     /// each run gets a child of it, to be cancelled alone. Made the first
     /// time it is asked for: most jobs never look at their token.
     stop: OnceLock<CancellationToken>,
-    state: Mutex<LoopState>,
+    state: Mutex<SchedulingState>,
 }
 
-struct LoopState {
+/// A started job's scheduling state: its timing and armed fire, its entry
+/// in the timers, and its runs in flight.
+struct SchedulingState {
     timing: Timing,
     /// The fire waited for.
     armed: Option<Armed>,
@@ -232,7 +234,7 @@ impl Started {
         let started = Arc::new(Started {
             job,
             stop: OnceLock::new(),
-            state: Mutex::new(LoopState {
+            state: Mutex::new(SchedulingState {
                 timing,
                 armed: None,
                 entry: None,
@@ -247,11 +249,11 @@ impl Started {
                 idle_waiter: None,
             }),
         });
-        started.update(LoopState::arm);
+        started.update(SchedulingState::arm);
         started
     }
 
-    fn lock(&self) -> MutexGuard<'_, LoopState> {
+    fn lock(&self) -> MutexGuard<'_, SchedulingState> {
         // Nothing here can leave the state half-updated.
         self.state
             .lock()
@@ -260,7 +262,7 @@ impl Started {
 
     /// Applies `change` to the state, then makes sure the timers hold an
     /// entry for the fire now armed.
-    fn update(self: &Arc<Self>, change: impl FnOnce(&mut LoopState, &Arc<Started>)) {
+    fn update(self: &Arc<Self>, change: impl FnOnce(&mut SchedulingState, &Arc<Started>)) {
         let mut state = self.lock();
         if state.stopping {
             return;
@@ -420,7 +422,7 @@ async fn run_task(job: Arc<Started>, id: u32, fire: Fire, token: RunToken) {
     Box::pin(executor::run(&job.job, &fire, &token)).await;
 }
 
-impl LoopState {
+impl SchedulingState {
     /// Sets up the wait for the timing's pending fire, with jitter.
     fn arm(&mut self, job: &Arc<Started>) {
         let jitter = job.job.spec().jitter_duration();
