@@ -222,15 +222,15 @@ async fn run_attempt(
     started_at: SystemTime,
     token: &RunToken,
 ) -> Result<(), String> {
-    let limit = job.spec().timeout_duration();
     // A timeout cancels the attempt alone, so it needs a token of its own;
     // otherwise the run's token serves.
-    let (token, own) = match limit {
-        Some(_) => {
-            let own = Arc::new(token.get().child_token());
-            (token.with_own(Arc::clone(&own)), Some(own))
-        }
-        None => (token.clone(), None),
+    let timeout = job
+        .spec()
+        .timeout_duration()
+        .map(|limit| (limit, Arc::new(token.get().child_token())));
+    let token = match &timeout {
+        Some((_, own)) => token.with_own(Arc::clone(own)),
+        None => token.clone(),
     };
     let ctx = JobContext::new(
         number,
@@ -247,15 +247,15 @@ async fn run_attempt(
             Ok(future) => AssertUnwindSafe(future).catch_unwind(),
             Err(panic) => return Err(panic_message(panic)),
         };
-    let outcome = match (limit, own) {
-        (Some(limit), Some(own)) => {
+    let outcome = match timeout {
+        Some((limit, own)) => {
             let Ok(outcome) = Box::pin(tokio::time::timeout(limit, future)).await else {
                 own.cancel();
                 return Err(format!("timed out after {}", format_duration_short(limit)));
             };
             outcome
         }
-        _ => future.await,
+        None => future.await,
     };
     outcome.unwrap_or_else(|panic| Err(panic_message(panic)))
 }

@@ -104,7 +104,7 @@ pub(crate) struct JobSlot {
 struct PrepareContext<'a> {
     states: &'a StateMap,
     settings: &'a Arc<RunSettings>,
-    dependents: Box<[Arc<JobSlot>]>,
+    dependents: &'a [Arc<JobSlot>],
 }
 
 /// What `prepare` found.
@@ -344,9 +344,7 @@ impl JobManager {
             let context = PrepareContext {
                 states: &states,
                 settings: &settings,
-                dependents: dependents
-                    .get(&*slot.name)
-                    .map_or_else(Box::default, |jobs| jobs.as_slice().into()),
+                dependents: dependents.get(&*slot.name).map_or(&[], Vec::as_slice),
             };
             match slot.prepare(&context, &mut problems) {
                 Prepared::Ready(launch) => ready.push((*slot, launch)),
@@ -724,7 +722,7 @@ impl JobSlot {
             slot: Arc::clone(self),
             runnable,
             settings: Arc::clone(context.settings),
-            dependents: context.dependents.clone(),
+            dependents: context.dependents.into(),
         };
         Prepared::Ready(Launch { active, schedule })
     }

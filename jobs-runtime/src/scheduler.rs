@@ -213,7 +213,8 @@ struct SchedulingState {
     queued: Option<Box<Fire>>,
     runs: Vec<InFlight>,
     next_run_id: u32,
-    /// The job's shard of the timers.
+    /// The job's shard of the timers, dealt at start. Kept here, where it
+    /// fills padding, rather than beside the lock: it is read once, at stop.
     shard: u32,
     /// Set on stop: nothing more starts.
     stopping: bool,
