@@ -157,11 +157,12 @@ impl Timing {
         }
     }
 
-    /// A run ended at `now`: a fixed-delay job is due one interval later.
-    fn run_ended(&mut self, now: Instant) {
+    /// A run ended at `now()`: a fixed-delay job is due one interval later.
+    /// The clock is read only then, as other timings ignore the end.
+    fn run_ended(&mut self, now: impl FnOnce() -> Instant) {
         if let Timing::Delay { next, interval } = self {
             if next.is_none() {
-                *next = Some(now + *interval);
+                *next = Some(now() + *interval);
             }
         }
     }
@@ -389,9 +390,7 @@ impl Started {
             }
             return;
         }
-        if matches!(state.timing, Timing::Delay { .. }) {
-            state.timing.run_ended(Instant::now());
-        }
+        state.timing.run_ended(Instant::now);
         if state.armed.is_none() {
             state.arm(self);
         }
@@ -514,7 +513,7 @@ impl SchedulingState {
     /// interval counts from now instead, so the job keeps firing.
     fn rearm_if_idle(&mut self, job: &Arc<Started>, now: Instant) {
         if self.runs.is_empty() && self.armed.is_none() {
-            self.timing.run_ended(now);
+            self.timing.run_ended(|| now);
             self.arm(job);
         }
     }
@@ -689,7 +688,7 @@ mod tests {
         let (mut timing, start) = every(10, true, true);
         timing.advance(&Clock::system());
         assert_eq!(timing.due(), None);
-        timing.run_ended(start + Duration::from_secs(3));
+        timing.run_ended(|| start + Duration::from_secs(3));
         assert_eq!(timing.due(), Some(start + Duration::from_secs(13)));
     }
 }
