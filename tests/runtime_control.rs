@@ -204,6 +204,29 @@ async fn set_schedule_takes_effect_from_the_next_fire() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn set_schedule_to_a_shorter_interval_fires_before_the_old_fire() {
+    let manager = JobManager::new();
+    let (job, mut runs) = recording(
+        JobSpec::every("hurried", HOUR).run_on_start(false),
+        Duration::ZERO,
+    );
+    manager.register(job);
+    let start = Instant::now();
+    manager.start_all().unwrap();
+    tokio::time::sleep(TEN).await;
+
+    // The timer sleeps towards the fire at one hour; the new one is due
+    // a minute from now, long before.
+    manager
+        .set_schedule("hurried", Schedule::every(Duration::from_secs(60)))
+        .unwrap();
+    let run = next(&mut runs).await;
+    assert_eq!(run.scheduled_at, start + Duration::from_secs(70));
+    assert_eq!(run.started_at, run.scheduled_at);
+    manager.stop_all().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn set_schedule_to_cron_on_a_started_job() {
     let manager = JobManager::new();
     manager.set_clock(Clock::starting_at(wall("2026-01-01T00:00:30Z")));
