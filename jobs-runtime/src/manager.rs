@@ -831,3 +831,41 @@ impl JobSlot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BoxError, JobContext};
+
+    struct Noop;
+
+    impl Job for Noop {
+        fn spec(&self) -> JobSpec {
+            JobSpec::every("noop", Duration::from_secs(60))
+        }
+
+        async fn execute(&self, _ctx: JobContext) -> Result<(), BoxError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_timer_entry_is_dropped_without_arming_another() {
+        let manager = JobManager::new();
+        manager.register(Noop);
+        manager.start_all().unwrap();
+        // Each new schedule leaves the entry of the one before it behind.
+        for seconds in [50, 40, 30] {
+            manager
+                .set_schedule("noop", Schedule::every(Duration::from_secs(seconds)))
+                .unwrap();
+        }
+        assert_eq!(manager.inner.timers.entry_count(), 4);
+        // Past every stale entry's instant: one live entry is left.
+        tokio::time::sleep(Duration::from_secs(65)).await;
+        assert_eq!(manager.inner.timers.entry_count(), 1);
+        // The fire on start was replaced too: runs at 30 s and 60 s.
+        assert_eq!(manager.stats("noop").unwrap().execution_count, 2);
+        manager.stop_all().await;
+    }
+}

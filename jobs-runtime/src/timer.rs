@@ -154,6 +154,14 @@ impl Timers {
         self.shard(shard).detach();
     }
 
+    /// The entries held, stale ones included.
+    #[cfg(test)]
+    pub(crate) fn entry_count(&self) -> usize {
+        self.shards.get().map_or(0, |shards| {
+            shards.iter().map(|shard| shard.lock().entries.len()).sum()
+        })
+    }
+
     /// Adds `job`'s entry for `at` to `shard`; it is handed back to the job
     /// with `generation` once `at` has come.
     pub(crate) fn add(&self, shard: u32, at: Instant, generation: u32, job: Arc<Started>) {
