@@ -3,12 +3,13 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jobs_runtime::{JobManager, JobSpec};
+use jobs_runtime::{JobContext, JobManager, JobSpec};
 use tokio::time::Instant;
 
-use support::{next, recording};
+use support::{job_fn, next, recording};
 
 const TWO_MINUTES: Duration = Duration::from_secs(120);
 
@@ -130,4 +131,32 @@ async fn jobs_with_different_intervals_each_keep_their_own_grid() {
         assert_eq!(run.started_at, start + Duration::from_secs(60) * k);
     }
     manager.stop_all().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn jobs_due_at_the_same_instant_start_in_the_order_they_were_started() {
+    let manager = JobManager::new();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let names: Vec<String> = (0..8).map(|index| format!("same-{index}")).collect();
+    for name in &names {
+        let order = Arc::clone(&order);
+        // On the paused clock every grid starts at the same instant.
+        manager.register(job_fn(
+            JobSpec::every(name.clone(), TWO_MINUTES),
+            move |ctx: JobContext| {
+                order.lock().unwrap().push(ctx.job_name().to_owned());
+                async { Ok(()) }
+            },
+        ));
+    }
+    manager.start_all().unwrap();
+    tokio::time::sleep(TWO_MINUTES * 3 + Duration::from_secs(1)).await;
+    manager.stop_all().await;
+
+    let order = order.lock().unwrap();
+    let rounds: Vec<&[String]> = order.chunks(names.len()).collect();
+    assert_eq!(rounds.len(), 4);
+    for round in rounds {
+        assert_eq!(round, names.as_slice());
+    }
 }
