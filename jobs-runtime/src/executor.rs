@@ -85,9 +85,9 @@ pub(crate) struct Fire {
     pub(crate) interval: Option<Duration>,
 }
 
-/// Runs one fire of `job` to its end. `token` is the run's own token: it
-/// fires on stop or when the run is replaced; each attempt's token is its
-/// child.
+/// Runs one fire of `job` to its end. `token` is the run's token: it fires
+/// on stop, or when a newer run replaces this one; an attempt with a timeout
+/// gets a child of it.
 ///
 /// If the returned future is dropped before it ends (the job was aborted),
 /// the execution is recorded and logged as aborted.
