@@ -172,6 +172,38 @@ fn jobs_started_on_a_second_runtime_run_after_the_first_was_dropped_with_jobs_st
     });
 }
 
+#[test]
+fn a_run_started_after_its_runtime_was_dropped_does_not_hold_up_the_stop() {
+    let paused = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let manager = JobManager::new();
+    let (job, mut runs) = recording(
+        JobSpec::every("orphaned", Duration::from_secs(60)),
+        Duration::ZERO,
+    );
+    manager.register(job);
+    let runtime = paused();
+    runtime.block_on(async {
+        manager.start_all().unwrap();
+        assert_eq!(next(&mut runs).await.number, 1);
+    });
+    // Its runs were spawned on this runtime: the next one never runs.
+    drop(runtime);
+
+    paused().block_on(async {
+        manager.trigger("orphaned").unwrap();
+        tokio::time::timeout(Duration::from_secs(600), manager.stop_all())
+            .await
+            .expect("a run that never ran held up the stop");
+        assert!(!manager.stats("orphaned").unwrap().is_running);
+    });
+}
+
 // Real time: what is tested is that concurrent requests, fires and run ends
 // on two worker threads neither deadlock nor lose a run's end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,3 +160,31 @@ async fn jobs_due_at_the_same_instant_start_in_the_order_they_were_started() {
         assert_eq!(round, names.as_slice());
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_waits_does_not_hold_up_the_runs_due_with_it() {
+    let manager = JobManager::new();
+    // Started first, so it is handed out first among the jobs due together.
+    let (slow, mut slow_runs) = recording(
+        JobSpec::every("slow", TWO_MINUTES),
+        Duration::from_secs(3600),
+    );
+    manager.register(slow);
+    let mut quick_runs = Vec::new();
+    for index in 0..40 {
+        let (quick, runs) = recording(
+            JobSpec::every(format!("quick-{index}"), TWO_MINUTES),
+            Duration::ZERO,
+        );
+        manager.register(quick);
+        quick_runs.push(runs);
+    }
+    let start = Instant::now();
+    manager.start_all().unwrap();
+
+    assert_eq!(next(&mut slow_runs).await.started_at, start);
+    for runs in &mut quick_runs {
+        assert_eq!(next(runs).await.started_at, start);
+    }
+    manager.abort_all().await;
+}

@@ -467,3 +467,34 @@ async fn stop_all_releases_every_job_it_stopped_at_once() {
         "the stopped job is still held"
     );
 }
+
+// Real time on two workers: the abort has to come from one worker while the
+// run's first poll goes on on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_aborted_during_its_first_poll_is_aborted_once_it_waits() {
+    let manager = JobManager::new();
+    let (polled, mut first_polls) = mpsc::unbounded_channel();
+    manager.register(job_fn(
+        JobSpec::every("blocks-then-waits", Duration::from_secs(3600)),
+        move |_ctx: JobContext| {
+            let _ = polled.send(());
+            // Blocks its worker, so that the abort below comes while the
+            // run is still in its first poll.
+            std::thread::sleep(Duration::from_millis(500));
+            async {
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        },
+    ));
+    manager.start_all().unwrap();
+    next(&mut first_polls).await;
+
+    tokio::time::timeout(Duration::from_secs(30), manager.abort_all())
+        .await
+        .expect("the run was never aborted");
+    let stats = manager.stats("blocks-then-waits").unwrap();
+    assert!(!stats.is_running);
+    assert_eq!(stats.error_count, 1);
+    assert!(stats.last_error.unwrap().starts_with("aborted"));
+}

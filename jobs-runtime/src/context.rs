@@ -66,6 +66,11 @@ impl RunToken {
         }
     }
 
+    /// The started job whose run this is.
+    pub(crate) fn started(&self) -> &Started {
+        &self.job
+    }
+
     pub(crate) fn get(&self) -> &CancellationToken {
         match &self.own {
             Some(token) => token,

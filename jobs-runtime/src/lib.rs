@@ -53,6 +53,7 @@ mod extract;
 mod job;
 mod manager;
 mod registry;
+mod run;
 mod schedule;
 mod scheduler;
 mod shutdown;

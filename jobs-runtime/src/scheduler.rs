@@ -1,10 +1,11 @@
 //! The scheduling of one started job: it decides *when* the job fires (its
 //! timing, jitter, missed fires) and *whether* a fire runs (pause, overlap
-//! policy), then spawns each run, which the executor carries out.
+//! policy), then starts each [run](crate::run), which the executor carries
+//! out.
 //!
 //! A started job has no task of its own: the [timers](crate::timer) wake it
 //! when a fire is due, the manager's requests and its upstream jobs reach it
-//! by calls, and each run's task reports its end.
+//! by calls, and each run reports its end.
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -19,7 +20,8 @@ use crate::clock::Clock;
 use crate::context::RunToken;
 use crate::cron::CronSchedule;
 use crate::events::{self, SkipReason};
-use crate::executor::{self, ActiveJob, Fire};
+use crate::executor::{ActiveJob, Fire};
+use crate::run::Run;
 use crate::spec::{Missed, Overlap};
 use crate::Schedule;
 
@@ -219,14 +221,18 @@ struct SchedulingState {
     shard: u32,
     /// Set on stop: nothing more starts.
     stopping: bool,
+    /// Set when the runs are aborted: a run that moves to a task of its own
+    /// from now on is aborted at once.
+    aborting: bool,
     /// The stopper, waiting for the last run to end.
     idle_waiter: Option<Waker>,
 }
 
-/// A run in flight: its task, and its own token if it has one.
+/// A run in flight: its task, once it has one, and its own token if it
+/// has one.
 struct InFlight {
     id: u32,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
     token: Option<Arc<CancellationToken>>,
 }
 
@@ -248,10 +254,11 @@ impl Started {
                 next_run_id: 0,
                 shard,
                 stopping: false,
+                aborting: false,
                 idle_waiter: None,
             }),
         });
-        started.update(SchedulingState::arm);
+        started.update_and_spawn(|state, job, _| state.arm(job));
         started
     }
 
@@ -263,47 +270,68 @@ impl Started {
     }
 
     /// Applies `change` to the state, then makes sure the timers hold an
-    /// entry for the fire now armed.
-    fn update(self: &Arc<Self>, change: impl FnOnce(&mut SchedulingState, &Arc<Started>)) {
+    /// entry for the fire now armed. The runs it starts are added to `runs`,
+    /// to be polled once the lock is released: a run ending right away
+    /// takes the lock again.
+    fn update(
+        self: &Arc<Self>,
+        runs: &mut Vec<Run>,
+        change: impl FnOnce(&mut SchedulingState, &Arc<Started>, &mut Vec<Run>),
+    ) {
         let mut state = self.lock();
         if state.stopping {
             return;
         }
-        change(&mut state, self);
+        change(&mut state, self, runs);
         state.sync_timer(self);
     }
 
+    /// [`update`](Self::update), then gives each run it started a task.
+    fn update_and_spawn(
+        self: &Arc<Self>,
+        change: impl FnOnce(&mut SchedulingState, &Arc<Started>, &mut Vec<Run>),
+    ) {
+        let mut runs = Vec::new();
+        self.update(&mut runs, change);
+        runs.into_iter().for_each(Run::spawn);
+    }
+
     /// The job's entry in the timers came due; the timers read the clock
-    /// at `now`.
-    pub(crate) fn timer_fired(self: &Arc<Self>, generation: u32, now: Instant) {
-        self.update(|state, job| {
+    /// at `now`, and poll the runs added to `runs`.
+    pub(crate) fn timer_fired(
+        self: &Arc<Self>,
+        generation: u32,
+        now: Instant,
+        runs: &mut Vec<Run>,
+    ) {
+        self.update(runs, |state, job, runs| {
             if state.generation == generation {
                 state.entry = None;
-                state.wake(job, now);
+                state.wake(job, now, runs);
             }
         });
     }
 
     /// Runs the job once now, outside its schedule.
     pub(crate) fn trigger(self: &Arc<Self>) {
-        self.update(|state, job| {
+        self.update_and_spawn(|state, job, runs| {
             let fire = state.unscheduled_fire(None);
-            state.fire(job, fire, true);
+            state.fire(job, fire, true, runs);
         });
     }
 
     /// The job's upstream job succeeded at `at`: the job runs once now.
     pub(crate) fn upstream_completed(self: &Arc<Self>, at: SystemTime) {
-        self.update(|state, job| {
+        self.update_and_spawn(|state, job, runs| {
             let fire = state.unscheduled_fire(Some(at));
-            state.fire(job, fire, false);
+            state.fire(job, fire, false, runs);
         });
     }
 
     /// Replaces the schedule: the pending fire gives way to the new
     /// schedule's first fire after now.
     pub(crate) fn set_schedule(self: &Arc<Self>, schedule: Option<&Schedule>) {
-        self.update(|state, job| {
+        self.update_and_spawn(|state, job, _| {
             state.timing = Timing::new(
                 schedule,
                 job.job.spec().is_fixed_delay(),
@@ -353,10 +381,26 @@ impl Started {
         self.lock().armed.map(|armed| armed.at)
     }
 
-    /// Aborts every run in flight: their futures are dropped.
+    /// Aborts every run in flight: their futures are dropped. A run being
+    /// polled in its batch right now is aborted when it moves to a task of
+    /// its own, or ends in that poll.
     pub(crate) fn abort_runs(&self) {
-        for run in &self.lock().runs {
-            run.task.abort();
+        let mut state = self.lock();
+        state.aborting = true;
+        for task in state.runs.iter().filter_map(|run| run.task.as_ref()) {
+            task.abort();
+        }
+    }
+
+    /// Run `id` moved to a task of its own.
+    pub(crate) fn run_spawned(&self, id: u32, task: JoinHandle<()>) {
+        let mut state = self.lock();
+        if state.aborting {
+            task.abort();
+        }
+        // Not found if it has ended already.
+        if let Some(run) = state.runs.iter_mut().find(|run| run.id == id) {
+            run.task = Some(task);
         }
     }
 
@@ -374,11 +418,20 @@ impl Started {
         .await;
     }
 
-    /// A run ended, or its task was aborted.
-    fn run_ended(self: &Arc<Self>, id: u32) {
+    /// A run ended, was aborted, or was dropped unpolled.
+    pub(crate) fn run_ended(self: &Arc<Self>, id: u32) {
+        let mut runs = Vec::new();
+        self.end_run(id, &mut runs);
+        runs.into_iter().for_each(Run::spawn);
+    }
+
+    /// Removes run `id`, and starts what its end lets start: a queued fire
+    /// goes to `runs`.
+    fn end_run(self: &Arc<Self>, id: u32, runs: &mut Vec<Run>) {
         let mut state = self.lock();
         if let Some(index) = state.runs.iter().position(|run| run.id == id) {
-            // The run's own task handle, dropped from within its task.
+            // The run's own task handle, if it has one, dropped from within
+            // its task.
             state.runs.swap_remove(index);
         }
         if !state.runs.is_empty() {
@@ -395,31 +448,10 @@ impl Started {
             state.arm(self);
         }
         if let Some(fire) = state.queued.take() {
-            state.start(self, *fire);
+            state.start(self, *fire, runs);
         }
         state.sync_timer(self);
     }
-}
-
-/// Records the end of a run when dropped: at its end, or when its task is
-/// aborted.
-struct RunEnd<'a> {
-    job: &'a Arc<Started>,
-    id: u32,
-}
-
-impl Drop for RunEnd<'_> {
-    fn drop(&mut self) {
-        self.job.run_ended(self.id);
-    }
-}
-
-/// One run's task.
-async fn run_task(job: Arc<Started>, id: u32, fire: Fire, token: RunToken) {
-    let _end = RunEnd { job: &job, id };
-    // Boxed: the task's cell (aligned to a cache line) stays small, and
-    // spawning copies a few words rather than the whole execution.
-    Box::pin(executor::run(&job.job, &fire, &token)).await;
 }
 
 impl SchedulingState {
@@ -461,7 +493,7 @@ impl SchedulingState {
     }
 
     /// The armed fire's wake-up came.
-    fn wake(&mut self, job: &Arc<Started>, now: Instant) {
+    fn wake(&mut self, job: &Arc<Started>, now: Instant, runs: &mut Vec<Run>) {
         let Some(armed) = self.armed else { return };
         if matches!(self.timing, Timing::Cron { .. }) {
             // Read the wall clock again: it may have jumped since the fire
@@ -488,7 +520,7 @@ impl SchedulingState {
                     upstream_completed_at: None,
                     interval: self.timing.interval(),
                 };
-                self.fire(job, fire, false);
+                self.fire(job, fire, false, runs);
             }
             self.rearm_if_idle(job, now);
             return;
@@ -504,7 +536,7 @@ impl SchedulingState {
             upstream_completed_at: None,
             interval: self.timing.interval(),
         };
-        self.fire(job, fire, false);
+        self.fire(job, fire, false, runs);
         self.rearm_if_idle(job, now);
     }
 
@@ -564,19 +596,19 @@ impl SchedulingState {
 
     /// Applies pause and the overlap policy to one fire; a manual trigger
     /// runs even while the job is paused.
-    fn fire(&mut self, job: &Arc<Started>, fire: Fire, manual: bool) {
+    fn fire(&mut self, job: &Arc<Started>, fire: Fire, manual: bool, runs: &mut Vec<Run>) {
         if !manual && job.job.is_paused() {
             job.skip(SkipReason::Paused);
             return;
         }
         let active = self.runs.len();
         match job.job.spec().overlap_policy() {
-            _ if active == 0 => self.start(job, fire),
+            _ if active == 0 => self.start(job, fire, runs),
             Overlap::Skip => job.skip(SkipReason::Overlap),
             Overlap::Allow { max_concurrency } if active >= max_concurrency as usize => {
                 job.skip(SkipReason::Overlap)
             }
-            Overlap::Allow { .. } => self.start(job, fire),
+            Overlap::Allow { .. } => self.start(job, fire, runs),
             Overlap::Queue => {
                 if self.queued.is_some() {
                     job.skip(SkipReason::Overlap);
@@ -597,8 +629,9 @@ impl SchedulingState {
         }
     }
 
-    /// Spawns a run of `fire`.
-    fn start(&mut self, job: &Arc<Started>, fire: Fire) {
+    /// Starts a run of `fire`: counts it in flight, and adds it to `runs`
+    /// to be polled.
+    fn start(&mut self, job: &Arc<Started>, fire: Fire, runs: &mut Vec<Run>) {
         // A run needs a token of its own only to be cancelled alone; else
         // the job's token (fired on stop) serves, and costs no allocation.
         let (token, own) = if job.job.spec().overlap_policy() == Overlap::Replace {
@@ -612,18 +645,12 @@ impl SchedulingState {
         };
         let id = self.next_run_id;
         self.next_run_id = id.wrapping_add(1);
-        // The run's end waits for this lock, so its entry is in `runs`
-        // before it can be removed.
-        let task = job
-            .job
-            .settings
-            .runtime
-            .spawn(run_task(Arc::clone(job), id, fire, token));
         self.runs.push(InFlight {
             id,
-            task,
+            task: None,
             token: own,
         });
+        runs.push(Run::new(job, id, fire, token));
     }
 }
 

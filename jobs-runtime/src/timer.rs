@@ -25,6 +25,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
+use crate::run;
 use crate::scheduler::Started;
 
 /// The timers of a manager's started jobs, in shards.
@@ -248,6 +249,7 @@ async fn drive(timers: Arc<Shard>) {
     // job started later then starts a new driver.
     let driving = Driving(&timers);
     let mut due = Vec::new();
+    let mut runs = Vec::new();
     let sleep = sleep_until(Instant::now());
     tokio::pin!(sleep);
     let mut sleeping_until = None;
@@ -287,8 +289,14 @@ async fn drive(timers: Arc<Shard>) {
         };
         let Some(wait) = wait else {
             for entry in due.drain(..) {
-                entry.job.timer_fired(entry.generation, now);
+                entry.job.timer_fired(entry.generation, now, &mut runs);
+                // Each batch goes as soon as it is full, so another worker
+                // can take it while the rest are handed out.
+                if runs.len() >= run::BATCH {
+                    run::poll_in_batches(&mut runs);
+                }
             }
+            run::poll_in_batches(&mut runs);
             continue;
         };
         // An entry added after the heap was read notifies `wake`; a
