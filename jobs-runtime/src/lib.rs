@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+mod alarm;
 mod backoff;
 mod builder;
 mod clock;

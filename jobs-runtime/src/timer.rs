@@ -8,25 +8,32 @@
 //! The entries are split into one shard per worker of the runtime, and jobs
 //! are dealt to the shards in turn. Each shard has a task, its driver, that
 //! sleeps until the shard's earliest entry and hands each due entry back to
-//! its job, which spawns the run. The drivers run on every worker at once,
+//! its job, which starts the run. The drivers run on every worker at once,
 //! so a burst of fires is handed out as fast as the runtime can run them.
+//! Each time a driver wakes it also takes what is due in the other shards:
+//! in a burst, a driver woken on time can wait behind the runs queued on its
+//! worker, and the fires of its shard are not held up with it.
+//!
+//! A driver sleeps on tokio's timer, which counts whole milliseconds, and
+//! also sets an [alarm](crate::alarm) that wakes it at its instant more
+//! precisely.
 //!
 //! Entries are not removed one by one: a job that re-arms or stops bumps its
 //! generation, and an entry of an older generation is dropped when it comes
 //! due, or when the last job stops.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{self, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
-use crate::run;
 use crate::scheduler::Started;
+use crate::{alarm, run};
 
 /// The timers of a manager's started jobs, in shards.
 #[derive(Default)]
@@ -41,14 +48,14 @@ pub(crate) struct Timers {
 #[derive(Default)]
 struct Shard {
     state: Mutex<TimerState>,
-    /// Wakes the driver: an entry earlier than its sleep was added, or the
-    /// last job stopped.
-    wake: Notify,
+    /// Wakes the driver: an entry earlier than its sleep was added, the
+    /// last job stopped, or its alarm rang.
+    wake: Arc<Notify>,
 }
 
 #[derive(Default)]
 struct TimerState {
-    entries: BinaryHeap<Reverse<Entry>>,
+    entries: Entries<Entry>,
     /// The instant entries' times count from, taken when the driver starts.
     base: Option<Instant>,
     /// Orders entries due at the same instant by when they were added.
@@ -58,7 +65,7 @@ struct TimerState {
     /// Whether a driver task is running.
     driving: bool,
     /// What the driver waits for; `None` while it is handing out entries
-    /// (it looks at the heap again before it sleeps).
+    /// (it looks at the entries again before it sleeps).
     sleep: Option<Sleep>,
 }
 
@@ -70,7 +77,7 @@ enum Sleep {
     Forever,
 }
 
-/// A job's wake-up, in 24 bytes: a heap of them is read at every fire.
+/// A job's wake-up, in 24 bytes: a shard holds one for each of its jobs.
 struct Entry {
     /// Nanoseconds after the base; an instant before it counts as the base.
     at: u64,
@@ -101,7 +108,82 @@ impl Ord for Entry {
     }
 }
 
+/// A shard's entries, earliest first: a run of entries added in order, and
+/// a heap for the others.
+///
+/// Most entries are added in order: a job re-arms one interval after the
+/// fire just handed out, so jobs with one interval re-arm in the order they
+/// come due. Those cost O(1) to add and to take, instead of O(log n) with
+/// cache misses on a large heap.
+struct Entries<T> {
+    in_order: VecDeque<T>,
+    heap: BinaryHeap<Reverse<T>>,
+}
+
+impl<T> Default for Entries<T> {
+    fn default() -> Self {
+        Entries {
+            in_order: VecDeque::new(),
+            heap: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<T: Ord> Entries<T> {
+    fn push(&mut self, entry: T) {
+        match self.in_order.back() {
+            Some(last) if entry < *last => self.heap.push(Reverse(entry)),
+            _ => self.in_order.push_back(entry),
+        }
+    }
+
+    /// Whether the earliest entry is the first of the run, rather than the
+    /// heap's.
+    fn earliest_in_order(&self) -> bool {
+        match (self.in_order.front(), self.heap.peek()) {
+            (Some(first), Some(Reverse(top))) => first <= top,
+            (first, _) => first.is_some(),
+        }
+    }
+
+    fn peek(&self) -> Option<&T> {
+        if self.earliest_in_order() {
+            self.in_order.front()
+        } else {
+            self.heap.peek().map(|Reverse(entry)| entry)
+        }
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        if self.earliest_in_order() {
+            self.in_order.pop_front()
+        } else {
+            self.heap.pop().map(|Reverse(entry)| entry)
+        }
+    }
+
+    /// Makes room for `more` entries added in order.
+    fn reserve_exact(&mut self, more: usize) {
+        self.in_order.reserve_exact(more);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.in_order.len() + self.heap.len()
+    }
+}
+
 impl TimerState {
+    /// Moves every entry due at `now` to `due`, earliest first.
+    fn take_due(&mut self, now: Instant, due: &mut Vec<Entry>) {
+        let now = self.key(now);
+        while self.entries.peek().is_some_and(|entry| entry.at <= now) {
+            if let Some(entry) = self.entries.pop() {
+                due.push(entry);
+            }
+        }
+    }
+
     fn key(&self, at: Instant) -> u64 {
         let base = self.base.unwrap_or(at);
         u64::try_from(at.saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX)
@@ -142,10 +224,12 @@ impl Timers {
 
     /// Deals a job starting now to a shard, counts it there and starts the
     /// shard's driver on `runtime` if none runs; returns the shard.
-    pub(crate) fn attach(&self, runtime: &Handle) -> u32 {
+    pub(crate) fn attach(self: &Arc<Self>, runtime: &Handle) -> u32 {
         let shards = self.shards(runtime);
         let index = self.next.fetch_add(1, atomic::Ordering::Relaxed) % shards.len();
-        shards[index].attach(runtime);
+        if shards[index].attach() {
+            runtime.spawn(drive(Arc::clone(self), index));
+        }
         // Shards are as many as the runtime's workers.
         u32::try_from(index).unwrap_or(u32::MAX)
     }
@@ -172,23 +256,35 @@ impl Timers {
 
 impl Shard {
     fn lock(&self) -> MutexGuard<'_, TimerState> {
-        // Every update leaves the heap whole, so a poisoned lock is still
+        // Every update leaves the entries whole, so a poisoned lock is still
         // consistent.
         self.state
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Counts one more started job, and starts the driver on `runtime` if
-    /// none runs.
-    fn attach(self: &Arc<Self>, runtime: &Handle) {
+    /// Counts one more started job; returns whether a driver has to be
+    /// started, as none runs.
+    fn attach(&self) -> bool {
         let mut state = self.lock();
         state.jobs += 1;
-        if !state.driving {
-            state.driving = true;
-            state.base = Some(Instant::now());
-            runtime.spawn(drive(Arc::clone(self)));
+        if state.driving {
+            return false;
         }
+        state.driving = true;
+        state.base = Some(Instant::now());
+        true
+    }
+
+    /// Moves what is due at `now` to `due`, unless the shard is locked: its
+    /// own driver is at it then.
+    fn help(&self, now: Instant, due: &mut Vec<Entry>) {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poison)) => poison.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        state.take_due(now, due);
     }
 
     /// Counts one job less. With the last one the entries left (all stale)
@@ -215,7 +311,7 @@ impl Shard {
             generation,
             job,
         };
-        state.entries.push(Reverse(entry));
+        state.entries.push(entry);
         let earlier = match state.sleep {
             Some(Sleep::Until(until)) => at < until,
             Some(Sleep::Forever) => true,
@@ -242,22 +338,32 @@ impl Drop for Driving<'_> {
     }
 }
 
-/// A shard's driver: hands each due entry to its job, then sleeps until the
-/// next one. Ends once the shard has no job.
-async fn drive(timers: Arc<Shard>) {
+/// The driver of shard `index`: hands each due entry (of every shard) to
+/// its job, then sleeps until its shard's next one. Ends once its shard has
+/// no job.
+async fn drive(timers: Arc<Timers>, index: usize) {
+    let shards = timers
+        .shards
+        .get()
+        .expect("a driver is started by `attach`, which makes the shards");
+    let own = &*shards[index];
+    let others = shards[index + 1..].iter().chain(&shards[..index]);
     // Dropped with the driver, also when its runtime shuts down first: a
     // job started later then starts a new driver.
-    let driving = Driving(&timers);
+    let driving = Driving(own);
     let mut due = Vec::new();
     let mut runs = Vec::new();
     let sleep = sleep_until(Instant::now());
     tokio::pin!(sleep);
     let mut sleeping_until = None;
+    let mut alarm_at = None;
     loop {
         let now = Instant::now();
+        for other in others.clone() {
+            other.help(now, &mut due);
+        }
         let wait = {
-            let mut state = timers.lock();
-            let now_key = state.key(now);
+            let mut state = own.lock();
             if state.jobs == 0 {
                 // Under the same lock as the check: a job attached from now
                 // on starts a new driver.
@@ -265,20 +371,17 @@ async fn drive(timers: Arc<Shard>) {
                 state.sleep = None;
                 drop(state);
                 std::mem::forget(driving);
+                // Entries taken from other shards go back to their jobs.
+                for entry in due.drain(..) {
+                    entry.job.timer_fired(entry.generation, now, &mut runs);
+                }
+                run::poll_in_batches(&mut runs);
                 return;
             }
-            while let Some(Reverse(entry)) = state.entries.peek() {
-                if entry.at > now_key {
-                    break;
-                }
-                let Some(Reverse(entry)) = state.entries.pop() else {
-                    break;
-                };
-                due.push(entry);
-            }
+            state.take_due(now, &mut due);
             if due.is_empty() {
                 let wait = match state.entries.peek() {
-                    Some(Reverse(entry)) => Sleep::Until(state.instant(entry.at)),
+                    Some(entry) => Sleep::Until(state.instant(entry.at)),
                     None => Sleep::Forever,
                 };
                 state.sleep = Some(wait);
@@ -297,9 +400,14 @@ async fn drive(timers: Arc<Shard>) {
                 }
             }
             run::poll_in_batches(&mut runs);
+            // Let the worker run the batches (and its other tasks) before
+            // looking for more: in a burst, fires keep coming due, and the
+            // driver would otherwise hand them out for as long as it lasts
+            // while the runs wait behind it.
+            tokio::task::yield_now().await;
             continue;
         };
-        // An entry added after the heap was read notifies `wake`; a
+        // An entry added after the entries were read notifies `wake`; a
         // notification given before this wait starts is kept for it.
         match wait {
             Sleep::Until(at) => {
@@ -309,15 +417,19 @@ async fn drive(timers: Arc<Shard>) {
                     sleep.as_mut().reset(at);
                     sleeping_until = Some(at);
                 }
+                if alarm_at != Some(at) {
+                    alarm::set(&own.wake, at.into_std());
+                    alarm_at = Some(at);
+                }
                 tokio::select! {
                     biased;
-                    () = timers.wake.notified() => {}
+                    () = own.wake.notified() => {}
                     () = &mut sleep => {}
                 }
             }
-            Sleep::Forever => timers.wake.notified().await,
+            Sleep::Forever => own.wake.notified().await,
         }
-        timers.lock().sleep = None;
+        own.lock().sleep = None;
     }
 }
 
@@ -327,7 +439,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
     async fn jobs_are_dealt_to_one_shard_per_worker_in_turn() {
-        let timers = Timers::default();
+        let timers = Arc::new(Timers::default());
         let runtime = Handle::current();
         let shards: Vec<u32> = (0..7).map(|_| timers.attach(&runtime)).collect();
         assert_eq!(shards, [0, 1, 2, 0, 1, 2, 0]);
@@ -336,9 +448,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn entries_come_out_earliest_first_whatever_order_they_went_in() {
+        let mut entries = Entries::default();
+        let added = [10, 20, 20, 30, 15, 40, 5, 35, 50, 45, 60];
+        for at in added {
+            entries.push(at);
+        }
+        // In order: 10, 20, 20, 30, 40, 50, 60; the rest go to the heap.
+        assert_eq!(entries.in_order.len(), 7);
+        assert_eq!(entries.peek(), Some(&5));
+        let mut taken = Vec::new();
+        while let Some(at) = entries.pop() {
+            taken.push(at);
+        }
+        let mut sorted = added.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(taken, sorted);
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_current_thread_runtime_has_one_shard() {
-        let timers = Timers::default();
+        let timers = Arc::new(Timers::default());
         let runtime = Handle::current();
         assert_eq!([timers.attach(&runtime), timers.attach(&runtime)], [0, 0]);
         timers.detach(0);
