@@ -10,9 +10,6 @@
 //! sleeps until the shard's earliest entry and hands each due entry back to
 //! its job, which starts the run. The drivers run on every worker at once,
 //! so a burst of fires is handed out as fast as the runtime can run them.
-//! Each time a driver wakes it also takes what is due in the other shards:
-//! in a burst, a driver woken on time can wait behind the runs queued on its
-//! worker, and the fires of its shard are not held up with it.
 //!
 //! A driver sleeps on tokio's timer, which counts whole milliseconds, and
 //! also sets an [alarm](crate::alarm) that wakes it at its instant more
@@ -25,7 +22,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{self, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -224,11 +221,11 @@ impl Timers {
 
     /// Deals a job starting now to a shard, counts it there and starts the
     /// shard's driver on `runtime` if none runs; returns the shard.
-    pub(crate) fn attach(self: &Arc<Self>, runtime: &Handle) -> u32 {
+    pub(crate) fn attach(&self, runtime: &Handle) -> u32 {
         let shards = self.shards(runtime);
         let index = self.next.fetch_add(1, atomic::Ordering::Relaxed) % shards.len();
         if shards[index].attach() {
-            runtime.spawn(drive(Arc::clone(self), index));
+            runtime.spawn(drive(Arc::clone(&shards[index])));
         }
         // Shards are as many as the runtime's workers.
         u32::try_from(index).unwrap_or(u32::MAX)
@@ -274,17 +271,6 @@ impl Shard {
         state.driving = true;
         state.base = Some(Instant::now());
         true
-    }
-
-    /// Moves what is due at `now` to `due`, unless the shard is locked: its
-    /// own driver is at it then.
-    fn help(&self, now: Instant, due: &mut Vec<Entry>) {
-        let mut state = match self.state.try_lock() {
-            Ok(state) => state,
-            Err(TryLockError::Poisoned(poison)) => poison.into_inner(),
-            Err(TryLockError::WouldBlock) => return,
-        };
-        state.take_due(now, due);
     }
 
     /// Counts one job less. With the last one the entries left (all stale)
@@ -338,19 +324,12 @@ impl Drop for Driving<'_> {
     }
 }
 
-/// The driver of shard `index`: hands each due entry (of every shard) to
-/// its job, then sleeps until its shard's next one. Ends once its shard has
-/// no job.
-async fn drive(timers: Arc<Timers>, index: usize) {
-    let shards = timers
-        .shards
-        .get()
-        .expect("a driver is started by `attach`, which makes the shards");
-    let own = &*shards[index];
-    let others = shards[index + 1..].iter().chain(&shards[..index]);
+/// A shard's driver: hands each due entry to its job, then sleeps until the
+/// next one. Ends once the shard has no job.
+async fn drive(own: Arc<Shard>) {
     // Dropped with the driver, also when its runtime shuts down first: a
     // job started later then starts a new driver.
-    let driving = Driving(own);
+    let driving = Driving(&own);
     let mut due = Vec::new();
     let mut runs = Vec::new();
     let sleep = sleep_until(Instant::now());
@@ -359,9 +338,6 @@ async fn drive(timers: Arc<Timers>, index: usize) {
     let mut alarm_at = None;
     loop {
         let now = Instant::now();
-        for other in others.clone() {
-            other.help(now, &mut due);
-        }
         let wait = {
             let mut state = own.lock();
             if state.jobs == 0 {
@@ -371,11 +347,6 @@ async fn drive(timers: Arc<Timers>, index: usize) {
                 state.sleep = None;
                 drop(state);
                 std::mem::forget(driving);
-                // Entries taken from other shards go back to their jobs.
-                for entry in due.drain(..) {
-                    entry.job.timer_fired(entry.generation, now, &mut runs);
-                }
-                run::poll_in_batches(&mut runs);
                 return;
             }
             state.take_due(now, &mut due);
@@ -439,7 +410,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
     async fn jobs_are_dealt_to_one_shard_per_worker_in_turn() {
-        let timers = Arc::new(Timers::default());
+        let timers = Timers::default();
         let runtime = Handle::current();
         let shards: Vec<u32> = (0..7).map(|_| timers.attach(&runtime)).collect();
         assert_eq!(shards, [0, 1, 2, 0, 1, 2, 0]);
@@ -469,7 +440,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_current_thread_runtime_has_one_shard() {
-        let timers = Arc::new(Timers::default());
+        let timers = Timers::default();
         let runtime = Handle::current();
         assert_eq!([timers.attach(&runtime), timers.attach(&runtime)], [0, 0]);
         timers.detach(0);
