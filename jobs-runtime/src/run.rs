@@ -23,26 +23,40 @@ use crate::scheduler::Started;
 /// of its worker.
 pub(crate) const BATCH: usize = 16;
 
-/// One run: the executor's future for one fire, boxed so that it can move
-/// to a task of its own after its first poll.
+/// One run: one fire of a job, from the moment it is started.
+///
+/// The executor's future is made at the first poll, on the thread that
+/// polls it, which for a run that ends in that poll is also the thread that
+/// frees it. It is boxed, so that the run can move to a task of its own
+/// after its first poll.
 ///
 /// Its end is recorded when it is dropped: finished, aborted, or dropped
 /// with its runtime before it was ever polled.
 pub(crate) struct Run {
     job: Arc<Started>,
     id: u32,
-    future: Pin<Box<dyn Future<Output = ()> + Send>>,
+    stage: Stage,
+}
+
+enum Stage {
+    /// Not polled yet.
+    Due {
+        fire: Fire,
+        token: RunToken,
+    },
+    Running(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// Between the two, while it is being polled: a run whose poll panicked
+    /// is left here.
+    Polling,
 }
 
 impl Run {
     /// The run `id` of `job`'s fire, with its token.
     pub(crate) fn new(job: &Arc<Started>, id: u32, fire: Fire, token: RunToken) -> Self {
-        let future =
-            Box::pin(async move { executor::run(&token.started().job, &fire, &token).await });
         Run {
             job: Arc::clone(job),
             id,
-            future,
+            stage: Stage::Due { fire, token },
         }
     }
 
@@ -60,7 +74,16 @@ impl Future for Run {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.future.as_mut().poll(cx)
+        let mut future = match std::mem::replace(&mut self.stage, Stage::Polling) {
+            Stage::Due { fire, token } => Box::pin(async move {
+                executor::run(&token.started().job, &fire, &token).await;
+            }),
+            Stage::Running(future) => future,
+            Stage::Polling => return Poll::Ready(()),
+        };
+        let poll = future.as_mut().poll(cx);
+        self.stage = Stage::Running(future);
+        poll
     }
 }
 
