@@ -381,15 +381,20 @@ async fn the_attributes_retry_keys() {
     );
 }
 
+const THIRTY_DAYS: Duration = Duration::from_secs(30 * 24 * 3600);
+
 #[tokio::test(start_paused = true)]
 async fn a_replacing_fire_ends_a_backoff_and_starts_the_new_run() {
     let (logs, _guard) = Logs::capture();
     let manager = JobManager::new();
     let (job, attempts) = attempts_job(
+        // The first delay is uniform up to 30 days (full jitter): it ends
+        // before the fire at 10 s once in 260,000 runs.
         JobSpec::every("replaced-retry", Duration::from_secs(10))
             .overlap(Overlap::Replace)
             .retries(3)
-            .backoff(Duration::from_secs(3600)),
+            .backoff(THIRTY_DAYS)
+            .backoff_max(THIRTY_DAYS),
         Duration::ZERO,
         |execution, _| execution > 1,
     );
