@@ -797,10 +797,13 @@ impl JobSlot {
 
     /// Marks the job stopped once no run is in flight.
     fn finish_stop(&self, started: &Started) {
-        *lock(&self.running) = None;
-        started.job.settings.timers.detach(started.shard());
+        // Recorded and logged before the job is freed: a caller that finds
+        // the job no longer stopping (`stop_all` on another thread) finds
+        // its stats stopped too, and a start that follows comes after.
         self.stats.mark_stopped();
         events::job_stop(&self.name);
+        started.job.settings.timers.detach(started.shard());
+        *lock(&self.running) = None;
         started.job.settings.stopped.notify_waiters();
     }
 
