@@ -1,5 +1,5 @@
-//! [`set`]: wakes timer drivers at their instants, to the tenth of a
-//! millisecond.
+//! [`set`]: wakes timer drivers at their instants, without the rounding to
+//! whole milliseconds of tokio's timer.
 //!
 //! Tokio's timer counts whole milliseconds and rounds a deadline up to the
 //! next one, and its worker may check its timers later still: a fire waits
@@ -8,7 +8,7 @@
 //! driver when its instant comes. The driver keeps its tokio sleep too, so
 //! tokio's paused clock (where instants are not real time) drives it alone,
 //! and a wake-up the alarm gives early or late only makes the driver look
-//! at its heap once more.
+//! at its entries once more.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Instant;

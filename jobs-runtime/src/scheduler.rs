@@ -381,9 +381,10 @@ impl Started {
         self.lock().armed.map(|armed| armed.at)
     }
 
-    /// Aborts every run in flight: their futures are dropped. A run being
-    /// polled in its batch right now is aborted when it moves to a task of
-    /// its own, or ends in that poll.
+    /// Aborts every run in flight: their futures are dropped. A run that
+    /// has no task yet (it waits in its batch, or is being polled there) is
+    /// aborted when it moves to a task of its own, unless it ends in its
+    /// first poll.
     pub(crate) fn abort_runs(&self) {
         let mut state = self.lock();
         state.aborting = true;
