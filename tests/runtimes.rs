@@ -134,15 +134,17 @@ fn a_manager_built_outside_a_runtime_starts_inside_one() {
     });
 }
 
+/// A current-thread runtime on a paused clock, for tests that outlive one.
+fn paused() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn jobs_started_on_a_second_runtime_run_after_the_first_was_dropped_with_jobs_started() {
-    let paused = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap()
-    };
     let manager = JobManager::new();
     let (first, mut first_runs) = recording(
         JobSpec::every("first", Duration::from_secs(60)),
@@ -174,13 +176,6 @@ fn jobs_started_on_a_second_runtime_run_after_the_first_was_dropped_with_jobs_st
 
 #[test]
 fn a_run_started_after_its_runtime_was_dropped_does_not_hold_up_the_stop() {
-    let paused = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap()
-    };
     let manager = JobManager::new();
     let (job, mut runs) = recording(
         JobSpec::every("orphaned", Duration::from_secs(60)),
