@@ -135,8 +135,10 @@ mod tests {
         let soon = Arc::new(Notify::new());
         let start = Instant::now();
         set(&late, start + Duration::from_secs(1));
+        // Lets the alarm thread start waiting for the later alarm.
+        tokio::time::sleep(Duration::from_millis(50)).await;
         // Earlier than the alarm the thread waits for: it has to wake.
-        set(&soon, start + Duration::from_millis(20));
+        set(&soon, Instant::now() + Duration::from_millis(20));
         tokio::time::timeout(Duration::from_secs(10), soon.notified())
             .await
             .expect("the earlier alarm never rang");
