@@ -10,7 +10,7 @@
 //! and a wake-up the alarm gives early or late only makes the driver look
 //! at its entries once more.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, Weak};
 use std::time::Instant;
 
 use tokio::sync::Notify;
@@ -26,19 +26,20 @@ struct Pending {
     wake: Weak<Notify>,
 }
 
+/// The process's alarms; their thread starts with the first one.
 fn alarms() -> &'static Alarms {
-    static ALARMS: OnceLock<&'static Alarms> = OnceLock::new();
-    ALARMS.get_or_init(|| {
-        let alarms: &'static Alarms = Box::leak(Box::new(Alarms {
-            pending: Mutex::new(Vec::new()),
-            changed: Condvar::new(),
-        }));
+    static ALARMS: Alarms = Alarms {
+        pending: Mutex::new(Vec::new()),
+        changed: Condvar::new(),
+    };
+    static THREAD: Once = Once::new();
+    THREAD.call_once(|| {
         std::thread::Builder::new()
             .name("jobs-alarm".into())
-            .spawn(move || alarms.run())
+            .spawn(|| ALARMS.run())
             .expect("starting the alarm thread");
-        alarms
-    })
+    });
+    &ALARMS
 }
 
 /// Notifies `wake` at `at`, instead of any alarm it had.
