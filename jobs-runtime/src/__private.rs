@@ -5,13 +5,13 @@
 pub use ::inventory;
 
 #[doc(hidden)]
-pub use crate::extract::JobParam;
+pub use crate::job::extract::JobParam;
 #[doc(hidden)]
-pub use crate::job::IntoJobResult;
+pub use crate::job::registry::{Binder, BoundJob, Registration};
 #[doc(hidden)]
-pub use crate::registry::{Binder, BoundJob, Registration};
+pub use crate::job::runnable::IntoJobResult;
 #[doc(hidden)]
-pub use crate::spec::Location;
+pub use crate::model::spec::Location;
 #[doc(hidden)]
 pub use crate::JobContext;
 #[doc(hidden)]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::spec::Location;
+use crate::model::spec::Location;
 
 /// An error from the job runtime.
 ///

@@ -39,46 +39,25 @@
 
 #![warn(missing_docs)]
 
-mod alarm;
-mod backoff;
-mod builder;
-mod clock;
-mod condition;
-mod context;
-mod cron;
-mod env;
+mod engine;
 mod error;
-pub mod events;
-mod executor;
-mod extract;
 mod job;
 mod manager;
-mod registry;
-mod run;
-mod schedule;
-mod scheduler;
-mod shutdown;
-mod slots;
-mod spec;
-mod stats;
-mod timer;
+mod model;
+mod observe;
 
 #[doc(hidden)]
 pub mod __private;
 
-pub use backoff::RetryPolicy;
-pub use builder::Builder;
-pub use clock::Clock;
-pub use condition::{Condition, ConditionFuture, IntoCondition};
-pub use context::JobContext;
 pub use error::Error;
-pub use extract::{JobParam, MissingType, State, StateMap};
-pub use job::{BoxError, Job};
+pub use job::{BoxError, Job, JobContext, JobParam, MissingType, State, StateMap};
+pub use manager::builder::Builder;
 pub use manager::{JobManager, DEFAULT_GRACE_PERIOD, DEFAULT_MISFIRE_THRESHOLD};
-pub use schedule::{CronSchedule, Schedule, ScheduleError};
-pub use slots::Priority;
-pub use spec::{JobSpec, Location, Missed, Overlap};
-pub use stats::JobStats;
+pub use model::{
+    Clock, Condition, ConditionFuture, CronSchedule, IntoCondition, JobSpec, Location, Missed,
+    Overlap, Priority, RetryPolicy, Schedule, ScheduleError,
+};
+pub use observe::{events, JobStats};
 
 /// Re-exported so job code can take a [`JobContext`]'s token by type.
 pub use tokio_util::sync::CancellationToken;

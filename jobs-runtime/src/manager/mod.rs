@@ -1,4 +1,10 @@
-//! [`JobManager`]: the registry of jobs and their lifecycle.
+//! [`JobManager`]: the registry of jobs and their lifecycle, with what
+//! configures and runs it: the [builder], the [environment](env) and the
+//! [shutdown] on signals.
+
+pub(crate) mod builder;
+pub(crate) mod env;
+pub(crate) mod shutdown;
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::fmt;
@@ -10,17 +16,18 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::clock::Clock;
-use crate::executor::{ActiveJob, RunSettings};
-use crate::extract::StateMap;
-use crate::job::{HandWritten, Runnable};
-use crate::registry::{self, Registration};
-use crate::scheduler::{Started, Timing};
-use crate::slots::SlotPool;
-use crate::spec::{Location, Overlap};
-use crate::stats::StatsCell;
-use crate::timer::Timers;
-use crate::{env, events, Error, Job, JobSpec, JobStats, Schedule};
+use crate::engine::active::{ActiveJob, Registered, RunSettings};
+use crate::engine::driver;
+use crate::engine::scheduler::{Started, Timing};
+use crate::engine::slots::SlotPool;
+use crate::engine::timer::Timers;
+use crate::job::extract::StateMap;
+use crate::job::registry::{self, Registration};
+use crate::job::runnable::{HandWritten, Runnable};
+use crate::model::clock::Clock;
+use crate::model::spec::{Location, Overlap};
+use crate::observe::stats::StatsCell;
+use crate::{events, Error, Job, JobSpec, JobStats, Schedule};
 
 /// How long [`JobManager::stop_all`] waits for in-flight executions before
 /// aborting them, unless set otherwise.
@@ -66,7 +73,7 @@ struct Inner {
     /// The slot pool, made at the first start when slots are limited.
     pool: Mutex<Option<Arc<SlotPool>>>,
     /// The timer of every started job.
-    timers: Arc<Timers>,
+    timers: Arc<Timers<Arc<Started>>>,
 }
 
 #[derive(Default)]
@@ -333,7 +340,6 @@ impl JobManager {
         });
         let settings = Arc::new(RunSettings {
             runtime,
-            timers: Arc::clone(&self.inner.timers),
             clock,
             misfire_threshold,
             pool,
@@ -353,9 +359,9 @@ impl JobManager {
             }
         }
         Error::from_problems(problems)?;
-        settings.timers.reserve(&settings.runtime, ready.len());
+        self.inner.timers.reserve(&settings.runtime, ready.len());
         for (slot, launch) in ready {
-            slot.launch(&settings, launch);
+            slot.launch(&settings, &self.inner.timers, launch);
         }
         Ok(())
     }
@@ -625,12 +631,36 @@ impl Registry {
     }
 }
 
+impl Registered for JobSlot {
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    fn spec(&self) -> &JobSpec {
+        &self.spec
+    }
+
+    fn stats(&self) -> &StatsCell {
+        &self.stats
+    }
+
+    fn is_paused(&self) -> bool {
+        JobSlot::is_paused(self)
+    }
+
+    fn upstream_completed(&self, at: SystemTime) {
+        if let Some(started) = self.started() {
+            started.upstream_completed(at);
+        }
+    }
+}
+
 impl JobSlot {
     fn is_started(&self) -> bool {
         lock(&self.running).is_some()
     }
 
-    pub(crate) fn is_paused(&self) -> bool {
+    fn is_paused(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
     }
 
@@ -639,14 +669,6 @@ impl JobSlot {
         match &*lock(&self.running) {
             Some(running) if !running.stopping => Some(Arc::clone(&running.started)),
             _ => None,
-        }
-    }
-
-    /// The job's upstream job succeeded at `at`: the job runs once now, if
-    /// it is started.
-    pub(crate) fn upstream_completed(&self, at: SystemTime) {
-        if let Some(started) = self.started() {
-            started.upstream_completed(at);
         }
     }
 
@@ -719,10 +741,14 @@ impl JobSlot {
             return Prepared::Disabled(variable);
         }
         let active = ActiveJob {
-            slot: Arc::clone(self),
+            slot: Arc::clone(self) as Arc<dyn Registered>,
             runnable,
             settings: Arc::clone(context.settings),
-            dependents: context.dependents.into(),
+            dependents: context
+                .dependents
+                .iter()
+                .map(|slot| Arc::clone(slot) as Arc<dyn Registered>)
+                .collect(),
         };
         Prepared::Ready(Launch { active, schedule })
     }
@@ -730,7 +756,7 @@ impl JobSlot {
     /// Starts the job: arms its first fire. Its grid starts now: jobs
     /// started together fire a few microseconds apart rather than in one
     /// burst.
-    fn launch(&self, settings: &RunSettings, launch: Launch) {
+    fn launch(&self, settings: &RunSettings, timers: &Timers<Arc<Started>>, launch: Launch) {
         let start = Instant::now();
         let mut running = lock(&self.running);
         if running.is_some() {
@@ -746,7 +772,10 @@ impl JobSlot {
             self.spec.runs_on_start_with(schedule.as_ref()),
             &settings.clock,
         );
-        let shard = settings.timers.attach(&settings.runtime);
+        let (shard, start_driver) = timers.attach(&settings.runtime);
+        if start_driver {
+            settings.runtime.spawn(driver::drive(Arc::clone(&shard)));
+        }
         *running = Some(Running {
             started: Started::start(active, timing, shard),
             stopping: false,
@@ -802,7 +831,7 @@ impl JobSlot {
         // its stats stopped too, and a start that follows comes after.
         self.stats.mark_stopped();
         events::job_stop(&self.name);
-        started.job.settings.timers.detach(started.shard());
+        started.shard().detach();
         *lock(&self.running) = None;
         started.job.settings.stopped.notify_waiters();
     }

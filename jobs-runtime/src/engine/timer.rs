@@ -1,4 +1,6 @@
-//! [`Timers`]: the timers of a manager's started jobs.
+//! [`Timers`]: the wake-ups of a manager's started jobs. The timers know no
+//! job type: an entry holds whatever its owner gives (the engine gives its
+//! started jobs), an instant and a generation.
 //!
 //! Every started job keeps at most one live entry here: the instant it next
 //! needs to wake (a fire, or a cron job's recheck of the wall clock). A job
@@ -6,14 +8,11 @@
 //! in flight.
 //!
 //! The entries are split into one shard per worker of the runtime, and jobs
-//! are dealt to the shards in turn. Each shard has a task, its driver, that
-//! sleeps until the shard's earliest entry and hands each due entry back to
-//! its job, which starts the run. The drivers run on every worker at once,
-//! so a burst of fires is handed out as fast as the runtime can run them.
-//!
-//! A driver sleeps on tokio's timer, which counts whole milliseconds, and
-//! also sets an [alarm](crate::alarm) that wakes it at its instant more
-//! precisely.
+//! are dealt to the shards in turn. Each shard has a task, its
+//! [driver](super::driver), that sleeps until the shard's earliest entry and
+//! hands each due entry back to its job. The drivers run on every worker at
+//! once, so a burst of fires is handed out as fast as the runtime can run
+//! them.
 //!
 //! Entries are not removed one by one: a job that re-arms or stops bumps its
 //! generation, and an entry of an older generation is dropped when it comes
@@ -27,32 +26,44 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
-use tokio::time::{sleep_until, Instant};
-
-use crate::scheduler::Started;
-use crate::{alarm, run};
+use tokio::time::Instant;
 
 /// The timers of a manager's started jobs, in shards.
-#[derive(Default)]
-pub(crate) struct Timers {
+pub(crate) struct Timers<T> {
     /// Made at the first start, one per worker of its runtime.
-    shards: OnceLock<Box<[Arc<Shard>]>>,
+    shards: OnceLock<Box<[Arc<Shard<T>>]>>,
     /// Where the next job goes, modulo the shard count.
     next: AtomicUsize,
 }
 
+impl<T> Default for Timers<T> {
+    fn default() -> Self {
+        Timers {
+            shards: OnceLock::new(),
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
 /// One shard: its entries, and the driver that wakes them.
-#[derive(Default)]
-struct Shard {
-    state: Mutex<TimerState>,
+pub(crate) struct Shard<T> {
+    state: Mutex<TimerState<T>>,
     /// Wakes the driver: an entry earlier than its sleep was added, the
     /// last job stopped, or its alarm rang.
     wake: Arc<Notify>,
 }
 
-#[derive(Default)]
-struct TimerState {
-    entries: Entries<Entry>,
+impl<T> Default for Shard<T> {
+    fn default() -> Self {
+        Shard {
+            state: Mutex::new(TimerState::default()),
+            wake: Arc::default(),
+        }
+    }
+}
+
+struct TimerState<T> {
+    entries: Entries<Entry<T>>,
     /// The instant entries' times count from, taken when the driver starts.
     base: Option<Instant>,
     /// Orders entries due at the same instant by when they were added.
@@ -66,38 +77,64 @@ struct TimerState {
     sleep: Option<Sleep>,
 }
 
+impl<T> Default for TimerState<T> {
+    fn default() -> Self {
+        TimerState {
+            entries: Entries::default(),
+            base: None,
+            added: 0,
+            jobs: 0,
+            driving: false,
+            sleep: None,
+        }
+    }
+}
+
 /// What the driver waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Sleep {
+pub(crate) enum Sleep {
     Until(Instant),
     /// No entry: only an added entry or the last stop wakes it.
     Forever,
 }
 
-/// A job's wake-up, in 24 bytes: a shard holds one for each of its jobs.
-struct Entry {
+/// What a driver is to do next, from [`Shard::next`].
+pub(crate) enum Next {
+    /// Hand out the due entries.
+    Due,
+    /// Wait: nothing is due.
+    Sleep(Sleep),
+    /// End: the shard has no job left.
+    End,
+}
+
+/// A job's wake-up, in 24 bytes when `T` is an `Arc`: a shard holds one for
+/// each of its jobs.
+pub(crate) struct Entry<T> {
     /// Nanoseconds after the base; an instant before it counts as the base.
     at: u64,
     added: u32,
-    generation: u32,
-    job: Arc<Started>,
+    /// The owner's generation when it was added: the owner tells stale
+    /// entries by it.
+    pub(crate) generation: u32,
+    pub(crate) owner: T,
 }
 
-impl PartialEq for Entry {
+impl<T> PartialEq for Entry<T> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
 
-impl Eq for Entry {}
+impl<T> Eq for Entry<T> {}
 
-impl PartialOrd for Entry {
+impl<T> PartialOrd for Entry<T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Entry {
+impl<T> Ord for Entry<T> {
     fn cmp(&self, other: &Self) -> Ordering {
         // `added` wraps after 2^32 entries; only the order of entries due
         // at the same nanosecond depends on it.
@@ -170,9 +207,9 @@ impl<T: Ord> Entries<T> {
     }
 }
 
-impl TimerState {
+impl<T> TimerState<T> {
     /// Moves every entry due at `now` to `due`, earliest first.
-    fn take_due(&mut self, now: Instant, due: &mut Vec<Entry>) {
+    fn take_due(&mut self, now: Instant, due: &mut Vec<Entry<T>>) {
         let now = self.key(now);
         while self.entries.peek().is_some_and(|entry| entry.at <= now) {
             if let Some(entry) = self.entries.pop() {
@@ -191,20 +228,12 @@ impl TimerState {
     }
 }
 
-impl Timers {
-    fn shards(&self, runtime: &Handle) -> &[Arc<Shard>] {
+impl<T> Timers<T> {
+    fn shards(&self, runtime: &Handle) -> &[Arc<Shard<T>>] {
         self.shards.get_or_init(|| {
             let workers = runtime.metrics().num_workers().max(1);
             (0..workers).map(|_| Arc::default()).collect()
         })
-    }
-
-    fn shard(&self, index: u32) -> &Shard {
-        let shards = self
-            .shards
-            .get()
-            .expect("a job gets its shard from `attach`, which makes the shards");
-        &shards[index as usize]
     }
 
     /// Makes room for the entries of `jobs` more jobs, at once rather than by
@@ -219,21 +248,14 @@ impl Timers {
         }
     }
 
-    /// Deals a job starting now to a shard, counts it there and starts the
-    /// shard's driver on `runtime` if none runs; returns the shard.
-    pub(crate) fn attach(&self, runtime: &Handle) -> u32 {
+    /// Deals a job starting now to a shard and counts it there; returns the
+    /// shard, and whether its driver has to be started, as none runs.
+    pub(crate) fn attach(&self, runtime: &Handle) -> (Arc<Shard<T>>, bool) {
         let shards = self.shards(runtime);
         let index = self.next.fetch_add(1, atomic::Ordering::Relaxed) % shards.len();
-        if shards[index].attach() {
-            runtime.spawn(drive(Arc::clone(&shards[index])));
-        }
-        // Shards are as many as the runtime's workers.
-        u32::try_from(index).unwrap_or(u32::MAX)
-    }
-
-    /// Counts one job less in `shard`.
-    pub(crate) fn detach(&self, shard: u32) {
-        self.shard(shard).detach();
+        let shard = Arc::clone(&shards[index]);
+        let start_driver = shard.attach();
+        (shard, start_driver)
     }
 
     /// The entries held, stale ones included.
@@ -243,16 +265,10 @@ impl Timers {
             shards.iter().map(|shard| shard.lock().entries.len()).sum()
         })
     }
-
-    /// Adds `job`'s entry for `at` to `shard`; it is handed back to the job
-    /// with `generation` once `at` has come.
-    pub(crate) fn add(&self, shard: u32, at: Instant, generation: u32, job: Arc<Started>) {
-        self.shard(shard).add(at, generation, job);
-    }
 }
 
-impl Shard {
-    fn lock(&self) -> MutexGuard<'_, TimerState> {
+impl<T> Shard<T> {
+    fn lock(&self) -> MutexGuard<'_, TimerState<T>> {
         // Every update leaves the entries whole, so a poisoned lock is still
         // consistent.
         self.state
@@ -275,7 +291,7 @@ impl Shard {
 
     /// Counts one job less. With the last one the entries left (all stale)
     /// are dropped, and the driver ends.
-    fn detach(&self) {
+    pub(crate) fn detach(&self) {
         let mut state = self.lock();
         state.jobs = state.jobs.saturating_sub(1);
         if state.jobs == 0 {
@@ -288,14 +304,16 @@ impl Shard {
         }
     }
 
-    fn add(&self, at: Instant, generation: u32, job: Arc<Started>) {
+    /// Adds an entry for `at`; it is handed to the driver with `generation`
+    /// once `at` has come.
+    pub(crate) fn add(&self, at: Instant, generation: u32, owner: T) {
         let mut state = self.lock();
         state.added = state.added.wrapping_add(1);
         let entry = Entry {
             at: state.key(at),
             added: state.added,
             generation,
-            job,
+            owner,
         };
         state.entries.push(entry);
         let earlier = match state.sleep {
@@ -310,97 +328,46 @@ impl Shard {
             self.wake.notify_one();
         }
     }
-}
 
-/// Marks the shard as having no driver when the driver is dropped before it
-/// ends (its runtime shut down).
-struct Driving<'a>(&'a Shard);
+    /// What the driver is to do at `now`: hand out the entries due, which
+    /// are moved to `due`; or sleep, until the earliest entry or until woken;
+    /// or end, as the shard has no job (under the same lock as the check: a
+    /// job attached from then on starts a new driver).
+    pub(crate) fn next(&self, now: Instant, due: &mut Vec<Entry<T>>) -> Next {
+        let mut state = self.lock();
+        if state.jobs == 0 {
+            state.driving = false;
+            state.sleep = None;
+            return Next::End;
+        }
+        state.take_due(now, due);
+        if !due.is_empty() {
+            return Next::Due;
+        }
+        let wait = match state.entries.peek() {
+            Some(entry) => Sleep::Until(state.instant(entry.at)),
+            None => Sleep::Forever,
+        };
+        state.sleep = Some(wait);
+        Next::Sleep(wait)
+    }
 
-impl Drop for Driving<'_> {
-    fn drop(&mut self) {
-        let mut state = self.0.lock();
+    /// What wakes the driver.
+    pub(crate) fn wake(&self) -> &Arc<Notify> {
+        &self.wake
+    }
+
+    /// The driver woke: it looks at the entries again before it sleeps.
+    pub(crate) fn woke(&self) {
+        self.lock().sleep = None;
+    }
+
+    /// The driver was dropped before it ended (its runtime shut down): a
+    /// job attached from now on starts a new one.
+    pub(crate) fn driver_dropped(&self) {
+        let mut state = self.lock();
         state.driving = false;
         state.sleep = None;
-    }
-}
-
-/// A shard's driver: hands each due entry to its job, then sleeps until the
-/// next one. Ends once the shard has no job.
-async fn drive(own: Arc<Shard>) {
-    // Dropped with the driver, also when its runtime shuts down first: a
-    // job started later then starts a new driver.
-    let driving = Driving(&own);
-    let mut due = Vec::new();
-    let mut runs = Vec::new();
-    let sleep = sleep_until(Instant::now());
-    tokio::pin!(sleep);
-    let mut sleeping_until = None;
-    let mut alarm_at = None;
-    loop {
-        let now = Instant::now();
-        let wait = {
-            let mut state = own.lock();
-            if state.jobs == 0 {
-                // Under the same lock as the check: a job attached from now
-                // on starts a new driver.
-                state.driving = false;
-                state.sleep = None;
-                drop(state);
-                std::mem::forget(driving);
-                return;
-            }
-            state.take_due(now, &mut due);
-            if due.is_empty() {
-                let wait = match state.entries.peek() {
-                    Some(entry) => Sleep::Until(state.instant(entry.at)),
-                    None => Sleep::Forever,
-                };
-                state.sleep = Some(wait);
-                Some(wait)
-            } else {
-                None
-            }
-        };
-        let Some(wait) = wait else {
-            for entry in due.drain(..) {
-                entry.job.timer_fired(entry.generation, now, &mut runs);
-                // Each batch goes as soon as it is full, so another worker
-                // can take it while the rest are handed out.
-                if runs.len() >= run::BATCH {
-                    run::poll_in_batches(&mut runs);
-                }
-            }
-            run::poll_in_batches(&mut runs);
-            // Let the worker run the batches (and its other tasks) before
-            // looking for more: in a burst, fires keep coming due, and the
-            // driver would otherwise hand them out for as long as it lasts
-            // while the runs wait behind it.
-            tokio::task::yield_now().await;
-            continue;
-        };
-        // An entry added after the entries were read notifies `wake`; a
-        // notification given before this wait starts is kept for it.
-        match wait {
-            Sleep::Until(at) => {
-                // Resetting the timer takes the timer driver's lock: only do
-                // it when the deadline moved.
-                if sleeping_until != Some(at) {
-                    sleep.as_mut().reset(at);
-                    sleeping_until = Some(at);
-                }
-                if alarm_at != Some(at) {
-                    alarm::set(&own.wake, at.into_std());
-                    alarm_at = Some(at);
-                }
-                tokio::select! {
-                    biased;
-                    () = own.wake.notified() => {}
-                    () = &mut sleep => {}
-                }
-            }
-            Sleep::Forever => own.wake.notified().await,
-        }
-        own.lock().sleep = None;
     }
 }
 
@@ -410,12 +377,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
     async fn jobs_are_dealt_to_one_shard_per_worker_in_turn() {
-        let timers = Timers::default();
+        let timers = Timers::<()>::default();
         let runtime = Handle::current();
-        let shards: Vec<u32> = (0..7).map(|_| timers.attach(&runtime)).collect();
-        assert_eq!(shards, [0, 1, 2, 0, 1, 2, 0]);
+        let shards: Vec<Arc<Shard<()>>> = (0..7).map(|_| timers.attach(&runtime).0).collect();
+        let all = timers.shards(&runtime);
+        let dealt: Vec<usize> = shards
+            .iter()
+            .map(|shard| all.iter().position(|s| Arc::ptr_eq(s, shard)).unwrap())
+            .collect();
+        assert_eq!(dealt, [0, 1, 2, 0, 1, 2, 0]);
         for shard in shards {
-            timers.detach(shard);
+            shard.detach();
         }
     }
 
@@ -440,10 +412,12 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_current_thread_runtime_has_one_shard() {
-        let timers = Timers::default();
+        let timers = Timers::<()>::default();
         let runtime = Handle::current();
-        assert_eq!([timers.attach(&runtime), timers.attach(&runtime)], [0, 0]);
-        timers.detach(0);
-        timers.detach(0);
+        let (first, _) = timers.attach(&runtime);
+        let (second, _) = timers.attach(&runtime);
+        assert!(Arc::ptr_eq(&first, &second));
+        first.detach();
+        second.detach();
     }
 }

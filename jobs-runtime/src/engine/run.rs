@@ -13,9 +13,22 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::context::RunToken;
-use crate::executor::{self, Fire};
-use crate::scheduler::Started;
+use tokio::task::JoinHandle;
+
+use crate::engine::active::{ActiveJob, Fire};
+use crate::engine::executor;
+use crate::job::context::RunToken;
+
+/// What a run belongs to: the started job that counts its runs in flight
+/// (the [scheduler](super::scheduler)'s started job).
+pub(crate) trait Owner: Send + Sync + 'static {
+    /// The job the run executes.
+    fn active(&self) -> &ActiveJob;
+    /// Run `id` moved to a task of its own.
+    fn run_spawned(&self, id: u32, task: JoinHandle<()>);
+    /// Run `id` ended, was aborted, or was dropped unpolled.
+    fn run_ended(self: &Arc<Self>, id: u32);
+}
 
 /// At most this many runs are polled by one batch's task. A run that blocks
 /// its thread (which a job must not do: `spawn_blocking` is for that) holds
@@ -32,8 +45,8 @@ pub(crate) const BATCH: usize = 16;
 ///
 /// Its end is recorded when it is dropped: finished, aborted, or dropped
 /// with its runtime before it was ever polled.
-pub(crate) struct Run {
-    job: Arc<Started>,
+pub(crate) struct Run<O: Owner> {
+    job: Arc<O>,
     id: u32,
     stage: Stage,
 }
@@ -50,9 +63,9 @@ enum Stage {
     Polling,
 }
 
-impl Run {
+impl<O: Owner> Run<O> {
     /// The run `id` of `job`'s fire, with its token.
-    pub(crate) fn new(job: &Arc<Started>, id: u32, fire: Fire, token: RunToken) -> Self {
+    pub(crate) fn new(job: &Arc<O>, id: u32, fire: Fire, token: RunToken) -> Self {
         Run {
             job: Arc::clone(job),
             id,
@@ -65,19 +78,22 @@ impl Run {
     pub(crate) fn spawn(self) {
         let job = Arc::clone(&self.job);
         let id = self.id;
-        let task = job.job.settings.runtime.spawn(self);
+        let task = job.active().settings.runtime.spawn(self);
         job.run_spawned(id, task);
     }
 }
 
-impl Future for Run {
+impl<O: Owner> Future for Run<O> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut future = match std::mem::replace(&mut self.stage, Stage::Polling) {
-            Stage::Due { fire, token } => Box::pin(async move {
-                executor::run(&token.started().job, &fire, &token).await;
-            }),
+            Stage::Due { fire, token } => {
+                let job = Arc::clone(&self.job);
+                Box::pin(async move {
+                    executor::run(job.active(), &fire, &token).await;
+                })
+            }
             Stage::Running(future) => future,
             Stage::Polling => return Poll::Ready(()),
         };
@@ -87,7 +103,7 @@ impl Future for Run {
     }
 }
 
-impl Drop for Run {
+impl<O: Owner> Drop for Run<O> {
     fn drop(&mut self) {
         self.job.run_ended(self.id);
     }
@@ -95,14 +111,14 @@ impl Drop for Run {
 
 /// Polls `runs` in batches, one task each, in order; each batch is spawned
 /// on the runtime its jobs were started on.
-pub(crate) fn poll_in_batches(runs: &mut Vec<Run>) {
+pub(crate) fn poll_in_batches<O: Owner>(runs: &mut Vec<Run<O>>) {
     let mut runs = runs.drain(..).peekable();
     while let Some(first) = runs.next() {
-        let settings = Arc::clone(&first.job.job.settings);
+        let settings = Arc::clone(&first.job.active().settings);
         let mut batch = Vec::with_capacity(BATCH);
         batch.push(first);
         while batch.len() < BATCH {
-            let Some(run) = runs.next_if(|run| Arc::ptr_eq(&run.job.job.settings, &settings))
+            let Some(run) = runs.next_if(|run| Arc::ptr_eq(&run.job.active().settings, &settings))
             else {
                 break;
             };
@@ -114,9 +130,9 @@ pub(crate) fn poll_in_batches(runs: &mut Vec<Run>) {
 
 /// A batch's task: polls each run once; a run that has to wait moves to a
 /// task of its own, where it is polled again.
-struct Batch(std::vec::IntoIter<Run>);
+struct Batch<O: Owner>(std::vec::IntoIter<Run<O>>);
 
-impl Future for Batch {
+impl<O: Owner> Future for Batch<O> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::extract::{JobParam, StateMap};
-use crate::job::{FnJob, IntoJobResult, Runnable};
-use crate::spec::Location;
+use crate::job::extract::{JobParam, StateMap};
+use crate::job::runnable::{FnJob, IntoJobResult, Runnable};
+use crate::model::spec::Location;
 use crate::{Error, JobContext, JobSpec};
 
 /// One `#[job]` function, as the attribute describes it.

@@ -7,17 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-/// The order in which runs waiting for slots get them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub enum Priority {
-    /// Served last.
-    Low,
-    /// The default.
-    #[default]
-    Normal,
-    /// Served first.
-    High,
-}
+use crate::model::Priority;
 
 /// A fixed number of slots; runs take some and give them back when done.
 #[derive(Debug)]

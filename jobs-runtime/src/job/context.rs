@@ -7,8 +7,6 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::scheduler::Started;
-
 /// What one execution knows about itself: its job, its number, when it was
 /// due, and a token that fires when it should stop.
 ///
@@ -39,14 +37,24 @@ pub struct JobContext {
     token: RunToken,
 }
 
+/// The started job an execution belongs to, as its context sees it: its
+/// name, and its token, which fires when the job stops.
+pub(crate) trait StartedJob: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    /// The job's token, made the first time it is asked for, as most jobs
+    /// never look at it.
+    fn stop_token(&self) -> &CancellationToken;
+    /// Whether the job's token has fired, without making it.
+    fn is_stopped(&self) -> bool;
+}
+
 /// An execution's hold on its job: the job's name, and where its
 /// cancellation token comes from. Cloning takes no lock (cloning a
 /// `CancellationToken` would).
 #[derive(Clone)]
 pub(crate) struct RunToken {
-    /// The started job. Its token fires when the job stops, and is made the
-    /// first time it is asked for, as most jobs never look at it.
-    job: Arc<Started>,
+    /// The started job.
+    job: Arc<dyn StartedJob>,
     /// A token of the execution's own, used instead: a run that a newer one
     /// can replace, or an attempt with a timeout.
     own: Option<Arc<CancellationToken>>,
@@ -54,7 +62,7 @@ pub(crate) struct RunToken {
 
 impl RunToken {
     /// The job's own token.
-    pub(crate) fn job(job: Arc<Started>) -> Self {
+    pub(crate) fn job(job: Arc<dyn StartedJob>) -> Self {
         RunToken { job, own: None }
     }
 
@@ -64,11 +72,6 @@ impl RunToken {
             job: Arc::clone(&self.job),
             own: Some(token),
         }
-    }
-
-    /// The started job whose run this is.
-    pub(crate) fn started(&self) -> &Started {
-        &self.job
     }
 
     pub(crate) fn get(&self) -> &CancellationToken {
@@ -90,7 +93,7 @@ impl RunToken {
 impl fmt::Debug for RunToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunToken")
-            .field("job", &self.job.job.name())
+            .field("job", &self.job.name())
             .field("is_cancelled", &self.is_cancelled())
             .finish()
     }
@@ -129,7 +132,7 @@ impl JobContext {
 
     /// The job's name.
     pub fn job_name(&self) -> &str {
-        self.token.job.job.name()
+        self.token.job.name()
     }
 
     /// This execution's number: 1 for the job's first execution since the

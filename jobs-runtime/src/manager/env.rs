@@ -63,7 +63,7 @@ pub(crate) fn read(spec: &JobSpec) -> Result<EnvConfig, Vec<Error>> {
 
     let zone_variable = format!("{prefix}TZ");
     let zone_override = match variable_value(job, &zone_variable, |zone| {
-        crate::cron::check_time_zone(zone)
+        crate::model::cron::check_time_zone(zone)
             .map(|()| zone.to_owned())
             .map_err(|error| error.to_string())
     }) {

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::{shutdown, Error, Job, JobManager};
+use crate::manager::shutdown;
+use crate::{Error, Job, JobManager};
 
 /// Configures the jobs of a binary, then runs them until a shutdown signal.
 ///

@@ -4,9 +4,9 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use crate::backoff::RetryPolicy;
-use crate::condition::{Condition, IntoCondition};
-use crate::slots::Priority;
+use crate::model::backoff::RetryPolicy;
+use crate::model::condition::{Condition, IntoCondition};
+use crate::model::Priority;
 use crate::Schedule;
 
 /// A job's definition: name, schedule and options, as plain data.

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 
-pub use crate::cron::{CronSchedule, ScheduleError};
+pub use crate::model::cron::{CronSchedule, ScheduleError};
 
 /// When a job runs: a fixed interval or a cron expression in a time zone.
 ///

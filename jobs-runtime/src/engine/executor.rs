@@ -8,82 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt as _;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::clock::Clock;
-use crate::context::RunToken;
-use crate::events::{self, SkipReason};
-use crate::job::Runnable;
-use crate::manager::JobSlot;
-use crate::schedule::format_duration_short;
-use crate::slots::SlotPool;
-use crate::spec::Missed;
-use crate::stats::{Ending, StatsCell};
-use crate::timer::Timers;
-use crate::{JobContext, JobSpec};
-
-/// Everything the executor needs to run one job, resolved at start.
-pub(crate) struct ActiveJob {
-    /// The registered job: name, spec, stats.
-    pub(crate) slot: Arc<JobSlot>,
-    pub(crate) runnable: Arc<dyn Runnable>,
-    pub(crate) settings: Arc<RunSettings>,
-    /// The jobs that run after each success of this one.
-    pub(crate) dependents: Box<[Arc<JobSlot>]>,
-}
-
-/// What the jobs started together share: where runs are spawned and timed,
-/// and the manager's settings at that start.
-pub(crate) struct RunSettings {
-    pub(crate) runtime: tokio::runtime::Handle,
-    pub(crate) timers: Arc<Timers>,
-    pub(crate) clock: Clock,
-    pub(crate) misfire_threshold: Duration,
-    /// The slot pool, when slots are limited.
-    pub(crate) pool: Option<Arc<SlotPool>>,
-    /// Notified each time one of these jobs has stopped.
-    pub(crate) stopped: Notify,
-}
-
-impl ActiveJob {
-    pub(crate) fn name(&self) -> &Arc<str> {
-        &self.slot.name
-    }
-
-    pub(crate) fn spec(&self) -> &JobSpec {
-        &self.slot.spec
-    }
-
-    pub(crate) fn stats(&self) -> &StatsCell {
-        &self.slot.stats
-    }
-
-    pub(crate) fn clock(&self) -> &Clock {
-        &self.settings.clock
-    }
-
-    pub(crate) fn is_paused(&self) -> bool {
-        self.slot.is_paused()
-    }
-}
-
-/// One fire handed to the executor.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fire {
-    /// The instant the fire was due.
-    pub(crate) due: Instant,
-    /// Whether it comes from the job's schedule (and so can be missed while
-    /// waiting for slots).
-    pub(crate) scheduled: bool,
-    /// The completion time of the upstream run that caused it, if any.
-    pub(crate) upstream_completed_at: Option<SystemTime>,
-    /// The job's interval when it fired, which the run is compared with for
-    /// the slow-run warning; `None` for cron and unscheduled jobs.
-    pub(crate) interval: Option<Duration>,
-}
+use crate::engine::active::{ActiveJob, Fire};
+use crate::job::context::RunToken;
+use crate::model::schedule::format_duration_short;
+use crate::model::spec::Missed;
+use crate::observe::events::{self, SkipReason};
+use crate::observe::stats::Ending;
+use crate::JobContext;
 
 /// Runs one fire of `job` to its end. `token` is the run's token: it fires
 /// on stop, or when a newer run replaces this one; an attempt with a timeout

@@ -1,9 +1,9 @@
 //! The scheduling of one started job: it decides *when* the job fires (its
 //! timing, jitter, missed fires) and *whether* a fire runs (pause, overlap
-//! policy), then starts each [run](crate::run), which the executor carries
+//! policy), then starts each [run](super::run), which the executor carries
 //! out.
 //!
-//! A started job has no task of its own: the [timers](crate::timer) wake it
+//! A started job has no task of its own: the [timers](super::timer) wake it
 //! when a fire is due, the manager's requests and its upstream jobs reach it
 //! by calls, and each run reports its end.
 
@@ -16,13 +16,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::Clock;
-use crate::context::RunToken;
-use crate::cron::CronSchedule;
-use crate::events::{self, SkipReason};
-use crate::executor::{ActiveJob, Fire};
-use crate::run::Run;
-use crate::spec::{Missed, Overlap};
+use crate::engine::active::{ActiveJob, Fire};
+use crate::engine::run::{self, Run};
+use crate::engine::timer::Shard;
+use crate::job::context::{RunToken, StartedJob};
+use crate::model::clock::Clock;
+use crate::model::cron::CronSchedule;
+use crate::model::spec::{Missed, Overlap};
+use crate::observe::events::{self, SkipReason};
 use crate::Schedule;
 
 /// How far ahead a cron job sleeps at most before it reads the wall clock
@@ -198,6 +199,8 @@ pub(crate) struct Started {
     /// each run gets a child of it, to be cancelled alone. Made the first
     /// time it is asked for: most jobs never look at their token.
     stop: OnceLock<CancellationToken>,
+    /// The job's shard of the timers, dealt at start.
+    shard: Arc<Shard<Arc<Started>>>,
     state: Mutex<SchedulingState>,
 }
 
@@ -216,9 +219,6 @@ struct SchedulingState {
     queued: Option<Box<Fire>>,
     runs: Vec<InFlight>,
     next_run_id: u32,
-    /// The job's shard of the timers, dealt at start. Kept here, where it
-    /// fills padding, rather than beside the lock: it is read once, at stop.
-    shard: u32,
     /// Set on stop: nothing more starts.
     stopping: bool,
     /// Set when the runs are aborted: a run that moves to a task of its own
@@ -238,10 +238,15 @@ struct InFlight {
 
 impl Started {
     /// A started job, armed for its first fire.
-    pub(crate) fn start(job: ActiveJob, timing: Timing, shard: u32) -> Arc<Self> {
+    pub(crate) fn start(
+        job: ActiveJob,
+        timing: Timing,
+        shard: Arc<Shard<Arc<Started>>>,
+    ) -> Arc<Self> {
         let started = Arc::new(Started {
             job,
             stop: OnceLock::new(),
+            shard,
             state: Mutex::new(SchedulingState {
                 timing,
                 armed: None,
@@ -252,7 +257,6 @@ impl Started {
                 // nothing more.
                 runs: Vec::with_capacity(1),
                 next_run_id: 0,
-                shard,
                 stopping: false,
                 aborting: false,
                 idle_waiter: None,
@@ -275,8 +279,8 @@ impl Started {
     /// takes the lock again.
     fn update(
         self: &Arc<Self>,
-        runs: &mut Vec<Run>,
-        change: impl FnOnce(&mut SchedulingState, &Arc<Started>, &mut Vec<Run>),
+        runs: &mut Vec<Run<Started>>,
+        change: impl FnOnce(&mut SchedulingState, &Arc<Started>, &mut Vec<Run<Started>>),
     ) {
         let mut state = self.lock();
         if state.stopping {
@@ -289,7 +293,7 @@ impl Started {
     /// [`update`](Self::update), then gives each run it started a task.
     fn update_and_spawn(
         self: &Arc<Self>,
-        change: impl FnOnce(&mut SchedulingState, &Arc<Started>, &mut Vec<Run>),
+        change: impl FnOnce(&mut SchedulingState, &Arc<Started>, &mut Vec<Run<Started>>),
     ) {
         let mut runs = Vec::new();
         self.update(&mut runs, change);
@@ -302,7 +306,7 @@ impl Started {
         self: &Arc<Self>,
         generation: u32,
         now: Instant,
-        runs: &mut Vec<Run>,
+        runs: &mut Vec<Run<Started>>,
     ) {
         self.update(runs, |state, job, runs| {
             if state.generation == generation {
@@ -372,8 +376,8 @@ impl Started {
     }
 
     /// The job's shard of the timers.
-    pub(crate) fn shard(&self) -> u32 {
-        self.lock().shard
+    pub(crate) fn shard(&self) -> &Shard<Arc<Started>> {
+        &self.shard
     }
 
     /// When the job fires next (jitter included); `None` once it stops.
@@ -393,18 +397,6 @@ impl Started {
         }
     }
 
-    /// Run `id` moved to a task of its own.
-    pub(crate) fn run_spawned(&self, id: u32, task: JoinHandle<()>) {
-        let mut state = self.lock();
-        if state.aborting {
-            task.abort();
-        }
-        // Not found if it has ended already.
-        if let Some(run) = state.runs.iter_mut().find(|run| run.id == id) {
-            run.task = Some(task);
-        }
-    }
-
     /// Waits until no run is in flight.
     pub(crate) async fn idle(&self) {
         poll_fn(|cx| {
@@ -419,16 +411,9 @@ impl Started {
         .await;
     }
 
-    /// A run ended, was aborted, or was dropped unpolled.
-    pub(crate) fn run_ended(self: &Arc<Self>, id: u32) {
-        let mut runs = Vec::new();
-        self.end_run(id, &mut runs);
-        runs.into_iter().for_each(Run::spawn);
-    }
-
     /// Removes run `id`, and starts what its end lets start: a queued fire
     /// goes to `runs`.
-    fn end_run(self: &Arc<Self>, id: u32, runs: &mut Vec<Run>) {
+    fn end_run(self: &Arc<Self>, id: u32, runs: &mut Vec<Run<Started>>) {
         let mut state = self.lock();
         if let Some(index) = state.runs.iter().position(|run| run.id == id) {
             // The run's own task handle, if it has one, dropped from within
@@ -455,6 +440,45 @@ impl Started {
     }
 }
 
+impl run::Owner for Started {
+    fn active(&self) -> &ActiveJob {
+        &self.job
+    }
+
+    /// Run `id` moved to a task of its own.
+    fn run_spawned(&self, id: u32, task: JoinHandle<()>) {
+        let mut state = self.lock();
+        if state.aborting {
+            task.abort();
+        }
+        // Not found if it has ended already.
+        if let Some(run) = state.runs.iter_mut().find(|run| run.id == id) {
+            run.task = Some(task);
+        }
+    }
+
+    /// A run ended, was aborted, or was dropped unpolled.
+    fn run_ended(self: &Arc<Self>, id: u32) {
+        let mut runs = Vec::new();
+        self.end_run(id, &mut runs);
+        runs.into_iter().for_each(Run::spawn);
+    }
+}
+
+impl StartedJob for Started {
+    fn name(&self) -> &str {
+        self.job.name()
+    }
+
+    fn stop_token(&self) -> &CancellationToken {
+        Started::stop_token(self)
+    }
+
+    fn is_stopped(&self) -> bool {
+        Started::is_stopped(self)
+    }
+}
+
 impl SchedulingState {
     /// Sets up the wait for the timing's pending fire, with jitter.
     fn arm(&mut self, job: &Arc<Started>) {
@@ -477,10 +501,7 @@ impl SchedulingState {
         self.generation = self.generation.wrapping_add(1);
         self.entry = wake_at;
         if let Some(at) = wake_at {
-            job.job
-                .settings
-                .timers
-                .add(self.shard, at, self.generation, Arc::clone(job));
+            job.shard.add(at, self.generation, Arc::clone(job));
         }
     }
 
@@ -494,7 +515,7 @@ impl SchedulingState {
     }
 
     /// The armed fire's wake-up came.
-    fn wake(&mut self, job: &Arc<Started>, now: Instant, runs: &mut Vec<Run>) {
+    fn wake(&mut self, job: &Arc<Started>, now: Instant, runs: &mut Vec<Run<Started>>) {
         let Some(armed) = self.armed else { return };
         if matches!(self.timing, Timing::Cron { .. }) {
             // Read the wall clock again: it may have jumped since the fire
@@ -597,7 +618,7 @@ impl SchedulingState {
 
     /// Applies pause and the overlap policy to one fire; a manual trigger
     /// runs even while the job is paused.
-    fn fire(&mut self, job: &Arc<Started>, fire: Fire, manual: bool, runs: &mut Vec<Run>) {
+    fn fire(&mut self, job: &Arc<Started>, fire: Fire, manual: bool, runs: &mut Vec<Run<Started>>) {
         if !manual && job.job.is_paused() {
             job.skip(SkipReason::Paused);
             return;
@@ -632,17 +653,17 @@ impl SchedulingState {
 
     /// Starts a run of `fire`: counts it in flight, and adds it to `runs`
     /// to be polled.
-    fn start(&mut self, job: &Arc<Started>, fire: Fire, runs: &mut Vec<Run>) {
+    fn start(&mut self, job: &Arc<Started>, fire: Fire, runs: &mut Vec<Run<Started>>) {
         // A run needs a token of its own only to be cancelled alone; else
         // the job's token (fired on stop) serves, and costs no allocation.
         let (token, own) = if job.job.spec().overlap_policy() == Overlap::Replace {
             let token = Arc::new(job.stop_token().child_token());
             (
-                RunToken::job(Arc::clone(job)).with_own(Arc::clone(&token)),
+                RunToken::job(Arc::clone(job) as Arc<dyn StartedJob>).with_own(Arc::clone(&token)),
                 Some(token),
             )
         } else {
-            (RunToken::job(Arc::clone(job)), None)
+            (RunToken::job(Arc::clone(job) as Arc<dyn StartedJob>), None)
         };
         let id = self.next_run_id;
         self.next_run_id = id.wrapping_add(1);

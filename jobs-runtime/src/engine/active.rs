@@ -1,0 +1,90 @@
+//! What the engine is given to run a started job: the job as registered
+//! ([`Registered`]), its runnable form, and the settings the jobs started
+//! together share; and [`Fire`], one fire handed to the executor.
+//!
+//! The engine reads a registered job only through [`Registered`], which the
+//! manager's registry implements, so no dependency points back up.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::engine::slots::SlotPool;
+use crate::job::runnable::Runnable;
+use crate::model::clock::Clock;
+use crate::observe::stats::StatsCell;
+use crate::JobSpec;
+
+/// A registered job as the engine sees it: what it is, its statistics, and
+/// whether it is paused; and, for a job that runs after another, how to
+/// tell it that its upstream job succeeded.
+pub(crate) trait Registered: Send + Sync + 'static {
+    fn name(&self) -> &Arc<str>;
+    fn spec(&self) -> &JobSpec;
+    fn stats(&self) -> &StatsCell;
+    fn is_paused(&self) -> bool;
+    /// The job's upstream job succeeded at `at`: the job runs once now, if
+    /// it is started.
+    fn upstream_completed(&self, at: SystemTime);
+}
+
+/// Everything the executor needs to run one job, resolved at start.
+pub(crate) struct ActiveJob {
+    /// The registered job: name, spec, stats.
+    pub(crate) slot: Arc<dyn Registered>,
+    pub(crate) runnable: Arc<dyn Runnable>,
+    pub(crate) settings: Arc<RunSettings>,
+    /// The jobs that run after each success of this one.
+    pub(crate) dependents: Box<[Arc<dyn Registered>]>,
+}
+
+/// What the jobs started together share: where runs are spawned, and the
+/// manager's settings at that start.
+pub(crate) struct RunSettings {
+    pub(crate) runtime: tokio::runtime::Handle,
+    pub(crate) clock: Clock,
+    pub(crate) misfire_threshold: Duration,
+    /// The slot pool, when slots are limited.
+    pub(crate) pool: Option<Arc<SlotPool>>,
+    /// Notified each time one of these jobs has stopped.
+    pub(crate) stopped: Notify,
+}
+
+impl ActiveJob {
+    pub(crate) fn name(&self) -> &Arc<str> {
+        self.slot.name()
+    }
+
+    pub(crate) fn spec(&self) -> &JobSpec {
+        self.slot.spec()
+    }
+
+    pub(crate) fn stats(&self) -> &StatsCell {
+        self.slot.stats()
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.settings.clock
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.slot.is_paused()
+    }
+}
+
+/// One fire handed to the executor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fire {
+    /// The instant the fire was due.
+    pub(crate) due: Instant,
+    /// Whether it comes from the job's schedule (and so can be missed while
+    /// waiting for slots).
+    pub(crate) scheduled: bool,
+    /// The completion time of the upstream run that caused it, if any.
+    pub(crate) upstream_completed_at: Option<SystemTime>,
+    /// The job's interval when it fired, which the run is compared with for
+    /// the slow-run warning; `None` for cron and unscheduled jobs.
+    pub(crate) interval: Option<Duration>,
+}
