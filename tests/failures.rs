@@ -334,3 +334,71 @@ async fn a_sub_second_timeout_is_reported_in_milliseconds() {
     assert_eq!(errors[0].str("error"), "timed out after 1500ms");
     manager.stop_all().await;
 }
+
+/// An error enum as `thiserror` derives it, with its cause as `#[source]`.
+#[derive(Debug, thiserror::Error)]
+enum AccountError {
+    #[error("sync of account {account} failed")]
+    Sync {
+        account: u32,
+        #[source]
+        cause: std::io::Error,
+    },
+}
+
+#[job(name = "fails-thiserror", every = "1m")]
+async fn fails_thiserror() -> Result<(), AccountError> {
+    let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+    Err(AccountError::Sync {
+        account: 42,
+        cause: std::io::Error::other(Wrapped("socket closed", refused)),
+    })
+}
+
+/// An error with a cause, for a boxed error's chain.
+#[derive(Debug)]
+struct Wrapped(&'static str, std::io::Error);
+
+impl fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl StdError for Wrapped {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.1)
+    }
+}
+
+#[job(name = "fails-boxed-chain", every = "1m")]
+async fn fails_boxed_chain() -> Result<(), Box<dyn StdError + Send + Sync>> {
+    let cause = std::io::Error::other("disk full");
+    Err(Box::new(Wrapped("writing report", cause)))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_fn_error_is_logged_and_recorded_with_its_causes() {
+    let (logs, _guard) = Logs::capture();
+    let manager = JobManager::discover();
+    start(&manager, &["fails-thiserror", "fails-boxed-chain", "fails-enum"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    manager.stop_all().await;
+
+    let expected = [
+        (
+            "fails-thiserror",
+            "sync of account 42 failed: socket closed: connection refused",
+        ),
+        ("fails-boxed-chain", "writing report: disk full"),
+        // Display only, not `std::error::Error`: its message as it is.
+        ("fails-enum", "upstream answered 503"),
+    ];
+    for (job, message) in expected {
+        let errors = logs.job_operation(job, "job_execute_error");
+        assert_eq!(errors.len(), 1, "{job}");
+        assert_eq!(errors[0].str("error"), message, "{job}");
+        let stats = manager.stats(job).unwrap();
+        assert_eq!(stats.last_error.as_deref(), Some(message), "{job}");
+    }
+}

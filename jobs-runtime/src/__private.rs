@@ -7,7 +7,7 @@ pub use ::inventory;
 #[doc(hidden)]
 pub use crate::extract::JobParam;
 #[doc(hidden)]
-pub use crate::job::IntoJobResult;
+pub use crate::job::{IntoJobResult, Probe, ViaBoxedError, ViaDisplay, ViaError};
 #[doc(hidden)]
 pub use crate::registry::{Binder, BoundJob, Registration};
 #[doc(hidden)]
