@@ -266,7 +266,10 @@ fn panic_message(panic: Box<dyn Any + Send>) -> String {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a value that is not a string");
-    format!("panicked: {text}")
+    match crate::panic_hook::take_location() {
+        Some(location) => format!("panicked at {location}: {text}"),
+        None => format!("panicked: {text}"),
+    }
 }
 
 /// Records an execution as aborted if its future is dropped before it ends.

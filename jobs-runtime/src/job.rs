@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::{JobContext, JobSpec};
+use crate::{panic_hook, JobContext, JobSpec};
 
 /// The error a hand-written [`Job`] returns. Anything that converts into it
 /// works with `?`: `anyhow::Error`, `std::io::Error`, `String`, `&str`, ...
@@ -66,12 +66,13 @@ pub(crate) struct HandWritten<J>(pub(crate) J);
 
 impl<J: Job> Runnable for HandWritten<J> {
     fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture {
-        Box::pin(async move {
+        // The job's code runs as code whose panics the executor catches.
+        Box::pin(panic_hook::in_job_future(async move {
             self.0
                 .execute(ctx)
                 .await
                 .map_err(|error| error_chain(&*error))
-        })
+        }))
     }
 }
 
@@ -90,9 +91,13 @@ where
     K: Render<R>,
 {
     fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture {
-        let call = (self.call)(&ctx);
+        // The job's code (its parameters' extraction, the function, the
+        // error's rendering) runs as code whose panics the executor catches.
+        let call = panic_hook::in_job(|| (self.call)(&ctx));
         let render = self.render;
-        Box::pin(async move { render.render(call.await) })
+        Box::pin(panic_hook::in_job_future(async move {
+            render.render(call.await)
+        }))
     }
 }
 
