@@ -8,7 +8,11 @@ use crate::spec::Location;
 ///
 /// Start-up errors name the job, the variable or type at fault, the value, and
 /// what is allowed, so the message alone is enough to fix the problem.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` form is that message too (as `anyhow::Error`'s is), so a
+/// `main` returning `Result<(), jobs_runtime::Error>` prints the message
+/// when start-up fails.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Two jobs share one name.
@@ -138,6 +142,12 @@ impl Error {
             1 => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),
         }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -202,6 +202,15 @@ pub(crate) fn execute_aborted(job_name: &str, execution_number: u64, error_count
     );
 }
 
+pub(crate) fn start_failed(error: &crate::Error) {
+    tracing::error!(
+        target: TARGET,
+        operation = "start_failed",
+        error = %error,
+        "jobs could not start; nothing runs"
+    );
+}
+
 pub(crate) fn shutdown_start(signal: &str, grace_period: Duration) {
     tracing::info!(
         target: TARGET,

@@ -7,8 +7,8 @@ use crate::{events, Error, JobManager};
 /// them gracefully; a second signal aborts what is still running.
 pub(crate) async fn run_until_signal(manager: &JobManager) -> Result<(), Error> {
     // Listen before starting, so a signal that comes during start-up is not lost.
-    let mut signals = Signals::listen()?;
-    manager.start_all()?;
+    let started = Signals::listen().and_then(|signals| manager.start_all().map(|()| signals));
+    let mut signals = started.inspect_err(events::start_failed)?;
     let signal = signals.next().await;
     events::shutdown_start(signal, manager.grace_period());
     let stop = manager.stop_all();
