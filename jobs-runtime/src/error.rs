@@ -52,12 +52,15 @@ pub enum Error {
     },
 
     /// A job runs `after` a job that does not exist.
-    #[error("job `{job}` runs after `{upstream}`, but no job has that name; registered jobs: {registered}")]
+    #[error("job `{job}` runs after `{upstream}`, but no job has that name; {}registered jobs: {registered}", Suggestion(.closest.as_deref()))]
     UnknownUpstream {
         /// The job.
         job: String,
         /// The name it follows.
         upstream: String,
+        /// The registered name closest to `upstream`, when one is close
+        /// enough to be what was meant.
+        closest: Option<String>,
         /// The names that exist, comma-separated.
         registered: String,
     },
@@ -148,6 +151,18 @@ impl Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+/// `did you mean `name`? `, or nothing.
+struct Suggestion<'a>(Option<&'a str>);
+
+impl fmt::Display for Suggestion<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, "did you mean `{name}`? "),
+            None => Ok(()),
+        }
     }
 }
 

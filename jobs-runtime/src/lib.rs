@@ -53,6 +53,7 @@ mod executor;
 mod extract;
 mod job;
 mod manager;
+mod names;
 mod panic_hook;
 mod registry;
 mod run;

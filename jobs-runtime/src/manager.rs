@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::executor::{ActiveJob, RunSettings};
+use crate::names;
 use crate::extract::StateMap;
 use crate::job::{HandWritten, Runnable};
 use crate::registry::{self, Registration};
@@ -559,10 +560,13 @@ impl Registry {
         };
         for (index, slot) in self.slots.iter().enumerate() {
             if let Some(upstream) = slot.spec.upstream() {
-                if !self.by_name.contains_key(upstream) {
+                // An invalid name is reported as such, by `prepare`.
+                if !self.by_name.contains_key(upstream) && names::is_valid(upstream) {
+                    let names = self.slots.iter().map(|slot| &*slot.name);
                     problems.push(Error::UnknownUpstream {
                         job: slot.name.to_string(),
                         upstream: upstream.to_owned(),
+                        closest: names::closest(upstream, names).map(str::to_owned),
                         registered: self.names(),
                     });
                 }
@@ -606,10 +610,14 @@ impl Registry {
         dependents
     }
 
+    /// The registered names, each once, comma-separated.
     fn names(&self) -> String {
         self.slots
             .iter()
-            .map(|slot| &*slot.name)
+            .enumerate()
+            // A duplicate is not the one its name maps to.
+            .filter(|&(index, slot)| self.by_name.get(&*slot.name) == Some(&index))
+            .map(|(_, slot)| &*slot.name)
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -678,6 +686,9 @@ impl JobSlot {
                 problem,
             })
         };
+        for problem in names::spec_problems(spec) {
+            spec_problem(problem);
+        }
         if let Overlap::Allow { max_concurrency: 0 } = spec.overlap_policy() {
             spec_problem("`max_concurrency` must be greater than zero".to_owned());
         }
