@@ -18,7 +18,7 @@ use support::{job_fn, Logs};
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// The variable that makes [`scenario`] run one scenario.
-const SCENARIO: &str = "JOBS_TEST_PANIC_SCENARIO";
+const SCENARIO: &str = "PANICS_TEST_SCENARIO";
 
 fn located_boom() -> Result<(), BoxError> {
     panic!("located boom")

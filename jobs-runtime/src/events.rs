@@ -54,6 +54,16 @@ pub(crate) fn job_disabled(job_name: &str, variable: &str) {
     );
 }
 
+pub(crate) fn env_unknown_variable(variable: &str, problem: &str) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "env_unknown_variable",
+        variable,
+        problem,
+        "environment variable configures no job; it is ignored"
+    );
+}
+
 pub(crate) fn job_paused(job_name: &str, paused: bool) {
     if paused {
         tracing::info!(target: TARGET, operation = "job_paused", job_name, "job paused: its fires are skipped");

@@ -285,7 +285,11 @@ impl JobManager {
             .iter()
             .filter(|slot| !slot.is_started())
             .collect();
-        self.launch_checked(&registry, &pending, problems)
+        let started = self.launch_checked(&registry, &pending, problems);
+        if started.is_ok() {
+            env::warn_unknown_variables(registry.slots.iter().map(|slot| &slot.spec));
+        }
+        started
     }
 
     /// Starts one job, with the same checks as [`start_all`](Self::start_all).
