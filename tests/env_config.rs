@@ -513,7 +513,10 @@ async fn variables_that_configure_no_job_are_warned_about() {
         })
         .map(|event| {
             assert_eq!(event.level, tracing::Level::WARN);
-            (event.str("variable").to_owned(), event.str("problem").to_owned())
+            (
+                event.str("variable").to_owned(),
+                event.str("problem").to_owned(),
+            )
         })
         .collect();
     warnings.sort();

@@ -209,7 +209,10 @@ async fn a_panic_is_caught_logged_counted_and_the_job_runs_again() {
 
     let panics = logs.job_operation("panics-once", "job_execute_error");
     assert_eq!(panics.len(), 1);
-    assert_eq!(unlocated(panics[0].str("error")), "panicked: boom in execution 1");
+    assert_eq!(
+        unlocated(panics[0].str("error")),
+        "panicked: boom in execution 1"
+    );
     assert_eq!(panics[0].u64("execution_number"), 1);
     assert_eq!(panics[0].u64("error_count"), 1);
     // The job ran again on each of its next ticks.
@@ -259,7 +262,10 @@ async fn a_panicking_hand_written_job_is_caught_too() {
     manager.stop_all().await;
     let errors = logs.job_operation("hand-panic", "job_execute_error");
     assert_eq!(errors.len(), 1);
-    assert_eq!(unlocated(errors[0].str("error")), "panicked: hand-written boom");
+    assert_eq!(
+        unlocated(errors[0].str("error")),
+        "panicked: hand-written boom"
+    );
     assert_eq!(
         logs.job_operation("hand-panic", "job_execute_success")
             .len(),
@@ -398,7 +404,10 @@ async fn fails_boxed_chain() -> Result<(), Box<dyn StdError + Send + Sync>> {
 async fn a_job_fn_error_is_logged_and_recorded_with_its_causes() {
     let (logs, _guard) = Logs::capture();
     let manager = JobManager::discover();
-    start(&manager, &["fails-thiserror", "fails-boxed-chain", "fails-enum"]);
+    start(
+        &manager,
+        &["fails-thiserror", "fails-boxed-chain", "fails-enum"],
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     manager.stop_all().await;
 

@@ -27,14 +27,20 @@ const LOCATED_BOOM_LINE: u32 = line!() - 2;
 
 /// `panicked at <file>:<line>:<column>: located boom`.
 fn located_boom_message() -> String {
-    format!("panicked at {}:{LOCATED_BOOM_LINE}:5: located boom", file!())
+    format!(
+        "panicked at {}:{LOCATED_BOOM_LINE}:5: located boom",
+        file!()
+    )
 }
 
 fn panicking_job() -> impl jobs_runtime::Job {
-    job_fn(JobSpec::every("panics", HOUR), |_ctx: JobContext| async move {
-        tokio::task::yield_now().await;
-        located_boom()
-    })
+    job_fn(
+        JobSpec::every("panics", HOUR),
+        |_ctx: JobContext| async move {
+            tokio::task::yield_now().await;
+            located_boom()
+        },
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -50,10 +56,7 @@ async fn a_caught_panic_is_logged_and_recorded_with_its_location() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].str("error"), located_boom_message());
     let stats = manager.stats("panics").unwrap();
-    assert_eq!(
-        stats.last_error.as_deref(),
-        Some(&*located_boom_message())
-    );
+    assert_eq!(stats.last_error.as_deref(), Some(&*located_boom_message()));
 }
 
 /// Runs this binary again, in `scenario`, with a backtrace asked for.

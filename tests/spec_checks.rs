@@ -128,7 +128,10 @@ async fn an_unknown_upstream_suggests_the_closest_name_and_lists_each_name_once(
     let manager = JobManager::new();
     register(&manager, JobSpec::every("fetch-rates", MINUTE));
     register(&manager, JobSpec::unscheduled("report").after("fetch-rate"));
-    register(&manager, JobSpec::unscheduled("archive").after("fetch-rate"));
+    register(
+        &manager,
+        JobSpec::unscheduled("archive").after("fetch-rate"),
+    );
     let error = manager.start_all().unwrap_err();
     let Error::Many(problems) = &error else {
         panic!("unexpected error: {error}");

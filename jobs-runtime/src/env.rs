@@ -99,7 +99,9 @@ fn unknown_variable_problem(
     if let Some(closest) = crate::names::closest(name, by_name.keys().map(String::as_str)) {
         let job = by_name[closest];
         let variable = format!("JOBS_{closest}_{}", key.unwrap_or("EVERY"));
-        problem.push_str(&format!("; did you mean job `{job}`, whose variable is {variable}?"));
+        problem.push_str(&format!(
+            "; did you mean job `{job}`, whose variable is {variable}?"
+        ));
     }
     Some(problem)
 }

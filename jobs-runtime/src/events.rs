@@ -201,14 +201,20 @@ pub(crate) fn execute_slow(
     );
 }
 
-pub(crate) fn execute_aborted(job_name: &str, execution_number: u64, error_count: u64) {
+pub(crate) fn execute_aborted(
+    job_name: &str,
+    execution_number: u64,
+    error_count: u64,
+    error: &str,
+) {
     tracing::warn!(
         target: TARGET,
         operation = "job_execute_aborted",
         job_name,
         execution_number,
         error_count,
-        "job execution aborted: it did not finish within the shutdown grace period"
+        error,
+        "job execution aborted"
     );
 }
 
@@ -236,7 +242,7 @@ pub(crate) fn shutdown_abort(signal: &str) {
         target: TARGET,
         operation = "shutdown_abort",
         signal,
-        "second shutdown signal: aborting in-flight executions"
+        "second shutdown signal: aborting in-flight executions and ending the process"
     );
 }
 

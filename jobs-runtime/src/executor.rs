@@ -281,12 +281,12 @@ struct AbortGuard<'a> {
 
 impl Drop for AbortGuard<'_> {
     fn drop(&mut self) {
-        let message = "aborted: did not finish within the shutdown grace period";
+        let message = self.job.slot.abort_cause().message();
         let errors = self.job.stats().finish(
             self.started.elapsed(),
             self.job.clock().now(),
-            Ending::Failure(message),
+            Ending::Failure(&message),
         );
-        events::execute_aborted(self.job.name(), self.number, errors);
+        events::execute_aborted(self.job.name(), self.number, errors, &message);
     }
 }

@@ -12,11 +12,12 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::executor::{ActiveJob, RunSettings};
-use crate::names;
 use crate::extract::StateMap;
 use crate::job::{HandWritten, Runnable};
+use crate::names;
 use crate::registry::{self, Registration};
 use crate::scheduler::{Started, Timing};
+use crate::shutdown::AbortCause;
 use crate::slots::SlotPool;
 use crate::spec::{Location, Overlap};
 use crate::stats::StatsCell;
@@ -99,6 +100,8 @@ pub(crate) struct JobSlot {
     /// The schedule set with `set_schedule`, which outlives restarts.
     schedule_override: Mutex<Option<Option<Schedule>>>,
     running: Mutex<Option<Running>>,
+    /// Why its runs were last aborted.
+    abort_cause: Mutex<AbortCause>,
 }
 
 /// What `prepare` needs from the manager.
@@ -195,6 +198,7 @@ impl JobManager {
             paused: AtomicBool::new(false),
             schedule_override: Mutex::new(None),
             running: Mutex::new(None),
+            abort_cause: Mutex::new(AbortCause::GracePeriod),
         });
         let mut guard = lock(&self.inner.registry);
         let registry = &mut *guard;
@@ -491,12 +495,17 @@ impl JobManager {
     /// [`stop_all`](Self::stop_all) already waiting returns as soon as its
     /// jobs are aborted.
     pub async fn abort_all(&self) {
+        self.abort_all_because(AbortCause::AbortAll).await;
+    }
+
+    /// [`abort_all`](Self::abort_all), recording `cause` as the reason.
+    pub(crate) async fn abort_all_because(&self, cause: AbortCause) {
         let slots: Vec<Arc<JobSlot>> = lock(&self.inner.registry).slots.clone();
         let now = Instant::now();
         for slot in &slots {
             slot.begin_stop(now);
             // Stopping already, or just now: abort either way.
-            slot.abort_runs();
+            slot.abort_runs(cause);
         }
         for slot in &slots {
             slot.wait_stopped().await;
@@ -779,6 +788,8 @@ impl JobSlot {
             match running.as_mut() {
                 Some(job) if !job.stopping => {
                     job.stopping = true;
+                    // Until `abort_runs` says otherwise.
+                    *lock(&self.abort_cause) = AbortCause::GracePeriod;
                     Arc::clone(&job.started)
                 }
                 _ => return,
@@ -791,7 +802,8 @@ impl JobSlot {
         }
     }
 
-    fn abort_runs(&self) {
+    fn abort_runs(&self, cause: AbortCause) {
+        *lock(&self.abort_cause) = cause;
         if let Some(running) = &*lock(&self.running) {
             running.started.abort_runs();
         }
@@ -808,6 +820,11 @@ impl JobSlot {
             started.idle().await;
         }
         self.finish_stop(&started);
+    }
+
+    /// Why the job's runs were last aborted.
+    pub(crate) fn abort_cause(&self) -> AbortCause {
+        *lock(&self.abort_cause)
     }
 
     /// Marks the job stopped once no run is in flight.

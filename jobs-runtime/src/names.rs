@@ -13,8 +13,9 @@ pub(crate) fn spec_problems(spec: &JobSpec) -> Vec<String> {
     }
     problems.extend(whitespace_problem(spec.name(), "name"));
     match spec.upstream() {
-        Some("") => problems
-            .push("`after` must not be empty; give the name of the job this one runs after".to_owned()),
+        Some("") => problems.push(
+            "`after` must not be empty; give the name of the job this one runs after".to_owned(),
+        ),
         Some(upstream) => problems.extend(whitespace_problem(upstream, "after")),
         None => {}
     }

@@ -4,26 +4,57 @@
 use crate::{events, Error, JobManager};
 
 /// Starts every job of `manager`, waits for SIGINT or SIGTERM, then stops
-/// them gracefully; a second signal aborts what is still running.
+/// them gracefully; a second signal aborts what is still running and ends
+/// the process at once (exit status 0), without waiting for the blocking
+/// threads aborted runs may have left.
 pub(crate) async fn run_until_signal(manager: &JobManager) -> Result<(), Error> {
     // Listen before starting, so a signal that comes during start-up is not lost.
     let started = Signals::listen().and_then(|signals| manager.start_all().map(|()| signals));
     let mut signals = started.inspect_err(events::start_failed)?;
     let signal = signals.next().await;
     events::shutdown_start(signal, manager.grace_period());
-    let stop = manager.stop_all();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => break,
-            signal = signals.next() => {
-                events::shutdown_abort(signal);
-                manager.abort_all().await;
-            }
+    tokio::select! {
+        () = manager.stop_all() => {}
+        signal = signals.next() => {
+            events::shutdown_abort(signal);
+            manager.abort_all_because(AbortCause::Signal(signal)).await;
+            events::shutdown_complete();
+            // An aborted run may have left a `spawn_blocking` thread behind
+            // (dropping its future detaches the thread), which the tokio
+            // runtime would wait for when `main` returns: end the process
+            // now instead, as the second signal asks.
+            std::process::exit(0);
         }
     }
     events::shutdown_complete();
     Ok(())
+}
+
+/// Why the runs of a job were aborted, which their `job_execute_aborted`
+/// event and their recorded error say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AbortCause {
+    /// A stop's grace period ran out.
+    GracePeriod,
+    /// `JobManager::abort_all` was called.
+    AbortAll,
+    /// A second shutdown signal, this one, came during the grace period.
+    Signal(&'static str),
+}
+
+impl AbortCause {
+    /// The error an aborted execution records.
+    pub(crate) fn message(self) -> String {
+        match self {
+            AbortCause::GracePeriod => {
+                "aborted: did not finish within the shutdown grace period".to_owned()
+            }
+            AbortCause::AbortAll => "aborted: `JobManager::abort_all` was called".to_owned(),
+            AbortCause::Signal(signal) => format!(
+                "aborted: a second shutdown signal ({signal}) arrived during the grace period"
+            ),
+        }
+    }
 }
 
 /// The process's shutdown signals: SIGINT and SIGTERM (Ctrl-C elsewhere).
