@@ -491,7 +491,8 @@ impl JobManager {
 
     /// Stops every started job at once, without a grace period: in-flight
     /// executions are aborted (their futures dropped), logged as
-    /// `job_execute_aborted` and recorded as failures. A
+    /// `job_execute_aborted` and recorded as failures
+    /// (``aborted: `JobManager::abort_all` was called``). A
     /// [`stop_all`](Self::stop_all) already waiting returns as soon as its
     /// jobs are aborted.
     pub async fn abort_all(&self) {
