@@ -287,10 +287,12 @@ async fn an_unknown_upstream_is_a_start_up_error_and_nothing_starts() {
         Error::UnknownUpstream {
             job,
             upstream,
+            closest,
             registered,
         } => {
             assert_eq!(job, "orphan");
             assert_eq!(upstream, "no-such-job");
+            assert_eq!(*closest, None);
             assert_eq!(registered, "fine, orphan");
         }
         other => panic!("expected UnknownUpstream, got {other:?}"),

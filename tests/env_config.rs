@@ -487,3 +487,54 @@ async fn every_invalid_variable_is_reported_at_once() {
         assert!(message.contains(needle), "{needle} not in {message}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn variables_that_configure_no_job_are_warned_about() {
+    let (logs, _guard) = Logs::capture();
+    set("JOBS_ENVCFG_MISPELLED_EVERY", "1s");
+    set("JOBS_ENVCFG_MISSPELLED_EVRY", "1s");
+    set("JOBS_ENVCFG_MISSPELLED_ENABLED", "true");
+    set("JOBS_ENVCFG_ZZZZZZZZZZZZZZZZZZ_EVERY", "1s");
+    let manager = JobManager::new();
+    manager.register(job_fn(
+        JobSpec::every("envcfg-misspelled", HOUR),
+        |_ctx: JobContext| async move { Ok(()) },
+    ));
+    manager.start_all().unwrap();
+    manager.stop_all().await;
+
+    let mut warnings: Vec<(String, String)> = logs
+        .operation("env_unknown_variable")
+        .iter()
+        // Other tests' variables are in the environment too.
+        .filter(|event| {
+            let variable = event.str("variable");
+            variable.starts_with("JOBS_ENVCFG_MIS") || variable.starts_with("JOBS_ENVCFG_ZZZ")
+        })
+        .map(|event| {
+            assert_eq!(event.level, tracing::Level::WARN);
+            (
+                event.str("variable").to_owned(),
+                event.str("problem").to_owned(),
+            )
+        })
+        .collect();
+    warnings.sort();
+    assert_eq!(
+        warnings,
+        [
+            (
+                "JOBS_ENVCFG_MISPELLED_EVERY".to_owned(),
+                "no job has the name ENVCFG_MISPELLED (upper-cased, with `_` for `-`); did you mean job `envcfg-misspelled`, whose variable is JOBS_ENVCFG_MISSPELLED_EVERY?".to_owned()
+            ),
+            (
+                "JOBS_ENVCFG_MISSPELLED_EVRY".to_owned(),
+                "job `envcfg-misspelled` has no setting EVRY; did you mean JOBS_ENVCFG_MISSPELLED_EVERY? (the settings are EVERY, CRON, TZ, ENABLED)".to_owned()
+            ),
+            (
+                "JOBS_ENVCFG_ZZZZZZZZZZZZZZZZZZ_EVERY".to_owned(),
+                "no job has the name ENVCFG_ZZZZZZZZZZZZZZZZZZ (upper-cased, with `_` for `-`)".to_owned()
+            ),
+        ]
+    );
+}

@@ -101,6 +101,23 @@ async fn within_timeout() {
     tokio::time::sleep(Duration::from_secs(59)).await;
 }
 
+/// A panic's message without its location (`panicked at file:line:col: x`
+/// becomes `panicked: x`), after checking the location is in this file.
+fn unlocated(message: &str) -> String {
+    let Some(rest) = message.strip_prefix(concat!("panicked at ", file!(), ":")) else {
+        panic!("no location in this file: {message:?}");
+    };
+    let mut parts = rest.splitn(3, ':');
+    let (line, column, text) = (parts.next(), parts.next(), parts.next());
+    assert!(
+        [line, column]
+            .iter()
+            .all(|n| n.is_some_and(|n| n.parse::<u32>().is_ok())),
+        "{message:?}"
+    );
+    format!("panicked:{}", text.unwrap_or_default())
+}
+
 fn start(manager: &JobManager, names: &[&str]) {
     for name in names {
         manager.start(name).unwrap();
@@ -192,7 +209,10 @@ async fn a_panic_is_caught_logged_counted_and_the_job_runs_again() {
 
     let panics = logs.job_operation("panics-once", "job_execute_error");
     assert_eq!(panics.len(), 1);
-    assert_eq!(panics[0].str("error"), "panicked: boom in execution 1");
+    assert_eq!(
+        unlocated(panics[0].str("error")),
+        "panicked: boom in execution 1"
+    );
     assert_eq!(panics[0].u64("execution_number"), 1);
     assert_eq!(panics[0].u64("error_count"), 1);
     // The job ran again on each of its next ticks.
@@ -201,15 +221,15 @@ async fn a_panic_is_caught_logged_counted_and_the_job_runs_again() {
     let stats = manager.stats("panics-once").unwrap();
     assert_eq!((stats.execution_count, stats.error_count), (3, 1));
     assert_eq!(
-        stats.last_error.as_deref(),
-        Some("panicked: boom in execution 1")
+        stats.last_error.as_deref().map(unlocated),
+        Some("panicked: boom in execution 1".to_owned())
     );
     assert!(!stats.is_running);
 
     let errors = |name| {
         logs.job_operation(name, "job_execute_error")
             .iter()
-            .map(|event| event.str("error").to_owned())
+            .map(|event| unlocated(event.str("error")))
             .collect::<Vec<_>>()
     };
     assert_eq!(errors("panics-static"), ["panicked: static boom"; 3]);
@@ -242,7 +262,10 @@ async fn a_panicking_hand_written_job_is_caught_too() {
     manager.stop_all().await;
     let errors = logs.job_operation("hand-panic", "job_execute_error");
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].str("error"), "panicked: hand-written boom");
+    assert_eq!(
+        unlocated(errors[0].str("error")),
+        "panicked: hand-written boom"
+    );
     assert_eq!(
         logs.job_operation("hand-panic", "job_execute_success")
             .len(),
@@ -333,4 +356,75 @@ async fn a_sub_second_timeout_is_reported_in_milliseconds() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].str("error"), "timed out after 1500ms");
     manager.stop_all().await;
+}
+
+/// An error enum as `thiserror` derives it, with its cause as `#[source]`.
+#[derive(Debug, thiserror::Error)]
+enum AccountError {
+    #[error("sync of account {account} failed")]
+    Sync {
+        account: u32,
+        #[source]
+        cause: std::io::Error,
+    },
+}
+
+#[job(name = "fails-thiserror", every = "1m")]
+async fn fails_thiserror() -> Result<(), AccountError> {
+    let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+    Err(AccountError::Sync {
+        account: 42,
+        cause: std::io::Error::other(Wrapped("socket closed", refused)),
+    })
+}
+
+/// An error with a cause, for a boxed error's chain.
+#[derive(Debug)]
+struct Wrapped(&'static str, std::io::Error);
+
+impl fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl StdError for Wrapped {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.1)
+    }
+}
+
+#[job(name = "fails-boxed-chain", every = "1m")]
+async fn fails_boxed_chain() -> Result<(), Box<dyn StdError + Send + Sync>> {
+    let cause = std::io::Error::other("disk full");
+    Err(Box::new(Wrapped("writing report", cause)))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_fn_error_is_logged_and_recorded_with_its_causes() {
+    let (logs, _guard) = Logs::capture();
+    let manager = JobManager::discover();
+    start(
+        &manager,
+        &["fails-thiserror", "fails-boxed-chain", "fails-enum"],
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    manager.stop_all().await;
+
+    let expected = [
+        (
+            "fails-thiserror",
+            "sync of account 42 failed: socket closed: connection refused",
+        ),
+        ("fails-boxed-chain", "writing report: disk full"),
+        // Display only, not `std::error::Error`: its message as it is.
+        ("fails-enum", "upstream answered 503"),
+    ];
+    for (job, message) in expected {
+        let errors = logs.job_operation(job, "job_execute_error");
+        assert_eq!(errors.len(), 1, "{job}");
+        assert_eq!(errors[0].str("error"), message, "{job}");
+        let stats = manager.stats(job).unwrap();
+        assert_eq!(stats.last_error.as_deref(), Some(message), "{job}");
+    }
 }

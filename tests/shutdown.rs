@@ -156,12 +156,17 @@ async fn a_run_that_ignores_its_token_is_aborted_after_the_grace_period() {
     assert_eq!(
         aborted[0].field_names(),
         [
+            "error",
             "error_count",
             "execution_number",
             "job_name",
             "message",
             "operation"
         ]
+    );
+    assert_eq!(
+        aborted[0].str("error"),
+        "aborted: did not finish within the shutdown grace period"
     );
     assert_eq!(aborted[0].u64("execution_number"), 1);
     assert_eq!(aborted[0].u64("error_count"), 1);
@@ -288,9 +293,19 @@ async fn abort_all_aborts_in_flight_runs_at_once() {
         let aborted = logs.job_operation(name, "job_execute_aborted");
         assert_eq!(aborted.len(), 1, "{name}");
         assert_eq!(aborted[0].at, abort);
+        assert_eq!(
+            aborted[0].str("error"),
+            "aborted: `JobManager::abort_all` was called",
+            "{name}"
+        );
         let stats = manager.stats(name).unwrap();
         assert!(!stats.is_running && !stats.is_started, "{name}");
         assert_eq!(stats.error_count, 1, "{name}");
+        assert_eq!(
+            stats.last_error.as_deref(),
+            Some("aborted: `JobManager::abort_all` was called"),
+            "{name}"
+        );
         assert_eq!(stats.last_execution_time, Duration::from_secs(7), "{name}");
     }
 }

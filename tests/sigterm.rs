@@ -59,7 +59,19 @@ struct Example {
 
 impl Example {
     fn start() -> Example {
-        let mut command = Command::new(quickstart());
+        Example::spawn(Command::new(quickstart()))
+    }
+
+    /// This test binary again, running [`scenario`] with `name`.
+    fn scenario(name: &str) -> Example {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", "scenario", "--nocapture", "--test-threads=1"])
+            .env(SCENARIO, name);
+        Example::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Example {
         for variable in [
             "PH_INTERVAL",
             "HEARTBEAT_INTERVAL",
@@ -270,13 +282,16 @@ fn a_second_signal_aborts_the_in_flight_run_and_still_exits_0() {
         example.seen[abort].contains("signal=\"SIGINT\""),
         "{output}"
     );
+    let aborted = example
+        .find_after(abort, |line| {
+            is_event(line, "job_execute_aborted", "process-health")
+        })
+        .unwrap_or_else(|| panic!("process-health was not aborted:\n{output}"));
     assert!(
-        example
-            .find_after(abort, |line| {
-                is_event(line, "job_execute_aborted", "process-health")
-            })
-            .is_some(),
-        "process-health was not aborted:\n{output}"
+        example.seen[aborted].contains(
+            "error=\"aborted: a second shutdown signal (SIGINT) arrived during the grace period\""
+        ),
+        "{output}"
     );
     assert!(
         !example
@@ -289,4 +304,77 @@ fn a_second_signal_aborts_the_in_flight_run_and_still_exits_0() {
         output.contains("operation=\"shutdown_complete\""),
         "{output}"
     );
+}
+
+/// The variable that makes [`scenario`] run one scenario.
+const SCENARIO: &str = "SIGTERM_TEST_SCENARIO";
+
+/// A job whose run sleeps for a minute on a blocking thread, ignoring its
+/// token.
+struct Blocking;
+
+impl jobs_runtime::Job for Blocking {
+    fn spec(&self) -> jobs_runtime::JobSpec {
+        jobs_runtime::JobSpec::every("blocking", Duration::from_secs(3600))
+    }
+
+    async fn execute(&self, _ctx: jobs_runtime::JobContext) -> Result<(), jobs_runtime::BoxError> {
+        tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_secs(60))).await?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_second_signal_ends_the_process_without_waiting_for_a_blocking_thread() {
+    let mut example = Example::scenario("blocking");
+    example.wait_for("blocking start", |line| {
+        is_event(line, "job_execute_start", "blocking")
+    });
+    example.signal(libc::SIGTERM);
+    example.wait_for("shutdown_start", |line| {
+        is_operation(line, "shutdown_start")
+    });
+    let second = Instant::now();
+    example.signal(libc::SIGINT);
+    let status = example.finish();
+    let exited_after = second.elapsed();
+    let output = example.seen.join("\n");
+
+    assert!(status.success(), "exit status {status:?}:\n{output}");
+    // The blocking thread sleeps for 60 s; the process did not wait for it.
+    assert!(
+        exited_after < Duration::from_secs(10),
+        "exited {exited_after:?} after the second signal:\n{output}"
+    );
+    let aborted = example
+        .seen
+        .iter()
+        .find(|line| is_event(line, "job_execute_aborted", "blocking"))
+        .unwrap_or_else(|| panic!("the run was not aborted:\n{output}"));
+    assert!(
+        aborted.contains("a second shutdown signal (SIGINT) arrived"),
+        "{output}"
+    );
+    assert!(
+        output.contains("operation=\"shutdown_complete\""),
+        "{output}"
+    );
+}
+
+/// One scenario of a child process, chosen by [`SCENARIO`]; does nothing
+/// in a normal test run.
+#[test]
+fn scenario() {
+    let Ok(scenario) = std::env::var(SCENARIO) else {
+        return;
+    };
+    assert_eq!(scenario, "blocking");
+    tracing_subscriber::fmt().with_ansi(false).init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(jobs_runtime::builder().register(Blocking).run())
+        .unwrap();
 }

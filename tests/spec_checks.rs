@@ -85,3 +85,80 @@ async fn a_fixed_delay_job_cannot_be_rescheduled_to_cron() {
     assert_eq!(stats.schedule, Some(Schedule::every(MINUTE)));
     manager.stop_all().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_name_with_whitespace_is_refused() {
+    let (job, problem) = refused(JobSpec::every("nightly report", MINUTE));
+    assert_eq!(job, "nightly report");
+    assert_eq!(
+        problem,
+        "job name \"nightly report\" in `name` must not contain whitespace; use `-` or `_` between words"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_name_is_refused() {
+    let (job, problem) = refused(JobSpec::every("", MINUTE));
+    assert_eq!(job, "");
+    assert_eq!(problem, "`name` must not be empty; give the job a name");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upstream_name_with_whitespace_is_refused() {
+    let (job, problem) = refused(JobSpec::unscheduled("report").after("fetch rates"));
+    assert_eq!(job, "report");
+    assert_eq!(
+        problem,
+        "job name \"fetch rates\" in `after` must not contain whitespace; use `-` or `_` between words"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_env_variable_name_is_refused() {
+    let (job, problem) = refused(JobSpec::every("report", MINUTE).env("REPORT INTERVAL"));
+    assert_eq!(job, "report");
+    assert_eq!(
+        problem,
+        "invalid environment variable name \"REPORT INTERVAL\" for `env`: it must be non-empty, without `=`, NUL or whitespace"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_upstream_suggests_the_closest_name_and_lists_each_name_once() {
+    let manager = JobManager::new();
+    register(&manager, JobSpec::every("fetch-rates", MINUTE));
+    register(&manager, JobSpec::unscheduled("report").after("fetch-rate"));
+    register(
+        &manager,
+        JobSpec::unscheduled("archive").after("fetch-rate"),
+    );
+    let error = manager.start_all().unwrap_err();
+    let Error::Many(problems) = &error else {
+        panic!("unexpected error: {error}");
+    };
+    let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        [
+            "job `report` runs after `fetch-rate`, but no job has that name; did you mean `fetch-rates`? registered jobs: fetch-rates, report, archive",
+            "job `archive` runs after `fetch-rate`, but no job has that name; did you mean `fetch-rates`? registered jobs: fetch-rates, report, archive",
+        ]
+    );
+    // Nothing close: no suggestion.
+    let manager = JobManager::new();
+    register(&manager, JobSpec::every("report", MINUTE));
+    register(&manager, JobSpec::every("report", MINUTE));
+    register(&manager, JobSpec::unscheduled("archive").after("zzz"));
+    let error = manager.start_all().unwrap_err();
+    let Error::Many(problems) = &error else {
+        panic!("unexpected error: {error}");
+    };
+    let unknown = problems
+        .iter()
+        .find(|problem| matches!(problem, Error::UnknownUpstream { .. }))
+        .unwrap();
+    assert_eq!(
+        unknown.to_string(),
+        "job `archive` runs after `zzz`, but no job has that name; registered jobs: report, archive"
+    );
+}

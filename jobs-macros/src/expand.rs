@@ -116,16 +116,23 @@ fn registration(function: &ItemFn, config: &JobConfig, params: &[&Type]) -> Toke
         ReturnType::Default => (ident.span(), ident.span()),
     };
     let from_fn = quote_spanned!(start=> __jobs::BoundJob::from_fn);
-    let mut closure = Group::new(
-        Delimiter::Parenthesis,
-        quote! {
-            move |__jobs_ctx: &__jobs::JobContext| {
-                let _ = __jobs_ctx;
-                #ident(#(#extract),*)
-            }
-        },
-    );
-    closure.set_span(end);
+    let call = format_ident!("__jobs_call", span = end);
+    let render = format_ident!("__jobs_render", span = end);
+    let mut arguments = Group::new(Delimiter::Parenthesis, quote!(#call, #render));
+    arguments.set_span(end);
+    // The error's rendering is chosen here, where the result type is known:
+    // with its causes for `std::error::Error` types, with `Display` else.
+    let bound = quote! {
+        let #call = move |__jobs_ctx: &__jobs::JobContext| {
+            let _ = __jobs_ctx;
+            #ident(#(#extract),*)
+        };
+        let #render = {
+            use __jobs::{ViaBoxedError as _, ViaDisplay as _, ViaError as _};
+            (&&&__jobs::Probe::of(&#call)).kind()
+        };
+        __jobs::Option::Some(#from_fn #arguments)
+    };
 
     quote! {
         const _: () = {
@@ -136,7 +143,7 @@ fn registration(function: &ItemFn, config: &JobConfig, params: &[&Type]) -> Toke
                 let (#(__jobs::Option::Some(#prepared),)*) = (#(#prepared,)*) else {
                     return __jobs::Option::None;
                 };
-                __jobs::Option::Some(#from_fn #closure)
+                #bound
             }
 
             fn __jobs_spec() -> __jobs::JobSpec {

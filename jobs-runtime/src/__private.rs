@@ -11,6 +11,8 @@ pub use crate::job::registry::{Binder, BoundJob, Registration};
 #[doc(hidden)]
 pub use crate::job::runnable::IntoJobResult;
 #[doc(hidden)]
+pub use crate::job::runnable::{Probe, ViaBoxedError, ViaDisplay, ViaError};
+#[doc(hidden)]
 pub use crate::model::spec::Location;
 #[doc(hidden)]
 pub use crate::JobContext;

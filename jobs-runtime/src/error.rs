@@ -8,7 +8,11 @@ use crate::model::spec::Location;
 ///
 /// Start-up errors name the job, the variable or type at fault, the value, and
 /// what is allowed, so the message alone is enough to fix the problem.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` form is that message too (as `anyhow::Error`'s is), so a
+/// `main` returning `Result<(), jobs_runtime::Error>` prints the message
+/// when start-up fails.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Two jobs share one name.
@@ -48,12 +52,15 @@ pub enum Error {
     },
 
     /// A job runs `after` a job that does not exist.
-    #[error("job `{job}` runs after `{upstream}`, but no job has that name; registered jobs: {registered}")]
+    #[error("job `{job}` runs after `{upstream}`, but no job has that name; {}registered jobs: {registered}", Suggestion(.closest.as_deref()))]
     UnknownUpstream {
         /// The job.
         job: String,
         /// The name it follows.
         upstream: String,
+        /// The registered name closest to `upstream`, when one is close
+        /// enough to be what was meant.
+        closest: Option<String>,
         /// The names that exist, comma-separated.
         registered: String,
     },
@@ -137,6 +144,24 @@ impl Error {
             0 => Ok(()),
             1 => Err(problems.remove(0)),
             _ => Err(Error::Many(problems)),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// `did you mean `name`? `, or nothing.
+struct Suggestion<'a>(Option<&'a str>);
+
+impl fmt::Display for Suggestion<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, "did you mean `{name}`? "),
+            None => Ok(()),
         }
     }
 }

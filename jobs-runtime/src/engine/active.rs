@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::engine::slots::SlotPool;
 use crate::job::runnable::Runnable;
+use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
 use crate::observe::stats::StatsCell;
 use crate::JobSpec;
@@ -25,6 +26,9 @@ pub(crate) trait Registered: Send + Sync + 'static {
     fn spec(&self) -> &JobSpec;
     fn stats(&self) -> &StatsCell;
     fn is_paused(&self) -> bool;
+    /// Why the job's runs are being aborted, which an aborted execution
+    /// records.
+    fn abort_cause(&self) -> AbortCause;
     /// The job's upstream job succeeded at `at`: the job runs once now, if
     /// it is started.
     fn upstream_completed(&self, at: SystemTime);

@@ -201,7 +201,10 @@ fn panic_message(panic: Box<dyn Any + Send>) -> String {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a value that is not a string");
-    format!("panicked: {text}")
+    match crate::job::panic_hook::take_location() {
+        Some(location) => format!("panicked at {location}: {text}"),
+        None => format!("panicked: {text}"),
+    }
 }
 
 /// Records an execution as aborted if its future is dropped before it ends.
@@ -213,12 +216,12 @@ struct AbortGuard<'a> {
 
 impl Drop for AbortGuard<'_> {
     fn drop(&mut self) {
-        let message = "aborted: did not finish within the shutdown grace period";
+        let message = self.job.slot.abort_cause().message();
         let errors = self.job.stats().finish(
             self.started.elapsed(),
             self.job.clock().now(),
-            Ending::Failure(message),
+            Ending::Failure(&message),
         );
-        events::execute_aborted(self.job.name(), self.number, errors);
+        events::execute_aborted(self.job.name(), self.number, errors, &message);
     }
 }

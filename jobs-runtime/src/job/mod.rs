@@ -5,6 +5,7 @@
 
 pub(crate) mod context;
 pub(crate) mod extract;
+pub(crate) mod panic_hook;
 pub(crate) mod registry;
 pub(crate) mod runnable;
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::job::extract::{JobParam, StateMap};
-use crate::job::runnable::{FnJob, IntoJobResult, Runnable};
+use crate::job::runnable::{FnJob, IntoJobResult, Render, Runnable};
 use crate::model::spec::Location;
 use crate::{Error, JobContext, JobSpec};
 
@@ -93,13 +93,15 @@ impl Binder<'_> {
 pub struct BoundJob(Arc<dyn Runnable>);
 
 impl BoundJob {
-    /// Wraps the closure that extracts the parameters and calls the function.
-    pub fn from_fn<F, Fut, R>(call: F) -> Self
+    /// Wraps the closure that extracts the parameters and calls the
+    /// function, and the way its errors are rendered.
+    pub fn from_fn<F, Fut, R, K>(call: F, render: K) -> Self
     where
         F: Fn(&JobContext) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = R> + Send + 'static,
         R: IntoJobResult,
+        K: Render<R>,
     {
-        BoundJob(Arc::new(FnJob(call)))
+        BoundJob(Arc::new(FnJob { call, render }))
     }
 }

@@ -3,9 +3,11 @@
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::job::panic_hook;
 use crate::{JobContext, JobSpec};
 
 /// The error a hand-written [`Job`] returns. Anything that converts into it
@@ -65,27 +67,38 @@ pub(crate) struct HandWritten<J>(pub(crate) J);
 
 impl<J: Job> Runnable for HandWritten<J> {
     fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture {
-        Box::pin(async move {
+        // The job's code runs as code whose panics the executor catches.
+        Box::pin(panic_hook::in_job_future(async move {
             self.0
                 .execute(ctx)
                 .await
                 .map_err(|error| error_chain(&*error))
-        })
+        }))
     }
 }
 
-/// Runs a `#[job]` function: `call` extracts the parameters and calls it.
-pub(crate) struct FnJob<F>(pub(crate) F);
+/// Runs a `#[job]` function: `call` extracts the parameters and calls it,
+/// `render` turns its result into the outcome.
+pub(crate) struct FnJob<F, K> {
+    pub(crate) call: F,
+    pub(crate) render: K,
+}
 
-impl<F, Fut, R> Runnable for FnJob<F>
+impl<F, Fut, R, K> Runnable for FnJob<F, K>
 where
     F: Fn(&JobContext) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
     R: IntoJobResult,
+    K: Render<R>,
 {
     fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture {
-        let call = (self.0)(&ctx);
-        Box::pin(async move { call.await.into_job_result() })
+        // The job's code (its parameters' extraction, the function, the
+        // error's rendering) runs as code whose panics the executor catches.
+        let call = panic_hook::in_job(|| (self.call)(&ctx));
+        let render = self.render;
+        Box::pin(panic_hook::in_job_future(async move {
+            render.render(call.await)
+        }))
     }
 }
 
@@ -127,6 +140,129 @@ fn error_chain(error: &(dyn StdError + 'static)) -> String {
         source = cause.source();
     }
     message
+}
+
+/// How a `#[job]` function's error becomes its message: the code `#[job]`
+/// generates picks one per function with [`Probe`], so a type that
+/// implements [`std::error::Error`] is rendered with its chain of causes
+/// (`outer: cause: root`), and any other [`Display`](std::fmt::Display)
+/// type as `{:#}` renders it (which lists an `anyhow::Error`'s causes).
+pub trait Render<R>: Copy + Send + Sync + 'static {
+    /// The outcome, with the error rendered as a message.
+    fn render(self, outcome: R) -> Result<(), String>
+    where
+        R: IntoJobResult;
+}
+
+/// Renders an error that implements [`std::error::Error`] with its causes.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorChain;
+
+impl<E: StdError + 'static> Render<Result<(), E>> for ErrorChain {
+    fn render(self, outcome: Result<(), E>) -> Result<(), String> {
+        outcome.map_err(|error| error_chain(&error))
+    }
+}
+
+/// Renders a boxed `dyn Error` with its causes.
+#[derive(Debug, Clone, Copy)]
+pub struct BoxedErrorChain;
+
+impl<B: DynError + ?Sized> Render<Result<(), Box<B>>> for BoxedErrorChain {
+    fn render(self, outcome: Result<(), Box<B>>) -> Result<(), String> {
+        outcome.map_err(|error| error_chain(error.as_error()))
+    }
+}
+
+/// Renders any other result with [`IntoJobResult`].
+#[derive(Debug, Clone, Copy)]
+pub struct Displayed;
+
+impl<R> Render<R> for Displayed {
+    fn render(self, outcome: R) -> Result<(), String>
+    where
+        R: IntoJobResult,
+    {
+        outcome.into_job_result()
+    }
+}
+
+/// The `dyn Error` types a boxed error holds.
+pub trait DynError {
+    /// The error, as a plain `dyn Error`.
+    fn as_error(&self) -> &(dyn StdError + 'static);
+}
+
+impl DynError for dyn StdError + 'static {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+}
+
+impl DynError for dyn StdError + Send + 'static {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+}
+
+impl DynError for dyn StdError + Send + Sync + 'static {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+}
+
+/// Picks the [`Render`] of a `#[job]` function's result type `R` by method
+/// resolution on `(&&&Probe::of(&call)).kind()`, which tries the traits
+/// below from the most specific: [`ViaError`] (`Result<(), E>` with
+/// `E: Error`), then [`ViaBoxedError`] (`Result<(), Box<dyn Error ...>>`),
+/// then [`ViaDisplay`] (anything else).
+pub struct Probe<R>(PhantomData<fn() -> R>);
+
+impl<R> Probe<R> {
+    /// The probe of the result of `call`'s future.
+    pub fn of<F, Fut>(_call: &F) -> Self
+    where
+        F: Fn(&JobContext) -> Fut,
+        Fut: Future<Output = R>,
+    {
+        Probe(PhantomData)
+    }
+}
+
+/// The first choice of [`Probe`]: an error that implements `Error`.
+pub trait ViaError {
+    /// The render for this result type.
+    fn kind(&self) -> ErrorChain;
+}
+
+impl<E: StdError + 'static> ViaError for &&Probe<Result<(), E>> {
+    fn kind(&self) -> ErrorChain {
+        ErrorChain
+    }
+}
+
+/// The second choice of [`Probe`]: a boxed `dyn Error`.
+pub trait ViaBoxedError {
+    /// The render for this result type.
+    fn kind(&self) -> BoxedErrorChain;
+}
+
+impl<B: DynError + ?Sized> ViaBoxedError for &Probe<Result<(), Box<B>>> {
+    fn kind(&self) -> BoxedErrorChain {
+        BoxedErrorChain
+    }
+}
+
+/// The last choice of [`Probe`]: any other result.
+pub trait ViaDisplay {
+    /// The render for this result type.
+    fn kind(&self) -> Displayed;
+}
+
+impl<R> ViaDisplay for Probe<R> {
+    fn kind(&self) -> Displayed {
+        Displayed
+    }
 }
 
 #[cfg(test)]

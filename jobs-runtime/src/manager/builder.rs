@@ -76,9 +76,14 @@ impl Builder {
 
     /// Starts every job, waits for SIGINT or SIGTERM, then stops gracefully:
     /// no new execution starts, in-flight executions' cancellation tokens
-    /// fire, and they get the grace period to finish before being aborted. A
-    /// second signal aborts at once. Returns `Ok(())` once everything has
-    /// stopped, so `main` exits with status 0.
+    /// fire, and they get the grace period to finish before being aborted.
+    /// Returns `Ok(())` once everything has stopped, so `main` exits with
+    /// status 0.
+    ///
+    /// A second signal aborts the in-flight executions at once and ends the
+    /// process with status 0 (this call does not return then): the blocking
+    /// threads aborted runs may have left behind (`spawn_blocking` work goes
+    /// on until its closure returns) are not waited for.
     ///
     /// Fails before running anything if a job is misconfigured (see
     /// [`JobManager::start_all`]).

@@ -31,6 +31,81 @@ pub(crate) fn prefix(job: &str) -> String {
     format!("JOBS_{name}_")
 }
 
+/// The settings of a job's `JOBS_<NAME>_<KEY>` variables.
+const KEYS: [&str; 4] = ["EVERY", "CRON", "TZ", "ENABLED"];
+
+/// Warns (`env_unknown_variable`) about each `JOBS_` variable in the
+/// environment that configures none of the jobs of `specs`, a misspelling
+/// most likely: a name that matches no job, with the closest job's
+/// variable, or a key that is not a setting of the job it names. A job's
+/// own `env` variable is not warned about, whatever its name.
+pub(crate) fn warn_unknown_variables<'a>(specs: impl Iterator<Item = &'a JobSpec> + Clone) {
+    let variables: Vec<String> = std::env::vars_os()
+        .filter_map(|(variable, _)| variable.into_string().ok())
+        .filter(|variable| variable.starts_with("JOBS_"))
+        .filter(|variable| !specs.clone().any(|spec| spec.env_var() == Some(variable)))
+        .collect();
+    if variables.is_empty() {
+        return;
+    }
+    // Each job by the upper-cased form of its name, the first one of each.
+    let mut by_name: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for job in specs.map(JobSpec::name) {
+        let prefix = prefix(job);
+        let name = prefix["JOBS_".len()..prefix.len() - 1].to_owned();
+        by_name.entry(name).or_insert(job);
+    }
+    if by_name.is_empty() {
+        return;
+    }
+    for variable in &variables {
+        if let Some(problem) = unknown_variable_problem(variable, &by_name) {
+            crate::events::env_unknown_variable(variable, &problem);
+        }
+    }
+}
+
+/// What is wrong with `variable`, a `JOBS_` variable; `None` when it is
+/// a setting of one of the jobs, which are keyed by their upper-cased name.
+fn unknown_variable_problem(
+    variable: &str,
+    by_name: &std::collections::HashMap<String, &str>,
+) -> Option<String> {
+    let rest = &variable["JOBS_".len()..];
+    // Every split of `<NAME>_<KEY>` at an underscore; a name may have some.
+    let splits = || {
+        rest.match_indices('_')
+            .map(|(at, _)| (&rest[..at], &rest[at + 1..]))
+    };
+    if splits().any(|(name, key)| by_name.contains_key(name) && KEYS.contains(&key)) {
+        return None;
+    }
+    // The longest name that is a job's: the key is wrong.
+    if let Some((name, key)) = splits().rfind(|(name, _)| by_name.contains_key(*name)) {
+        let job = by_name[name];
+        let suggestion = crate::model::names::closest(key, KEYS)
+            .map(|closest| format!("did you mean JOBS_{name}_{closest}? "))
+            .unwrap_or_default();
+        return Some(format!(
+            "job `{job}` has no setting {key}; {suggestion}(the settings are {})",
+            KEYS.join(", ")
+        ));
+    }
+    // A name that is no job's, before a key or not.
+    let (name, key) = splits()
+        .find(|(_, key)| KEYS.contains(key))
+        .map_or((rest, None), |(name, key)| (name, Some(key)));
+    let mut problem = format!("no job has the name {name} (upper-cased, with `_` for `-`)");
+    if let Some(closest) = crate::model::names::closest(name, by_name.keys().map(String::as_str)) {
+        let job = by_name[closest];
+        let variable = format!("JOBS_{closest}_{}", key.unwrap_or("EVERY"));
+        problem.push_str(&format!(
+            "; did you mean job `{job}`, whose variable is {variable}?"
+        ));
+    }
+    Some(problem)
+}
+
 /// Reads every variable that concerns `spec`'s job. Precedence, highest
 /// first: `JOBS_<NAME>_EVERY` or `JOBS_<NAME>_CRON` (not both), the job's own
 /// `env` variable, the spec. Every invalid value is reported.

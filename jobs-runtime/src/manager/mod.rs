@@ -24,7 +24,9 @@ use crate::engine::timer::Timers;
 use crate::job::extract::StateMap;
 use crate::job::registry::{self, Registration};
 use crate::job::runnable::{HandWritten, Runnable};
+use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
+use crate::model::names;
 use crate::model::spec::{Location, Overlap};
 use crate::observe::stats::StatsCell;
 use crate::{events, Error, Job, JobSpec, JobStats, Schedule};
@@ -105,6 +107,8 @@ pub(crate) struct JobSlot {
     /// The schedule set with `set_schedule`, which outlives restarts.
     schedule_override: Mutex<Option<Option<Schedule>>>,
     running: Mutex<Option<Running>>,
+    /// Why its runs were last aborted.
+    abort_cause: Mutex<AbortCause>,
 }
 
 /// What `prepare` needs from the manager.
@@ -201,6 +205,7 @@ impl JobManager {
             paused: AtomicBool::new(false),
             schedule_override: Mutex::new(None),
             running: Mutex::new(None),
+            abort_cause: Mutex::new(AbortCause::GracePeriod),
         });
         let mut guard = lock(&self.inner.registry);
         let registry = &mut *guard;
@@ -291,7 +296,11 @@ impl JobManager {
             .iter()
             .filter(|slot| !slot.is_started())
             .collect();
-        self.launch_checked(&registry, &pending, problems)
+        let started = self.launch_checked(&registry, &pending, problems);
+        if started.is_ok() {
+            env::warn_unknown_variables(registry.slots.iter().map(|slot| &slot.spec));
+        }
+        started
     }
 
     /// Starts one job, with the same checks as [`start_all`](Self::start_all).
@@ -488,16 +497,22 @@ impl JobManager {
 
     /// Stops every started job at once, without a grace period: in-flight
     /// executions are aborted (their futures dropped), logged as
-    /// `job_execute_aborted` and recorded as failures. A
+    /// `job_execute_aborted` and recorded as failures
+    /// (``aborted: `JobManager::abort_all` was called``). A
     /// [`stop_all`](Self::stop_all) already waiting returns as soon as its
     /// jobs are aborted.
     pub async fn abort_all(&self) {
+        self.abort_all_because(AbortCause::AbortAll).await;
+    }
+
+    /// [`abort_all`](Self::abort_all), recording `cause` as the reason.
+    pub(crate) async fn abort_all_because(&self, cause: AbortCause) {
         let slots: Vec<Arc<JobSlot>> = lock(&self.inner.registry).slots.clone();
         let now = Instant::now();
         for slot in &slots {
             slot.begin_stop(now);
             // Stopping already, or just now: abort either way.
-            slot.abort_runs();
+            slot.abort_runs(cause);
         }
         for slot in &slots {
             slot.wait_stopped().await;
@@ -565,10 +580,13 @@ impl Registry {
         };
         for (index, slot) in self.slots.iter().enumerate() {
             if let Some(upstream) = slot.spec.upstream() {
-                if !self.by_name.contains_key(upstream) {
+                // An invalid name is reported as such, by `prepare`.
+                if !self.by_name.contains_key(upstream) && names::is_valid(upstream) {
+                    let names = self.slots.iter().map(|slot| &*slot.name);
                     problems.push(Error::UnknownUpstream {
                         job: slot.name.to_string(),
                         upstream: upstream.to_owned(),
+                        closest: names::closest(upstream, names).map(str::to_owned),
                         registered: self.names(),
                     });
                 }
@@ -612,10 +630,14 @@ impl Registry {
         dependents
     }
 
+    /// The registered names, each once, comma-separated.
     fn names(&self) -> String {
         self.slots
             .iter()
-            .map(|slot| &*slot.name)
+            .enumerate()
+            // A duplicate is not the one its name maps to.
+            .filter(|&(index, slot)| self.by_name.get(&*slot.name) == Some(&index))
+            .map(|(_, slot)| &*slot.name)
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -646,6 +668,10 @@ impl Registered for JobSlot {
 
     fn is_paused(&self) -> bool {
         JobSlot::is_paused(self)
+    }
+
+    fn abort_cause(&self) -> AbortCause {
+        JobSlot::abort_cause(self)
     }
 
     fn upstream_completed(&self, at: SystemTime) {
@@ -700,6 +726,9 @@ impl JobSlot {
                 problem,
             })
         };
+        for problem in names::spec_problems(spec) {
+            spec_problem(problem);
+        }
         if let Overlap::Allow { max_concurrency: 0 } = spec.overlap_policy() {
             spec_problem("`max_concurrency` must be greater than zero".to_owned());
         }
@@ -793,6 +822,8 @@ impl JobSlot {
             match running.as_mut() {
                 Some(job) if !job.stopping => {
                     job.stopping = true;
+                    // Until `abort_runs` says otherwise.
+                    *lock(&self.abort_cause) = AbortCause::GracePeriod;
                     Arc::clone(&job.started)
                 }
                 _ => return,
@@ -805,7 +836,8 @@ impl JobSlot {
         }
     }
 
-    fn abort_runs(&self) {
+    fn abort_runs(&self, cause: AbortCause) {
+        *lock(&self.abort_cause) = cause;
         if let Some(running) = &*lock(&self.running) {
             running.started.abort_runs();
         }
@@ -822,6 +854,11 @@ impl JobSlot {
             started.idle().await;
         }
         self.finish_stop(&started);
+    }
+
+    /// Why the job's runs were last aborted.
+    pub(crate) fn abort_cause(&self) -> AbortCause {
+        *lock(&self.abort_cause)
     }
 
     /// Marks the job stopped once no run is in flight.

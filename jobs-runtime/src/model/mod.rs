@@ -3,10 +3,12 @@
 //! clock, conditions and priorities. Nothing here runs or sleeps, so all of
 //! it is tested without a runtime.
 
+pub(crate) mod abort;
 pub(crate) mod backoff;
 pub(crate) mod clock;
 pub(crate) mod condition;
 pub(crate) mod cron;
+pub(crate) mod names;
 pub(crate) mod priority;
 pub(crate) mod schedule;
 pub(crate) mod spec;

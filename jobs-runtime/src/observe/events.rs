@@ -54,6 +54,16 @@ pub(crate) fn job_disabled(job_name: &str, variable: &str) {
     );
 }
 
+pub(crate) fn env_unknown_variable(variable: &str, problem: &str) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "env_unknown_variable",
+        variable,
+        problem,
+        "environment variable configures no job; it is ignored"
+    );
+}
+
 pub(crate) fn job_paused(job_name: &str, paused: bool) {
     if paused {
         tracing::info!(target: TARGET, operation = "job_paused", job_name, "job paused: its fires are skipped");
@@ -191,14 +201,29 @@ pub(crate) fn execute_slow(
     );
 }
 
-pub(crate) fn execute_aborted(job_name: &str, execution_number: u64, error_count: u64) {
+pub(crate) fn execute_aborted(
+    job_name: &str,
+    execution_number: u64,
+    error_count: u64,
+    error: &str,
+) {
     tracing::warn!(
         target: TARGET,
         operation = "job_execute_aborted",
         job_name,
         execution_number,
         error_count,
-        "job execution aborted: it did not finish within the shutdown grace period"
+        error,
+        "job execution aborted"
+    );
+}
+
+pub(crate) fn start_failed(error: &crate::Error) {
+    tracing::error!(
+        target: TARGET,
+        operation = "start_failed",
+        error = %error,
+        "jobs could not start; nothing runs"
     );
 }
 
@@ -217,7 +242,7 @@ pub(crate) fn shutdown_abort(signal: &str) {
         target: TARGET,
         operation = "shutdown_abort",
         signal,
-        "second shutdown signal: aborting in-flight executions"
+        "second shutdown signal: aborting in-flight executions and ending the process"
     );
 }
 
