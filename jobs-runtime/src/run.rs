@@ -9,12 +9,14 @@
 //! trigger, an upstream job's success, a queued fire) get a task at once.
 
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::context::RunToken;
-use crate::executor::{self, Fire};
+use crate::events::{self, PanicStage};
+use crate::executor::{self, panic_message, Fire};
 use crate::scheduler::Started;
 
 /// At most this many runs are polled by one batch's task. A run that blocks
@@ -73,17 +75,47 @@ impl Run {
 impl Future for Run {
     type Output = ();
 
+    /// A panic in the executor's own code (a job's panics are caught at
+    /// its attempts) ends this run alone, and is logged: it never reaches
+    /// the batch, whose other runs are still to be polled, nor the task.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let id = self.id;
         let mut future = match std::mem::replace(&mut self.stage, Stage::Polling) {
             Stage::Due { fire, token } => Box::pin(async move {
-                executor::run(&token.started().job, &fire, &token).await;
+                executor::run(&token.started().job, &fire, &token, id).await;
             }),
             Stage::Running(future) => future,
             Stage::Polling => return Poll::Ready(()),
         };
-        let poll = future.as_mut().poll(cx);
-        self.stage = Stage::Running(future);
-        poll
+        match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(poll) => {
+                self.stage = Stage::Running(future);
+                poll
+            }
+            Err(panic) => {
+                self.panicked(future, panic);
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl Run {
+    /// The run's future panicked: drops it (recording the execution, if
+    /// one had begun, as aborted) and logs the panic.
+    #[cold]
+    fn panicked(
+        &self,
+        future: Pin<Box<dyn Future<Output = ()> + Send>>,
+        panic: Box<dyn std::any::Any + Send>,
+    ) {
+        let message = panic_message(panic);
+        // The job fires again either way: the run's end is recorded when
+        // the run is dropped.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(future)));
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            events::internal_panic(self.job.job.name(), PanicStage::Run, &message, true);
+        }));
     }
 }
 

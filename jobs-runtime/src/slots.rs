@@ -1,11 +1,18 @@
-//! Slots: a manager's capacity units, shared by its runs in priority order.
+//! Slots: a manager's capacity units, shared by its runs in priority order,
+//! with aging: a waiting run rises one priority level for every
+//! [`AGING_STEP`] it has waited, so no priority starves.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant};
+
+/// How long a run waits for slots before it counts as one priority level
+/// higher: a run is served before every run of a higher priority that became
+/// due more than this many steps (one per level) after it.
+pub(crate) const AGING_STEP: Duration = Duration::from_secs(30);
 
 /// The order in which runs waiting for slots get them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -36,19 +43,25 @@ struct PoolState {
 #[derive(Debug)]
 struct Waiter {
     priority: Priority,
-    due: Instant,
+    /// The due instant, moved later by one [`AGING_STEP`] for each level
+    /// below high: the order of two waiters is that of their aged instants.
+    aged: Instant,
     arrival: u64,
     need: u32,
     wake: oneshot::Sender<()>,
 }
 
 impl Ord for Waiter {
-    /// The greatest waiter is served first: highest priority, then earliest
-    /// due, then first arrived.
+    /// The greatest waiter is served first: earliest aged instant, then
+    /// highest priority, then first arrived. Comparing aged instants is
+    /// comparing effective priorities, each raised one level per
+    /// [`AGING_STEP`] of waiting, at any moment: the order never changes
+    /// while the waiters wait.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.priority
-            .cmp(&other.priority)
-            .then_with(|| other.due.cmp(&self.due))
+        other
+            .aged
+            .cmp(&self.aged)
+            .then_with(|| self.priority.cmp(&other.priority))
             .then_with(|| other.arrival.cmp(&self.arrival))
     }
 }
@@ -102,8 +115,22 @@ impl SlotPool {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Takes `need` slots, waiting behind every run that asked earlier with
-    /// the same or a higher priority (first by priority, then by `due`).
+    /// Takes `need` slots at once, if they are free and no run waits.
+    pub(crate) fn try_acquire(self: &Arc<Self>, need: u32) -> Option<SlotPermit> {
+        let mut state = self.lock();
+        if state.waiting.is_empty() && state.free >= need {
+            state.free -= need;
+            return Some(SlotPermit {
+                pool: Arc::clone(self),
+                held: need,
+            });
+        }
+        None
+    }
+
+    /// Takes `need` slots, waiting in line: the line is ordered by
+    /// effective priority, which rises one level per [`AGING_STEP`] a run
+    /// has waited since `due`, then by priority, then by arrival.
     pub(crate) async fn acquire(
         self: &Arc<Self>,
         need: u32,
@@ -122,9 +149,19 @@ impl SlotPool {
             let (wake, receiver) = oneshot::channel();
             state.arrivals += 1;
             let arrival = state.arrivals;
+            let levels_below_high = match priority {
+                Priority::High => 0,
+                Priority::Normal => 1,
+                Priority::Low => 2,
+            };
+            // A due instant is within a lifetime of now: the sum cannot
+            // overflow, and the fallback only keeps this free of panics.
+            let aged = due
+                .checked_add(AGING_STEP * levels_below_high)
+                .unwrap_or(due);
             state.waiting.push(Waiter {
                 priority,
-                due,
+                aged,
                 arrival,
                 need,
                 wake,
