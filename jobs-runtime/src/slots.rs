@@ -266,6 +266,46 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_waiting_run_rises_one_level_per_aging_step() {
+        let pool = SlotPool::new(1);
+        let held = pool.acquire(1, Priority::Normal, Instant::now()).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let now = Instant::now();
+        let step = AGING_STEP.as_secs();
+        let mut tasks = Vec::new();
+        for (name, priority, due) in [
+            // Two steps below high: ahead of high runs due later than that.
+            ("low", Priority::Low, 0),
+            ("high-after-two-steps", Priority::High, 2 * step + 1),
+            ("high-within-two-steps", Priority::High, 2 * step - 1),
+            ("normal-after-one-step", Priority::Normal, step + 1),
+        ] {
+            let pool = Arc::clone(&pool);
+            let order = Arc::clone(&order);
+            tasks.push(tokio::spawn(async move {
+                let _permit = pool
+                    .acquire(1, priority, now + Duration::from_secs(due))
+                    .await;
+                order.lock().unwrap().push(name);
+            }));
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            [
+                "high-within-two-steps",
+                "low",
+                "high-after-two-steps",
+                "normal-after-one-step"
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn abandoned_waits_give_their_slots_back() {
         let pool = SlotPool::new(2);
         let held = pool.acquire(2, Priority::Normal, Instant::now()).await;
