@@ -824,6 +824,30 @@ mod tests {
     }
 
     #[test]
+    fn rate_jumps_exactly_over_billions_of_missed_fires() {
+        let start = Instant::now();
+        let schedule = Schedule::every(Duration::from_nanos(1));
+        let mut timing = Timing::new(Some(&schedule), false, start, true, &Clock::system());
+        timing.jump_to(start + Duration::from_secs(10), &Clock::system());
+        assert_eq!(timing.due(), Some(start + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn an_interval_beyond_any_lifetime_has_no_next_fire() {
+        let (start, clock) = (Instant::now(), Clock::system());
+        let schedule = Schedule::every(Duration::from_secs(u64::MAX));
+        for fixed_delay in [false, true] {
+            let mut timing = Timing::new(Some(&schedule), fixed_delay, start, true, &clock);
+            assert_eq!(timing.due(), Some(start));
+            timing.advance(&clock);
+            timing.run_ended(|| start);
+            assert_eq!(timing.due(), None);
+            let waiting = Timing::new(Some(&schedule), fixed_delay, start, false, &clock);
+            assert_eq!(waiting.due(), None);
+        }
+    }
+
+    #[test]
     fn delay_waits_for_the_run_to_end() {
         let (mut timing, start) = every(10, true, true);
         timing.advance(&Clock::system());
