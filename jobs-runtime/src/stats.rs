@@ -69,7 +69,8 @@ pub struct JobStats {
     pub last_started_at: Option<SystemTime>,
     /// When the most recent execution finished (wall clock).
     pub last_finished_at: Option<SystemTime>,
-    /// When the job fires next (wall clock); `None` while it is stopped.
+    /// When the job fires next (wall clock); `None` while it is stopped, or
+    /// when no fire is pending (no schedule, or none within 10,000 years).
     pub next_run_at: Option<SystemTime>,
     /// The message of the most recent failure.
     pub last_error: Option<String>,
