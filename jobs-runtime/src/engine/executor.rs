@@ -2,6 +2,7 @@
 //! capture and retries, then stats, log events and the jobs that follow it.
 
 use std::any::Any;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
@@ -9,10 +10,10 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt as _;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::engine::active::{ActiveJob, Fire};
+use crate::engine::slots::{SlotPermit, SlotPool};
 use crate::job::context::RunToken;
 use crate::model::schedule::format_duration_short;
 use crate::model::spec::Missed;
@@ -20,49 +21,118 @@ use crate::observe::events::{self, SkipReason};
 use crate::observe::stats::Ending;
 use crate::JobContext;
 
-/// Runs one fire of `job` to its end. `token` is the run's token: it fires
-/// on stop, or when a newer run replaces this one; an attempt with a timeout
-/// gets a child of it.
+/// Runs one fire of `job` to its end: run `id` of its scheduler. `token`
+/// is the run's token: it fires on stop, or when a newer run replaces this
+/// one; an attempt with a timeout gets a child of it.
+///
+/// From the moment the token fires no execution starts: a run still
+/// waiting for its condition or for slots gives up, and is recorded and
+/// logged as a skipped fire (`reason = "cancelled"`).
 ///
 /// If the returned future is dropped before it ends (the job was aborted),
 /// the execution is recorded and logged as aborted.
-pub(crate) async fn run(job: &ActiveJob, fire: &Fire, token: &RunToken) {
+pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
+    let token = run.token;
     let spec = job.spec();
     if let Some(condition) = spec.condition() {
-        if !condition.holds().await {
-            let skipped = job.stats().skip();
-            events::execute_skipped(job.name(), SkipReason::Condition, skipped);
-            return;
+        let mut holds = pin!(condition.holds());
+        // Most conditions answer at once; only a real wait is marked, and
+        // ends when the run's token fires.
+        let holds = match holds.as_mut().now_or_never() {
+            Some(holds) => Some(holds),
+            None => Box::pin(wait(holds, run, Instant::now())).await,
+        };
+        match holds {
+            Some(true) => {}
+            Some(false) => return skip(job, SkipReason::Condition),
+            None => return skip(job, SkipReason::Cancelled),
         }
     }
     let mut queue_time = Duration::ZERO;
-    let _permit = match &job.settings.pool {
+    let permit = match &job.settings.pool {
         Some(pool) => {
-            let asked = Instant::now();
-            // Boxed: the wait is the uncommon path, and the run's task stays
-            // small without it.
-            let permit =
-                Box::pin(pool.acquire(spec.slot_count(), spec.priority_level(), fire.due)).await;
-            queue_time = asked.elapsed();
+            let Some((permit, waited)) = take_slots(job, pool, fire.due, run).await else {
+                return skip(job, SkipReason::Cancelled);
+            };
+            queue_time = waited;
             job.stats().queued(queue_time);
-            if fire.scheduled
-                && spec.missed_policy() == Missed::Skip
+            // Only a wait for slots can make a fire late here: the
+            // scheduler handled the lateness it found at the fire.
+            if !waited.is_zero()
+                && fire.scheduled
                 && fire.due.elapsed() > job.settings.misfire_threshold
             {
                 let missed = job.stats().missed(1);
-                events::execute_missed(job.name(), 1, missed, "skip");
-                return;
+                match spec.missed_policy() {
+                    Missed::Skip => {
+                        events::execute_missed(job.name(), 1, missed, "skip");
+                        return;
+                    }
+                    // This run is the one run `run_once` makes.
+                    Missed::RunOnce => events::execute_missed(job.name(), 1, missed, "run_once"),
+                }
             }
             Some(permit)
         }
         None => None,
     };
-    execute(job, fire, queue_time, token).await;
+    // A stop that came while the run was handed out, before its first poll.
+    if token.is_cancelled() {
+        return skip(job, SkipReason::Cancelled);
+    }
+    execute(job, fire, queue_time, permit, run).await;
+}
+
+/// Records and logs a fire that starts no execution.
+fn skip(job: &ActiveJob, reason: SkipReason) {
+    let skipped = job.stats().skip();
+    events::execute_skipped(job.name(), reason, skipped);
+}
+
+/// Takes the job's slots from `pool` for a run due at `due`: at once when
+/// they are free and no run waits, else in line (see
+/// [`SlotPool::acquire`]). Returns the slots and the time waited for them;
+/// `None` if the run's token fired first.
+async fn take_slots(
+    job: &ActiveJob,
+    pool: &Arc<SlotPool>,
+    due: Instant,
+    run: RunOf<'_>,
+) -> Option<(SlotPermit, Duration)> {
+    let spec = job.spec();
+    if let Some(permit) = pool.try_acquire(spec.slot_count()) {
+        return Some((permit, Duration::ZERO));
+    }
+    let asked = Instant::now();
+    // Boxed: the wait is the uncommon path, and the run's task stays small
+    // without it.
+    let acquire = pool.acquire(spec.slot_count(), spec.priority_level(), due);
+    let permit = Box::pin(wait(acquire, run, asked)).await?;
+    Some((permit, asked.elapsed()))
+}
+
+/// Waits for `future` as run `id`, shown in the job's stats as waiting
+/// since `since`; `None` if the run's token fires first.
+async fn wait<F: Future>(future: F, run: RunOf<'_>, since: Instant) -> Option<F::Output> {
+    run.waits.mark_waiting(run.id, Some(since));
+    let outcome = tokio::select! {
+        biased;
+        () = run.token.get().cancelled() => None,
+        outcome = future => Some(outcome),
+    };
+    run.waits.mark_waiting(run.id, None);
+    outcome
 }
 
 /// Runs the attempts of one execution and records how it ended, inside the
 /// execution's span.
-async fn execute(job: &ActiveJob, fire: &Fire, queue_time: Duration, token: &RunToken) {
+async fn execute(
+    job: &ActiveJob,
+    fire: &Fire,
+    queue_time: Duration,
+    permit: Option<SlotPermit>,
+    run: RunOf<'_>,
+) {
     let started_at = job.clock().now();
     let started = Instant::now();
     let number = job.stats().begin(started_at);
@@ -74,7 +144,7 @@ async fn execute(job: &ActiveJob, fire: &Fire, queue_time: Duration, token: &Run
         number,
         started,
     };
-    let mut attempts = pin!(attempts(abort_guard, fire, started_at, token).instrument(span));
+    let mut attempts = pin!(attempts(abort_guard, fire, started_at, run, permit).instrument(span));
     let (outcome, abandoned, elapsed) = attempts.as_mut().await;
     let finished_at = job.clock().now();
     let _entered = attempts.span().enter();
@@ -97,10 +167,27 @@ async fn execute(job: &ActiveJob, fire: &Fire, queue_time: Duration, token: &Run
         }
     }
     if let Some(interval) = fire.interval {
-        if elapsed * 5 > interval * 4 {
+        // In nanoseconds, as `u128`: no product of two durations overflows.
+        if elapsed.as_nanos() * 5 > interval.as_nanos() * 4 {
             events::execute_slow(job.name(), number, elapsed, interval);
         }
     }
+}
+
+/// The run an execution belongs to: its token, its id in its job's
+/// scheduler, and where it reports its waits.
+#[derive(Clone, Copy)]
+pub(crate) struct RunOf<'a> {
+    pub(crate) token: &'a RunToken,
+    pub(crate) id: u32,
+    pub(crate) waits: &'a dyn Waits,
+}
+
+/// Where a run reports the waits it makes for its condition or for slots,
+/// which the job's stats show while they last: its started job.
+pub(crate) trait Waits: Send + Sync {
+    /// Run `id` waits since `since`; `None`: it waits no more.
+    fn mark_waiting(&self, id: u32, since: Option<Instant>);
 }
 
 /// Runs the attempts of one execution, with retries: the outcome (an
@@ -108,13 +195,17 @@ async fn execute(job: &ActiveJob, fire: &Fire, queue_time: Duration, token: &Run
 /// retry (the execution fails, but no further attempt failed), and the
 /// execution's time. The guard records the execution as aborted if this
 /// future is dropped first.
+///
+/// The run's slots are given back while it waits to retry, and taken again
+/// (in line with other runs) before the next attempt.
 async fn attempts(
     guard: AbortGuard<'_>,
     fire: &Fire,
     started_at: SystemTime,
-    token: &RunToken,
+    run: RunOf<'_>,
+    mut permit: Option<SlotPermit>,
 ) -> (Result<(), String>, bool, Duration) {
-    let (job, number) = (guard.job, guard.number);
+    let (job, number, token) = (guard.job, guard.number, run.token);
     let mut attempt = 1;
     let (outcome, abandoned) = loop {
         let Err(message) = run_attempt(job, fire, number, attempt, started_at, token).await else {
@@ -128,7 +219,7 @@ async fn attempts(
         job.stats().retry();
         events::execute_retry(job.name(), number, attempt, delay, &message);
         // Boxed, as is every uncommon wait: the run's task stays small.
-        if !Box::pin(wait_to_retry(delay, token.get())).await {
+        if !Box::pin(wait_to_retry(job, delay, run, &mut permit)).await {
             let message = format!("{message} (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)");
             break (Err(message), true);
         }
@@ -139,12 +230,32 @@ async fn attempts(
     (outcome, abandoned, elapsed)
 }
 
-/// Waits `delay` before a retry; `false` if the run was cancelled first.
-async fn wait_to_retry(delay: Duration, token: &CancellationToken) -> bool {
-    tokio::select! {
+/// Waits `delay` before a retry without holding slots, then takes them
+/// again, as a run due now; `false` if the run was cancelled first.
+async fn wait_to_retry(
+    job: &ActiveJob,
+    delay: Duration,
+    run: RunOf<'_>,
+    permit: &mut Option<SlotPermit>,
+) -> bool {
+    let held = permit.take();
+    let slots = held.is_some();
+    drop(held);
+    let token = run.token.get();
+    let waited = tokio::select! {
         () = tokio::time::sleep(delay) => true,
         () = token.cancelled() => false,
+    };
+    if !waited {
+        return false;
     }
+    if let (true, Some(pool)) = (slots, &job.settings.pool) {
+        match take_slots(job, pool, Instant::now(), run).await {
+            Some((again, _)) => *permit = Some(again),
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Runs one attempt with panic capture and the timeout; an `Err` is the
@@ -195,7 +306,7 @@ async fn run_attempt(
     outcome.unwrap_or_else(|panic| Err(panic_message(panic)))
 }
 
-fn panic_message(panic: Box<dyn Any + Send>) -> String {
+pub(crate) fn panic_message(panic: Box<dyn Any + Send>) -> String {
     let text = panic
         .downcast_ref::<&'static str>()
         .copied()

@@ -9,6 +9,7 @@
 //! trigger, an upstream job's success, a queued fire) get a task at once.
 
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,12 +17,13 @@ use std::task::{Context, Poll};
 use tokio::task::JoinHandle;
 
 use crate::engine::active::{ActiveJob, Fire};
-use crate::engine::executor;
+use crate::engine::executor::{self, panic_message, RunOf, Waits};
 use crate::job::context::RunToken;
+use crate::observe::events::{self, PanicStage};
 
 /// What a run belongs to: the started job that counts its runs in flight
 /// (the [scheduler](super::scheduler)'s started job).
-pub(crate) trait Owner: Send + Sync + 'static {
+pub(crate) trait Owner: Waits + 'static {
     /// The job the run executes.
     fn active(&self) -> &ActiveJob;
     /// Run `id` moved to a task of its own.
@@ -86,20 +88,55 @@ impl<O: Owner> Run<O> {
 impl<O: Owner> Future for Run<O> {
     type Output = ();
 
+    /// A panic in the executor's own code (a job's panics are caught at
+    /// its attempts) ends this run alone, and is logged: it never reaches
+    /// the batch, whose other runs are still to be polled, nor the task.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let id = self.id;
         let mut future = match std::mem::replace(&mut self.stage, Stage::Polling) {
             Stage::Due { fire, token } => {
                 let job = Arc::clone(&self.job);
                 Box::pin(async move {
-                    executor::run(job.active(), &fire, &token).await;
+                    let run = RunOf {
+                        token: &token,
+                        id,
+                        waits: &*job,
+                    };
+                    executor::run(job.active(), &fire, run).await;
                 })
             }
             Stage::Running(future) => future,
             Stage::Polling => return Poll::Ready(()),
         };
-        let poll = future.as_mut().poll(cx);
-        self.stage = Stage::Running(future);
-        poll
+        match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(poll) => {
+                self.stage = Stage::Running(future);
+                poll
+            }
+            Err(panic) => {
+                self.panicked(future, panic);
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl<O: Owner> Run<O> {
+    /// The run's future panicked: drops it (recording the execution, if
+    /// one had begun, as aborted) and logs the panic.
+    #[cold]
+    fn panicked(
+        &self,
+        future: Pin<Box<dyn Future<Output = ()> + Send>>,
+        panic: Box<dyn std::any::Any + Send>,
+    ) {
+        let message = panic_message(panic);
+        // The job fires again either way: the run's end is recorded when
+        // the run is dropped.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(future)));
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            events::internal_panic(self.job.active().name(), PanicStage::Run, &message, true);
+        }));
     }
 }
 

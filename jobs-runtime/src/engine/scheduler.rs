@@ -8,6 +8,7 @@
 //! by calls, and each run reports its end.
 
 use std::future::poll_fn;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Poll, Waker};
 use std::time::{Duration, SystemTime};
@@ -17,13 +18,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::active::{ActiveJob, Fire};
+use crate::engine::executor::{panic_message, Waits};
 use crate::engine::run::{self, Run};
 use crate::engine::timer::Shard;
 use crate::job::context::{RunToken, StartedJob};
 use crate::model::clock::Clock;
 use crate::model::cron::CronSchedule;
 use crate::model::spec::{Missed, Overlap};
-use crate::observe::events::{self, SkipReason};
+use crate::observe::events::{self, PanicStage, SkipReason};
+use crate::observe::stats::InFlightStats;
 use crate::Schedule;
 
 /// How far ahead a cron job sleeps at most before it reads the wall clock
@@ -34,11 +37,28 @@ const CRON_RECHECK: Duration = Duration::from_secs(60);
 /// timing jumps to the present.
 const MISSED_WALK_LIMIT: u64 = 100_000;
 
+/// A fire further than this after the instant it is computed from (an
+/// interval, a jitter, a delay) never comes: no process lives that long, and
+/// instants and wall times this far ahead could not be represented.
+const NEVER: Duration = Duration::from_secs(10_000 * 365 * 86_400);
+
+/// The instant `by` after `at`; `None` when it lies beyond [`NEVER`].
+pub(crate) fn later(at: Instant, by: Duration) -> Option<Instant> {
+    if by > NEVER {
+        return None;
+    }
+    at.checked_add(by)
+}
+
 /// When a job's next fire is due.
 #[derive(Debug, Clone)]
 pub(crate) enum Timing {
-    /// Fixed rate: the grid `start + k · interval`.
-    Rate { next: Instant, interval: Duration },
+    /// Fixed rate: the grid `start + k · interval`; `None` once the next
+    /// grid point lies beyond [`NEVER`].
+    Rate {
+        next: Option<Instant>,
+        interval: Duration,
+    },
     /// Fixed delay: one interval after the previous run ended.
     Delay {
         next: Option<Instant>,
@@ -66,13 +86,13 @@ impl Timing {
             None => Timing::Unscheduled,
             Some(Schedule::Every(interval)) => {
                 let next = if run_on_start {
-                    start
+                    Some(start)
                 } else {
-                    start + *interval
+                    later(start, *interval)
                 };
                 if fixed_delay {
                     Timing::Delay {
-                        next: Some(next),
+                        next,
                         interval: *interval,
                     }
                 } else {
@@ -101,8 +121,7 @@ impl Timing {
     /// The instant the next fire is due, if one is pending.
     pub(crate) fn due(&self) -> Option<Instant> {
         match self {
-            Timing::Rate { next, .. } => Some(*next),
-            Timing::Delay { next, .. } => *next,
+            Timing::Rate { next, .. } | Timing::Delay { next, .. } => *next,
             Timing::Cron { next, .. } => next.map(|(_, at)| at),
             Timing::Unscheduled => None,
         }
@@ -111,7 +130,9 @@ impl Timing {
     /// Consumes the pending fire and computes the one after it.
     fn advance(&mut self, clock: &Clock) {
         match self {
-            Timing::Rate { next, interval } => *next += *interval,
+            Timing::Rate { next, interval } => {
+                *next = next.and_then(|next| later(next, *interval));
+            }
             Timing::Delay { next, .. } => *next = None,
             Timing::Cron { cron, next } => {
                 *next = next
@@ -125,11 +146,19 @@ impl Timing {
     /// Skips every fire up to `now` without counting them.
     fn jump_to(&mut self, now: Instant, clock: &Clock) {
         match self {
-            Timing::Rate { next, interval } => {
-                let behind =
-                    now.saturating_duration_since(*next).as_nanos() / interval.as_nanos().max(1);
-                let steps = u32::try_from(behind).unwrap_or(u32::MAX);
-                *next += *interval * steps;
+            Timing::Rate {
+                next: Some(next),
+                interval,
+            } => {
+                // The last grid point at or before `now`: at most `now`, so
+                // the sum cannot overflow.
+                let step = interval.as_nanos().max(1);
+                let behind = now.saturating_duration_since(*next).as_nanos() / step * step;
+                let skip = Duration::new(
+                    u64::try_from(behind / 1_000_000_000).unwrap_or(u64::MAX),
+                    u32::try_from(behind % 1_000_000_000).unwrap_or(0),
+                );
+                *next = next.checked_add(skip).unwrap_or(now);
             }
             Timing::Cron { cron, next } => {
                 let wall = clock.wall_at(now);
@@ -137,7 +166,7 @@ impl Timing {
                     .next_after(wall)
                     .map(|wall| (wall, clock.instant_at(wall)));
             }
-            Timing::Delay { .. } | Timing::Unscheduled => {}
+            Timing::Rate { next: None, .. } | Timing::Delay { .. } | Timing::Unscheduled => {}
         }
     }
 
@@ -165,7 +194,7 @@ impl Timing {
     fn run_ended(&mut self, now: impl FnOnce() -> Instant) {
         if let Timing::Delay { next, interval } = self {
             if next.is_none() {
-                *next = Some(now() + *interval);
+                *next = later(now(), *interval);
             }
         }
     }
@@ -228,12 +257,14 @@ struct SchedulingState {
     idle_waiter: Option<Waker>,
 }
 
-/// A run in flight: its task, once it has one, and its own token if it
-/// has one.
+/// A run in flight: its task, once it has one, its own token if it has
+/// one, and since when it waits for its condition or for slots, while it
+/// does.
 struct InFlight {
     id: u32,
     task: Option<JoinHandle<()>>,
     token: Option<Arc<CancellationToken>>,
+    waiting_since: Option<Instant>,
 }
 
 impl Started {
@@ -308,20 +339,77 @@ impl Started {
         now: Instant,
         runs: &mut Vec<Run<Started>>,
     ) {
-        self.update(runs, |state, job, runs| {
-            if state.generation == generation {
-                state.entry = None;
-                state.wake(job, now, runs);
-            }
-        });
+        // Nothing here should panic; if something does (a log subscriber,
+        // say), the panic must not end the timers, which serve other jobs.
+        let fired = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.update(runs, |state, job, runs| {
+                if state.generation == generation {
+                    state.entry = None;
+                    state.wake(job, now, runs);
+                }
+            });
+        }));
+        if let Err(panic) = fired {
+            self.recover(now, &panic_message(panic));
+        }
     }
 
-    /// Runs the job once now, outside its schedule.
-    pub(crate) fn trigger(self: &Arc<Self>) {
+    /// After a panic while the job's fire was handed out: arms the job's
+    /// first fire after `now`, so it goes on firing, and logs the panic.
+    #[cold]
+    fn recover(self: &Arc<Self>, now: Instant, message: &str) {
+        let rearmed = panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut state = self.lock();
+            if state.stopping {
+                return;
+            }
+            let clock = *self.job.clock();
+            state.timing.jump_to(now, &clock);
+            if state.timing.due().is_some_and(|due| due <= now) {
+                state.timing.advance(&clock);
+            }
+            if state.runs.is_empty() {
+                state.timing.run_ended(|| now);
+            }
+            state.arm(self);
+            state.entry = None;
+            state.sync_timer(self);
+        }))
+        .is_ok();
+        // Not a run of the job: no execution to record it in.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            events::internal_panic(self.job.name(), PanicStage::Scheduling, message, rearmed);
+        }));
+    }
+
+    /// Runs the job once now, outside its schedule; `false` (and nothing
+    /// runs) if its overlap policy is `skip` and a run is in flight, whether
+    /// it executes or waits for its condition or for slots.
+    pub(crate) fn trigger(self: &Arc<Self>) -> bool {
+        let mut accepted = true;
         self.update_and_spawn(|state, job, runs| {
+            if job.job.spec().overlap_policy() == Overlap::Skip && !state.runs.is_empty() {
+                accepted = false;
+                return;
+            }
             let fire = state.unscheduled_fire(None);
             state.fire(job, fire, true, runs);
         });
+        accepted
+    }
+
+    /// What the job's runs in flight are doing.
+    pub(crate) fn in_flight(&self) -> InFlightStats {
+        let state = self.lock();
+        let mut stats = InFlightStats {
+            runs: state.runs.len(),
+            ..InFlightStats::default()
+        };
+        for since in state.runs.iter().filter_map(|run| run.waiting_since) {
+            stats.waiting += 1;
+            stats.waiting_since = Some(stats.waiting_since.map_or(since, |s| s.min(since)));
+        }
+        stats
     }
 
     /// The job's upstream job succeeded at `at`: the job runs once now.
@@ -465,6 +553,17 @@ impl run::Owner for Started {
     }
 }
 
+impl Waits for Started {
+    /// Marks run `id` as waiting for its condition or for slots since
+    /// `since`, or (`None`) as no longer waiting.
+    fn mark_waiting(&self, id: u32, since: Option<Instant>) {
+        let mut state = self.lock();
+        if let Some(run) = state.runs.iter_mut().find(|run| run.id == id) {
+            run.waiting_since = since;
+        }
+    }
+}
+
 impl StartedJob for Started {
     fn name(&self) -> &str {
         self.job.name()
@@ -483,12 +582,12 @@ impl SchedulingState {
     /// Sets up the wait for the timing's pending fire, with jitter.
     fn arm(&mut self, job: &Arc<Started>) {
         let jitter = job.job.spec().jitter_duration();
-        self.armed = self.timing.due().map(|due| {
+        self.armed = self.timing.due().and_then(|due| {
             let offset = jitter.map_or(Duration::ZERO, |jitter| {
                 let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
                 Duration::from_nanos(fastrand::u64(0..nanos.max(1)))
             });
-            Armed::new(due + offset, &self.timing)
+            Some(Armed::new(later(due, offset)?, &self.timing))
         });
     }
 
@@ -524,7 +623,11 @@ impl SchedulingState {
                 .at
                 .saturating_duration_since(self.timing.due().unwrap_or(armed.at));
             self.timing.refresh(job.job.clock());
-            let at = self.timing.due().map_or(armed.at, |due| due + offset);
+            let at = self
+                .timing
+                .due()
+                .and_then(|due| later(due, offset))
+                .unwrap_or(armed.at);
             self.armed = Some(Armed::new(at, &self.timing));
             if at > now {
                 return;
@@ -671,6 +774,7 @@ impl SchedulingState {
             id,
             task: None,
             token: own,
+            waiting_since: None,
         });
         runs.push(Run::new(job, id, fire, token));
     }
@@ -730,6 +834,30 @@ mod tests {
         let (mut timing, start) = every(10, false, true);
         timing.jump_to(start + Duration::from_secs(95), &Clock::system());
         assert_eq!(timing.due(), Some(start + Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn rate_jumps_exactly_over_billions_of_missed_fires() {
+        let start = Instant::now();
+        let schedule = Schedule::every(Duration::from_nanos(1));
+        let mut timing = Timing::new(Some(&schedule), false, start, true, &Clock::system());
+        timing.jump_to(start + Duration::from_secs(10), &Clock::system());
+        assert_eq!(timing.due(), Some(start + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn an_interval_beyond_any_lifetime_has_no_next_fire() {
+        let (start, clock) = (Instant::now(), Clock::system());
+        let schedule = Schedule::every(Duration::from_secs(u64::MAX));
+        for fixed_delay in [false, true] {
+            let mut timing = Timing::new(Some(&schedule), fixed_delay, start, true, &clock);
+            assert_eq!(timing.due(), Some(start));
+            timing.advance(&clock);
+            timing.run_ended(|| start);
+            assert_eq!(timing.due(), None);
+            let waiting = Timing::new(Some(&schedule), fixed_delay, start, false, &clock);
+            assert_eq!(waiting.due(), None);
+        }
     }
 
     #[test]

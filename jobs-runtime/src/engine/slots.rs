@@ -1,13 +1,20 @@
-//! Slots: a manager's capacity units, shared by its runs in priority order.
+//! Slots: a manager's capacity units, shared by its runs in priority order,
+//! with aging: a waiting run rises one priority level for every
+//! [`AGING_STEP`] it has waited, so no priority starves.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant};
 
 use crate::model::Priority;
+
+/// How long a run waits for slots before it counts as one priority level
+/// higher: a run is served before every run of a higher priority that became
+/// due more than this many steps (one per level) after it.
+pub(crate) const AGING_STEP: Duration = Duration::from_secs(30);
 
 /// A fixed number of slots; runs take some and give them back when done.
 #[derive(Debug)]
@@ -26,19 +33,25 @@ struct PoolState {
 #[derive(Debug)]
 struct Waiter {
     priority: Priority,
-    due: Instant,
+    /// The due instant, moved later by one [`AGING_STEP`] for each level
+    /// below high: the order of two waiters is that of their aged instants.
+    aged: Instant,
     arrival: u64,
     need: u32,
     wake: oneshot::Sender<()>,
 }
 
 impl Ord for Waiter {
-    /// The greatest waiter is served first: highest priority, then earliest
-    /// due, then first arrived.
+    /// The greatest waiter is served first: earliest aged instant, then
+    /// highest priority, then first arrived. Comparing aged instants is
+    /// comparing effective priorities, each raised one level per
+    /// [`AGING_STEP`] of waiting, at any moment: the order never changes
+    /// while the waiters wait.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.priority
-            .cmp(&other.priority)
-            .then_with(|| other.due.cmp(&self.due))
+        other
+            .aged
+            .cmp(&self.aged)
+            .then_with(|| self.priority.cmp(&other.priority))
             .then_with(|| other.arrival.cmp(&self.arrival))
     }
 }
@@ -92,8 +105,22 @@ impl SlotPool {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Takes `need` slots, waiting behind every run that asked earlier with
-    /// the same or a higher priority (first by priority, then by `due`).
+    /// Takes `need` slots at once, if they are free and no run waits.
+    pub(crate) fn try_acquire(self: &Arc<Self>, need: u32) -> Option<SlotPermit> {
+        let mut state = self.lock();
+        if state.waiting.is_empty() && state.free >= need {
+            state.free -= need;
+            return Some(SlotPermit {
+                pool: Arc::clone(self),
+                held: need,
+            });
+        }
+        None
+    }
+
+    /// Takes `need` slots, waiting in line: the line is ordered by
+    /// effective priority, which rises one level per [`AGING_STEP`] a run
+    /// has waited since `due`, then by priority, then by arrival.
     pub(crate) async fn acquire(
         self: &Arc<Self>,
         need: u32,
@@ -112,9 +139,19 @@ impl SlotPool {
             let (wake, receiver) = oneshot::channel();
             state.arrivals += 1;
             let arrival = state.arrivals;
+            let levels_below_high = match priority {
+                Priority::High => 0,
+                Priority::Normal => 1,
+                Priority::Low => 2,
+            };
+            // A due instant is within a lifetime of now: the sum cannot
+            // overflow, and the fallback only keeps this free of panics.
+            let aged = due
+                .checked_add(AGING_STEP * levels_below_high)
+                .unwrap_or(due);
             state.waiting.push(Waiter {
                 priority,
-                due,
+                aged,
                 arrival,
                 need,
                 wake,
@@ -215,6 +252,46 @@ mod tests {
         assert_eq!(
             *order.lock().unwrap(),
             ["high", "normal-early", "normal-late", "low"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_run_rises_one_level_per_aging_step() {
+        let pool = SlotPool::new(1);
+        let held = pool.acquire(1, Priority::Normal, Instant::now()).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let now = Instant::now();
+        let step = AGING_STEP.as_secs();
+        let mut tasks = Vec::new();
+        for (name, priority, due) in [
+            // Two steps below high: ahead of high runs due later than that.
+            ("low", Priority::Low, 0),
+            ("high-after-two-steps", Priority::High, 2 * step + 1),
+            ("high-within-two-steps", Priority::High, 2 * step - 1),
+            ("normal-after-one-step", Priority::Normal, step + 1),
+        ] {
+            let pool = Arc::clone(&pool);
+            let order = Arc::clone(&order);
+            tasks.push(tokio::spawn(async move {
+                let _permit = pool
+                    .acquire(1, priority, now + Duration::from_secs(due))
+                    .await;
+                order.lock().unwrap().push(name);
+            }));
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            [
+                "high-within-two-steps",
+                "low",
+                "high-after-two-steps",
+                "normal-after-one-step"
+            ]
         );
     }
 

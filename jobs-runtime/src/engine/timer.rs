@@ -219,8 +219,14 @@ impl<T> TimerState<T> {
     }
 
     fn key(&self, at: Instant) -> u64 {
+        self.checked_key(at).unwrap_or(u64::MAX)
+    }
+
+    /// The key of `at`; `None` past 584 years after the base, which no
+    /// driver lives to see.
+    fn checked_key(&self, at: Instant) -> Option<u64> {
         let base = self.base.unwrap_or(at);
-        u64::try_from(at.saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(at.saturating_duration_since(base).as_nanos()).ok()
     }
 
     fn instant(&self, key: u64) -> Instant {
@@ -308,9 +314,14 @@ impl<T> Shard<T> {
     /// once `at` has come.
     pub(crate) fn add(&self, at: Instant, generation: u32, owner: T) {
         let mut state = self.lock();
+        // An instant the driver never reaches needs no entry; one with the
+        // saturated key would come due at once, again and again.
+        let Some(key) = state.checked_key(at) else {
+            return;
+        };
         state.added = state.added.wrapping_add(1);
         let entry = Entry {
-            at: state.key(at),
+            at: key,
             added: state.added,
             generation,
             owner,

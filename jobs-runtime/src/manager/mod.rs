@@ -380,16 +380,16 @@ impl JobManager {
     /// it runs even while the job is paused.
     ///
     /// Fails if the job is unknown or not started, or (with the default
-    /// `overlap = "skip"`) running.
+    /// `overlap = "skip"`) has a run in flight: executing, or waiting for
+    /// its condition or for slots.
     pub fn trigger(&self, name: &str) -> Result<(), Error> {
         let slot = self.started_slot(name)?;
-        if slot.spec.overlap_policy() == Overlap::Skip && slot.stats.is_running() {
-            return Err(Error::AlreadyRunning {
-                name: name.to_owned(),
-            });
-        }
         if let Some(started) = slot.started() {
-            started.trigger();
+            if !started.trigger() {
+                return Err(Error::AlreadyRunning {
+                    name: name.to_owned(),
+                });
+            }
         }
         Ok(())
     }
@@ -705,8 +705,15 @@ impl JobSlot {
             let next = started.next_run()?;
             Some(started.job.clock().wall_at(next))
         });
+        // Runs go on while the job stops.
+        let started = lock(&self.running)
+            .as_ref()
+            .map(|running| Arc::clone(&running.started));
+        let in_flight = started
+            .map(|started| started.in_flight())
+            .unwrap_or_default();
         self.stats
-            .snapshot(&self.name, self.is_paused(), next_run_at)
+            .snapshot(&self.name, self.is_paused(), next_run_at, in_flight)
     }
 
     /// Resolves what the job needs to run: its schedule (after the

@@ -160,6 +160,10 @@ pub(crate) enum SkipReason {
     Paused,
     /// Its condition was false.
     Condition,
+    /// The run's token fired (the job stopped, or a newer run replaced it)
+    /// before its execution started: while it waited for its condition or
+    /// for slots.
+    Cancelled,
 }
 
 impl SkipReason {
@@ -168,6 +172,7 @@ impl SkipReason {
             SkipReason::Overlap => "overlap",
             SkipReason::Paused => "paused",
             SkipReason::Condition => "condition",
+            SkipReason::Cancelled => "cancelled",
         }
     }
 }
@@ -180,6 +185,34 @@ pub(crate) fn execute_skipped(job_name: &str, reason: SkipReason, skipped_count:
         reason = reason.as_str(),
         skipped_count,
         "job fire skipped"
+    );
+}
+
+/// Where the scheduler's own code panicked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PanicStage {
+    /// While the timers handed out a fire of the job.
+    Scheduling,
+    /// While one of the job's runs was polled, outside its attempts.
+    Run,
+}
+
+/// The scheduler's own code panicked for `job_name` (a job's panics are
+/// caught at its attempts, and logged as errors); the panic was contained,
+/// and `recovered` says whether the job fires again.
+pub(crate) fn internal_panic(job_name: &str, stage: PanicStage, error: &str, recovered: bool) {
+    let stage = match stage {
+        PanicStage::Scheduling => "scheduling",
+        PanicStage::Run => "run",
+    };
+    tracing::error!(
+        target: TARGET,
+        operation = "job_internal_panic",
+        job_name,
+        stage,
+        error,
+        recovered,
+        "the scheduler panicked while handling a job; the other jobs go on"
     );
 }
 

@@ -4,6 +4,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
 use crate::Schedule;
 
 /// A snapshot of one job's statistics, from
@@ -51,15 +53,25 @@ pub struct JobStats {
     pub max_execution_time: Duration,
     /// Whether the job is started (its schedule is active).
     pub is_started: bool,
-    /// Whether an execution is in flight right now.
+    /// Whether a run is in flight right now: executing, or waiting for its
+    /// condition or for slots (see [`waiting_runs`](Self::waiting_runs)).
+    /// With `overlap = "skip"`, [`trigger`](crate::JobManager::trigger) is
+    /// refused exactly while this is true.
     pub is_running: bool,
+    /// Runs in flight that wait right now, for their condition or for
+    /// slots (before their execution, or before a retry).
+    pub waiting_runs: u64,
+    /// How long the longest of those waits has lasted so far; zero when no
+    /// run waits.
+    pub current_wait: Duration,
     /// Whether the job is paused: it keeps its schedule and skips its fires.
     pub is_paused: bool,
     /// When the most recent execution started (wall clock).
     pub last_started_at: Option<SystemTime>,
     /// When the most recent execution finished (wall clock).
     pub last_finished_at: Option<SystemTime>,
-    /// When the job fires next (wall clock); `None` while it is stopped.
+    /// When the job fires next (wall clock); `None` while it is stopped, or
+    /// when no fire is pending (no schedule, or none within 10,000 years).
     pub next_run_at: Option<SystemTime>,
     /// The message of the most recent failure.
     pub last_error: Option<String>,
@@ -102,7 +114,6 @@ struct StatsData {
     min_time: u64,
     max_time: u64,
     started: bool,
-    running: u32,
     last_started_at: Option<SystemTime>,
     last_finished_at: Option<SystemTime>,
     last_error: Option<String>,
@@ -142,7 +153,6 @@ impl StatsCell {
     pub(crate) fn begin(&self, started_at: SystemTime) -> u64 {
         self.with(|data| {
             data.numbers_issued += 1;
-            data.running += 1;
             data.last_started_at = Some(started_at);
             data.numbers_issued
         })
@@ -156,7 +166,6 @@ impl StatsCell {
         ending: Ending<'_>,
     ) -> u64 {
         self.with(|data| {
-            data.running = data.running.saturating_sub(1);
             if matches!(ending, Ending::Failure(_)) {
                 data.failed_attempts += 1;
             }
@@ -216,18 +225,18 @@ impl StatsCell {
         })
     }
 
-    pub(crate) fn is_running(&self) -> bool {
-        self.with(|data| data.running > 0)
-    }
-
-    /// A snapshot, with the job's pause state and next fire, which are kept
-    /// elsewhere.
+    /// A snapshot, with the job's pause state, next fire and runs in
+    /// flight, which are kept elsewhere.
     pub(crate) fn snapshot(
         &self,
         name: &str,
         paused: bool,
         next_run_at: Option<SystemTime>,
+        in_flight: InFlightStats,
     ) -> JobStats {
+        let current_wait = in_flight
+            .waiting_since
+            .map_or(Duration::ZERO, |since| since.elapsed());
         self.with(|data| JobStats {
             name: name.to_owned(),
             schedule: data.schedule.clone(),
@@ -251,7 +260,9 @@ impl StatsCell {
             min_execution_time: Duration::from_nanos(data.min_time),
             max_execution_time: Duration::from_nanos(data.max_time),
             is_started: data.started,
-            is_running: data.running > 0,
+            is_running: in_flight.runs > 0,
+            waiting_runs: u64::try_from(in_flight.waiting).unwrap_or(u64::MAX),
+            current_wait,
             is_paused: paused,
             last_started_at: data.last_started_at,
             last_finished_at: data.last_finished_at,
@@ -271,6 +282,18 @@ fn mean(total: u64, count: u64) -> Duration {
     Duration::from_nanos(total / count.max(1))
 }
 
+/// What a job's runs in flight are doing, for its stats.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct InFlightStats {
+    /// Runs in flight: started by the scheduler and not ended, whether they
+    /// execute or wait for their condition or slots.
+    pub(crate) runs: usize,
+    /// Those of them that wait for their condition or for slots.
+    pub(crate) waiting: usize,
+    /// Since when the longest of those waits has lasted.
+    pub(crate) waiting_since: Option<Instant>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +309,7 @@ mod tests {
             cell.finish(Duration::from_millis(10), at, Ending::Failure("boom")),
             1
         );
-        let stats = cell.snapshot("j", false, None);
+        let stats = cell.snapshot("j", false, None, InFlightStats::default());
         assert_eq!(stats.execution_count, 2);
         assert_eq!(stats.error_count, 1);
         assert_eq!(stats.average_execution_time, Duration::from_millis(20));
