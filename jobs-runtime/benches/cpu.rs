@@ -188,7 +188,7 @@ fn measure_runtime(load: Load) -> Measure {
         let schedule = if load.cron {
             Schedule::cron("* * * * * *", "UTC").expect("a valid cron expression")
         } else {
-            Schedule::every(load.interval)
+            Schedule::Every(load.interval)
         };
         for index in 0..load.jobs {
             manager.register(Noop {

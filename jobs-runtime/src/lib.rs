@@ -75,7 +75,7 @@ pub use error::Error;
 pub use extract::{JobParam, MissingType, State, StateMap};
 pub use job::{BoxError, Job};
 pub use manager::{JobManager, DEFAULT_GRACE_PERIOD, DEFAULT_MISFIRE_THRESHOLD};
-pub use schedule::{CronSchedule, Schedule, ScheduleError};
+pub use schedule::{CronError, CronSchedule, DurationError, Schedule, ScheduleError, ZoneError};
 pub use slots::Priority;
 pub use spec::{JobSpec, Location, Missed, Overlap};
 pub use stats::JobStats;

@@ -668,7 +668,7 @@ mod tests {
 
     fn every(seconds: u64, fixed_delay: bool, run_on_start: bool) -> (Timing, Instant) {
         let start = Instant::now();
-        let schedule = Schedule::every(Duration::from_secs(seconds));
+        let schedule = Schedule::Every(Duration::from_secs(seconds));
         (
             Timing::new(
                 Some(&schedule),
