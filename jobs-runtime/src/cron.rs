@@ -2,8 +2,9 @@
 //! grammar reads them, and the daylight-saving rules that map the
 //! expression's wall-clock times to instants.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::SystemTime;
 
 use chrono::{DateTime, Local, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
@@ -16,9 +17,44 @@ pub use jobs_grammar::{CronError, DurationError, ZoneError};
 pub struct CronSchedule {
     /// Shared, so cloning a schedule allocates nothing.
     expression: Arc<str>,
-    /// Shared: a parsed expression is large, and schedules are cloned.
-    cron: Arc<CronExpr>,
+    /// Shared by every schedule of the same expression and zone, with the
+    /// fire last computed: jobs on one expression compute each fire once.
+    shared: Arc<Shared>,
     zone: Zone,
+}
+
+/// A parsed expression in a zone, and its last answer.
+#[derive(Debug)]
+struct Shared {
+    cron: CronExpr,
+    /// `(from, next)`: `next` is the first fire strictly after `from`, so it
+    /// is also the first fire after any time in `from..next`.
+    memo: Mutex<Option<(SystemTime, SystemTime)>>,
+}
+
+/// The parsed expressions in use, by expression and zone.
+type Interned = HashMap<(Arc<str>, Zone), Weak<Shared>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The shared value of `expression` in `zone`, parsing it if no schedule in
+/// use has it.
+fn intern(expression: &Arc<str>, zone: Zone) -> Result<Arc<Shared>, CronError> {
+    static INTERNED: OnceLock<Mutex<Interned>> = OnceLock::new();
+    let mut interned = lock(INTERNED.get_or_init(Mutex::default));
+    let key = (Arc::clone(expression), zone);
+    if let Some(shared) = interned.get(&key).and_then(Weak::upgrade) {
+        return Ok(shared);
+    }
+    let shared = Arc::new(Shared {
+        cron: CronExpr::parse(expression)?,
+        memo: Mutex::new(None),
+    });
+    interned.retain(|_, shared| shared.strong_count() > 0);
+    interned.insert(key, Arc::downgrade(&shared));
+    Ok(shared)
 }
 
 /// Why a schedule, a cron expression, an interval or a time zone was refused.
@@ -49,11 +85,19 @@ impl CronSchedule {
     /// Parses `expression`, read in time zone `tz` (an IANA name, `"UTC"` or
     /// `"local"`).
     pub fn new(expression: &str, tz: &str) -> Result<Self, ScheduleError> {
-        let cron = CronExpr::parse(expression).map_err(ScheduleError::Cron)?;
-        let zone = Zone::parse(tz).map_err(ScheduleError::TimeZone)?;
+        let expression: Arc<str> = Arc::from(expression.trim());
+        let zone = match Zone::parse(tz) {
+            Ok(zone) => zone,
+            Err(error) => {
+                // The expression's own problem is reported first.
+                CronExpr::parse(&expression).map_err(ScheduleError::Cron)?;
+                return Err(ScheduleError::TimeZone(error));
+            }
+        };
+        let shared = intern(&expression, zone).map_err(ScheduleError::Cron)?;
         Ok(CronSchedule {
-            expression: Arc::from(expression.trim()),
-            cron: Arc::new(cron),
+            expression,
+            shared,
             zone,
         })
     }
@@ -79,17 +123,24 @@ impl CronSchedule {
     /// instant after the gap (several such times fire once together), and a
     /// time that occurs twice fires at its first occurrence only.
     pub fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
-        let after = to_utc(after)?;
-        let next = match self.zone {
-            Zone::Utc => self.next_in(&Utc, after),
-            Zone::Local => self.next_in(&Local, after),
-            Zone::Named(tz) => self.next_in(&tz, after),
-        }?;
-        Some(next.into())
+        if let Some((from, next)) = *lock(&self.shared.memo) {
+            if (from..next).contains(&after) {
+                return Some(next);
+            }
+        }
+        let utc = to_utc(after)?;
+        let next: SystemTime = match self.zone {
+            Zone::Utc => self.next_in(&Utc, utc),
+            Zone::Local => self.next_in(&Local, utc),
+            Zone::Named(tz) => self.next_in(&tz, utc),
+        }?
+        .into();
+        *lock(&self.shared.memo) = Some((after, next));
+        Some(next)
     }
 
     fn next_in<Tz: TimeZone>(&self, tz: &Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if self.cron.follows_wall_clock() {
+        if self.shared.cron.follows_wall_clock() {
             self.next_wall_clock(tz, after)
         } else {
             self.next_real_time(tz, after)
@@ -111,7 +162,7 @@ impl CronSchedule {
         // and the search resumes at `after`'s local time under the earlier
         // offset, past which every match's instant is past `after`.
         for _ in 0..3 {
-            let candidate = self.cron.next_naive(cursor, false)?;
+            let candidate = self.shared.cron.next_naive(cursor, false)?;
             let instant = wall_clock_instant(tz, candidate)?;
             if instant > after {
                 return Some(instant);
@@ -131,6 +182,7 @@ impl CronSchedule {
         for _ in 0..8 {
             let offset = offset_at(tz, from);
             let candidate = self
+                .shared
                 .cron
                 .next_naive(from.naive_utc().checked_add_signed(offset)?, inclusive)?;
             let instant = candidate.checked_sub_signed(offset)?.and_utc();
@@ -561,6 +613,30 @@ mod tests {
                 .unwrap();
             assert_eq!(schedule.next_after(far), None);
         }
+    }
+
+    #[test]
+    fn schedules_of_one_expression_share_their_fires() {
+        let one = CronSchedule::new("*/5 * * * *", "Europe/Berlin").unwrap();
+        let other = CronSchedule::new(" */5 * * * * ", "Europe/Berlin").unwrap();
+        let elsewhere = CronSchedule::new("*/5 * * * *", "UTC").unwrap();
+        assert!(Arc::ptr_eq(&one.shared, &other.shared));
+        assert!(!Arc::ptr_eq(&one.shared, &elsewhere.shared));
+        // The memo answers for any time before the fire it holds, and only
+        // for those.
+        let next = one.next_after(at("2026-01-01T00:02:00Z")).unwrap();
+        assert_eq!(other.next_after(at("2026-01-01T00:04:59Z")), Some(next));
+        assert_eq!(
+            other
+                .next_after(next)
+                .map(|t| humantime::format_rfc3339(t).to_string()),
+            Some("2026-01-01T00:10:00Z".to_owned())
+        );
+        assert_eq!(
+            one.next_after(at("2026-01-01T00:01:00Z"))
+                .map(|t| humantime::format_rfc3339(t).to_string()),
+            Some("2026-01-01T00:05:00Z".to_owned())
+        );
     }
 
     #[test]
