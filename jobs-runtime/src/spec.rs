@@ -125,8 +125,8 @@ impl JobSpec {
 
     /// Names an environment variable whose value, when set, replaces the
     /// schedule: for an interval job a humantime duration (`"90s"`) or a
-    /// whole number of milliseconds (`"300000"`); for a cron job a cron
-    /// expression.
+    /// whole number of milliseconds (`"300000"`), from 1 ms to 100 years;
+    /// for a cron job a cron expression.
     pub fn env(mut self, variable: impl Into<Cow<'static, str>>) -> Self {
         self.env = Some(variable.into());
         self
