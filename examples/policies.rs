@@ -86,10 +86,9 @@ async fn main() -> Result<(), jobs_runtime::Error> {
         tokio::time::sleep(Duration::from_secs(10)).await;
         MAINTENANCE.store(false, Ordering::SeqCst);
         let _ = manager.resume("poll-feeds");
-        let _ = manager.set_schedule(
-            "sync-accounts",
-            jobs_runtime::Schedule::every(Duration::from_secs(2)),
-        );
+        if let Ok(faster) = jobs_runtime::Schedule::every(Duration::from_secs(2)) {
+            let _ = manager.set_schedule("sync-accounts", faster);
+        }
     });
     builder.run().await
 }

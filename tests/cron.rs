@@ -228,7 +228,7 @@ fn upcoming_previews_fires_without_a_manager() {
     assert_eq!(fires, ["2026-01-01T06:00:00Z", "2026-01-01T07:00:00Z"]);
     assert!(hourly.upcoming(on_the_hour, 0).is_empty());
 
-    let every = Schedule::every(Duration::from_secs(90));
+    let every = Schedule::Every(Duration::from_secs(90));
     let fires: Vec<String> = every
         .upcoming(on_the_hour, 2)
         .into_iter()
@@ -253,7 +253,7 @@ fn schedules_parse_from_text() {
     );
     assert_eq!(
         "5m".parse::<Schedule>().unwrap(),
-        Schedule::every(Duration::from_secs(300))
+        Schedule::Every(Duration::from_secs(300))
     );
     let weekly: Schedule = "@weekly".parse().unwrap();
     let after: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap(); // a Thursday
@@ -269,19 +269,19 @@ fn schedules_parse_from_text() {
 
     assert!(matches!(
         "61 * * * *".parse::<Schedule>(),
-        Err(ScheduleError::Cron { .. })
+        Err(ScheduleError::Cron(_))
     ));
     assert!(matches!(
         "* * *".parse::<Schedule>(),
-        Err(ScheduleError::Cron { .. })
+        Err(ScheduleError::Cron(_))
     ));
     assert!(matches!(
         Schedule::cron("@hourly", "Europe/Atlantis"),
-        Err(ScheduleError::TimeZone { .. })
+        Err(ScheduleError::TimeZone(_))
     ));
     assert!(matches!(
         "soon".parse::<Schedule>(),
-        Err(ScheduleError::Text { .. })
+        Err(ScheduleError::Interval(_))
     ));
 }
 
@@ -415,4 +415,36 @@ async fn an_interval_in_a_cron_jobs_env_key_stops_start_up() {
     );
     assert!(logs.events().is_empty(), "{:?}", logs.events());
     assert!(!manager.stats("cron-env-bad").unwrap().is_started);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_list_of_times_in_the_spring_gap_runs_once_after_it() {
+    // 02:00 and 02:30 do not exist in Berlin on 2026-03-29: one run at
+    // 03:00 CEST (01:00 UTC), then both times on the next day.
+    let t0 = "2026-03-28T23:00:00Z";
+    let (manager, mut runs, start) = start_cron("berlin-list", "0,30 2 * * *", "Europe/Berlin", t0);
+    expect_run(&mut runs, start, t0, "2026-03-29T01:00:00Z").await;
+    expect_run(&mut runs, start, t0, "2026-03-30T00:00:00Z").await;
+    expect_run(&mut runs, start, t0, "2026-03-30T00:30:00Z").await;
+    manager.stop_all().await;
+    assert_eq!(manager.stats("berlin-list").unwrap().execution_count, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_range_of_hours_runs_the_repeated_hour_once() {
+    // Berlin repeats 02:00-03:00 on 2026-10-25: 02:00 runs at its first
+    // occurrence (00:00 UTC) only, then 03:00 CET (02:00 UTC).
+    let t0 = "2026-10-24T21:30:00Z";
+    let (manager, mut runs, start) = start_cron("berlin-range", "0 0-3 * * *", "Europe/Berlin", t0);
+    for expected in [
+        "2026-10-24T22:00:00Z",
+        "2026-10-24T23:00:00Z",
+        "2026-10-25T00:00:00Z",
+        "2026-10-25T02:00:00Z",
+        "2026-10-25T23:00:00Z",
+    ] {
+        expect_run(&mut runs, start, t0, expected).await;
+    }
+    manager.stop_all().await;
+    assert_eq!(manager.stats("berlin-range").unwrap().execution_count, 5);
 }

@@ -72,7 +72,7 @@ async fn the_other_crates_job_runs_on_its_schedule() {
     assert_eq!(stats.execution_count, 3);
     assert_eq!(
         stats.schedule,
-        Some(Schedule::every(Duration::from_secs(60)))
+        Some(Schedule::Every(Duration::from_secs(60)))
     );
     let starts = logs.job_operation("extra-crate-job", "job_execute_start");
     let at: Vec<_> = starts.iter().map(|event| event.at - start).collect();
@@ -100,7 +100,7 @@ async fn discovered_jobs_keep_the_options_of_their_attribute() {
     assert_eq!(nightly.execution_count, 0);
     assert_eq!(
         nightly.schedule,
-        Some(Schedule::every(Duration::from_secs(86_400)))
+        Some(Schedule::Every(Duration::from_secs(86_400)))
     );
     tokio::time::sleep_until(start + Duration::from_secs(86_400)).await;
     support::settle().await;

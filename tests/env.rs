@@ -55,7 +55,7 @@ async fn check_override(variable: &'static str, expected: Duration) {
     );
     assert_eq!(
         manager.stats("overridden").unwrap().schedule,
-        Some(jobs_runtime::Schedule::every(expected))
+        Some(jobs_runtime::Schedule::Every(expected))
     );
 }
 

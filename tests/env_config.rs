@@ -43,7 +43,7 @@ async fn every_replaces_the_interval() {
     assert_eq!(job_start.field("interval_ms"), &json!(90_000));
     assert_eq!(
         manager.stats("envcfg-every").unwrap().schedule,
-        Some(Schedule::every(Duration::from_secs(90)))
+        Some(Schedule::Every(Duration::from_secs(90)))
     );
 }
 
@@ -486,6 +486,86 @@ async fn every_invalid_variable_is_reported_at_once() {
     ] {
         assert!(message.contains(needle), "{needle} not in {message}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn intervals_outside_the_bounds_stop_start_up() {
+    for (name, variable, value, expected) in [
+        (
+            "envcfg-huge-every",
+            "JOBS_ENVCFG_HUGE_EVERY_EVERY",
+            "300000000000y",
+            "longer than the maximum of 100y",
+        ),
+        (
+            "envcfg-max-every",
+            "JOBS_ENVCFG_MAX_EVERY_EVERY",
+            "18446744073709551615s",
+            "longer than the maximum of 100y",
+        ),
+        (
+            "envcfg-tiny-every",
+            "JOBS_ENVCFG_TINY_EVERY_EVERY",
+            "1ns",
+            "shorter than the minimum of 1ms",
+        ),
+    ] {
+        set(variable, value);
+        let manager = JobManager::new();
+        manager.register(job_fn(
+            JobSpec::every(name, HOUR),
+            |_ctx: JobContext| async move { Ok(()) },
+        ));
+        let message = manager.start_all().unwrap_err().to_string();
+        assert!(message.contains(expected), "{message}");
+        check_refused(name, JobSpec::every(name, HOUR), variable, value).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_interval_in_the_jobs_own_env_stops_start_up() {
+    set("ENVCFG_OWN_HUGE", "300000000000y");
+    check_refused(
+        "envcfg-own-huge",
+        JobSpec::every("envcfg-own-huge", HOUR).env("ENVCFG_OWN_HUGE"),
+        "ENVCFG_OWN_HUGE",
+        "300000000000y",
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cron_with_an_empty_list_item_stops_start_up() {
+    set("JOBS_ENVCFG_COMMA_CRON_CRON", "0 , * * MON-FRI");
+    check_refused(
+        "envcfg-comma-cron",
+        JobSpec::every("envcfg-comma-cron", HOUR),
+        "JOBS_ENVCFG_COMMA_CRON_CRON",
+        "0 , * * MON-FRI",
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cron_that_never_fires_stops_start_up() {
+    set("JOBS_ENVCFG_NEVER_CRON_CRON", "0 0 31 2 *");
+    check_refused(
+        "envcfg-never-cron",
+        JobSpec::every("envcfg-never-cron", HOUR),
+        "JOBS_ENVCFG_NEVER_CRON_CRON",
+        "0 0 31 2 *",
+    )
+    .await;
+    let manager = JobManager::new();
+    manager.register(job_fn(
+        JobSpec::every("envcfg-never-cron", HOUR),
+        |_ctx: JobContext| async move { Ok(()) },
+    ));
+    let message = manager.start_all().unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "job `envcfg-never-cron`: environment variable JOBS_ENVCFG_NEVER_CRON_CRON=\"0 0 31 2 *\" is invalid: cron expression \"0 0 31 2 *\" never fires: no date matches its day-of-month, month and day-of-week fields"
+    );
 }
 
 #[tokio::test(start_paused = true)]

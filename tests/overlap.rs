@@ -158,7 +158,7 @@ async fn the_slow_run_warning_follows_a_new_schedule() {
     manager
         .set_schedule(
             "rescheduled",
-            jobs_runtime::Schedule::every(Duration::from_secs(10)),
+            jobs_runtime::Schedule::Every(Duration::from_secs(10)),
         )
         .unwrap();
     next(&mut runs).await;

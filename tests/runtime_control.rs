@@ -173,7 +173,7 @@ async fn set_schedule_takes_effect_from_the_next_fire() {
 
     tokio::time::sleep(Duration::from_secs(5)).await;
     // At 25 s: the fire at 30 s is replaced by one at 25 + 30 = 55 s.
-    let slower = Schedule::every(Duration::from_secs(30));
+    let slower = Schedule::Every(Duration::from_secs(30));
     manager.set_schedule("retimed", slower.clone()).unwrap();
     assert_eq!(
         manager.stats("retimed").unwrap().schedule,
@@ -218,7 +218,7 @@ async fn set_schedule_to_a_shorter_interval_fires_before_the_old_fire() {
     // The timer sleeps towards the fire at one hour; the new one is due
     // a minute from now, long before.
     manager
-        .set_schedule("hurried", Schedule::every(Duration::from_secs(60)))
+        .set_schedule("hurried", Schedule::Every(Duration::from_secs(60)))
         .unwrap();
     let run = next(&mut runs).await;
     assert_eq!(run.scheduled_at, start + Duration::from_secs(70));
@@ -260,13 +260,13 @@ async fn set_schedule_on_a_stopped_job_is_used_at_its_next_start() {
     manager.register(job);
     // Never started yet.
     manager
-        .set_schedule("later", Schedule::every(Duration::from_secs(5)))
+        .set_schedule("later", Schedule::Every(Duration::from_secs(5)))
         .unwrap();
     let start = Instant::now();
     manager.start_all().unwrap();
     assert_eq!(
         manager.stats("later").unwrap().schedule,
-        Some(Schedule::every(Duration::from_secs(5)))
+        Some(Schedule::Every(Duration::from_secs(5)))
     );
     for expected in [0, 5, 10] {
         assert_eq!(
@@ -278,7 +278,7 @@ async fn set_schedule_on_a_stopped_job_is_used_at_its_next_start() {
 
     // Stopped: the new schedule waits for the restart, which it outlives.
     manager
-        .set_schedule("later", Schedule::every(Duration::from_secs(7)))
+        .set_schedule("later", Schedule::Every(Duration::from_secs(7)))
         .unwrap();
     tokio::time::sleep(HOUR).await;
     assert!(runs.try_recv().is_err());
@@ -293,7 +293,7 @@ async fn set_schedule_on_a_stopped_job_is_used_at_its_next_start() {
     manager.stop_all().await;
     assert!(matches!(
         manager
-            .set_schedule("ghost", Schedule::every(TEN))
+            .set_schedule("ghost", Schedule::Every(TEN))
             .unwrap_err(),
         Error::UnknownJob { .. }
     ));

@@ -236,7 +236,7 @@ async fn requests_from_many_tasks_while_jobs_fire_on_the_multi_thread_runtime() 
                     3 => manager
                         .set_schedule(
                             name,
-                            Schedule::every(Duration::from_millis(3 + round as u64 % 5)),
+                            Schedule::Every(Duration::from_millis(3 + round as u64 % 5)),
                         )
                         .unwrap(),
                     4 => {

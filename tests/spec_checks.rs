@@ -82,7 +82,71 @@ async fn a_fixed_delay_job_cannot_be_rescheduled_to_cron() {
         "job `delayed`: a fixed-delay job needs an interval, not cron \"@hourly\" in UTC"
     );
     let stats = manager.stats("delayed").unwrap();
-    assert_eq!(stats.schedule, Some(Schedule::every(MINUTE)));
+    assert_eq!(stats.schedule, Some(Schedule::Every(MINUTE)));
+    manager.stop_all().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn intervals_outside_the_bounds_are_refused_whichever_way_they_come() {
+    let out_of_range = [
+        (
+            Duration::ZERO,
+            "duration \"0s\" is shorter than the minimum of 1ms (the timer's resolution)",
+        ),
+        (
+            Duration::from_nanos(1),
+            "duration \"1ns\" is shorter than the minimum of 1ms (the timer's resolution)",
+        ),
+        (
+            Duration::MAX,
+            "is longer than the maximum of 100y (100 years)",
+        ),
+    ];
+    for (interval, expected) in out_of_range {
+        for spec in [
+            JobSpec::every("out-of-range", interval),
+            JobSpec::new("out-of-range", Schedule::Every(interval)),
+        ] {
+            let (job, problem) = refused(spec);
+            assert_eq!(job, "out-of-range");
+            assert!(problem.starts_with("invalid schedule: "), "{problem}");
+            assert!(problem.contains(expected), "{problem}");
+        }
+        assert!(Schedule::every(interval).is_err());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_schedule_refuses_an_interval_outside_the_bounds() {
+    let manager = JobManager::new();
+    register(&manager, JobSpec::every("steady", MINUTE));
+    manager.start_all().unwrap();
+    for interval in [Duration::ZERO, Duration::from_micros(10), Duration::MAX] {
+        let error = manager
+            .set_schedule("steady", Schedule::Every(interval))
+            .unwrap_err();
+        let Error::InvalidSpec { job, problem } = &error else {
+            panic!("unexpected error: {error:?}");
+        };
+        assert_eq!(job, "steady");
+        assert!(
+            problem.starts_with("invalid schedule: duration "),
+            "{problem}"
+        );
+    }
+    // The job keeps its schedule, and for a stopped job the refusal is the
+    // same: nothing is kept for its next start.
+    let stats = manager.stats("steady").unwrap();
+    assert_eq!(stats.schedule, Some(Schedule::Every(MINUTE)));
+    manager.stop_all().await;
+    assert!(manager
+        .set_schedule("steady", Schedule::Every(Duration::ZERO))
+        .is_err());
+    manager.start("steady").unwrap();
+    assert_eq!(
+        manager.stats("steady").unwrap().schedule,
+        Some(Schedule::Every(MINUTE))
+    );
     manager.stop_all().await;
 }
 

@@ -76,7 +76,7 @@ async fn counts_and_execution_times() {
     tokio::time::sleep_until(start + MINUTE * 2 + Duration::from_secs(25)).await;
 
     let stats = manager.stats("timed").unwrap();
-    assert_eq!(stats.schedule, Some(jobs_runtime::Schedule::every(MINUTE)));
+    assert_eq!(stats.schedule, Some(jobs_runtime::Schedule::Every(MINUTE)));
     assert_eq!(stats.execution_count, 3);
     assert_eq!(stats.error_count, 1);
     assert_eq!(stats.skipped_count, 0);

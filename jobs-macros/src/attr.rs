@@ -274,8 +274,8 @@ impl Builder {
                     Some(BACKOFF_MAX),
                     format!(
                         "`backoff_max` ({}) must not be shorter than `backoff` ({}); the retry delay starts at `backoff` and doubles up to `backoff_max`",
-                        humantime::format_duration(max),
-                        humantime::format_duration(backoff)
+                        jobs_grammar::format_duration(max),
+                        jobs_grammar::format_duration(backoff)
                     ),
                 ));
             }
@@ -475,92 +475,20 @@ fn path(value: &Expr, key: &str) -> syn::Result<Path> {
     }
 }
 
-/// The cron fields, with what each accepts, when the seconds field is
-/// written and when it is not.
-const CRON_FIELDS_6: &[(&str, &str)] = &[
-    ("second", "0-59"),
-    ("minute", "0-59"),
-    ("hour", "0-23"),
-    ("day-of-month", "1-31, `L` or `W`"),
-    ("month", "1-12 or JAN-DEC"),
-    (
-        "day-of-week",
-        "0-7 (0 and 7 are Sunday), SUN-SAT, `L` or `#`",
-    ),
-];
-const CRON_FIELDS_5: &[(&str, &str)] = CRON_FIELDS_6.split_at(1).1;
-
-/// Parses a cron expression with the dialect the runtime uses: 5 fields, or
-/// 6 with seconds first; no year field.
-fn parse_cron(expression: &str) -> Result<(), croner::errors::CronError> {
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Optional)
-        .year(croner::parser::Year::Disallowed)
-        .build()
-        .parse(expression)
-        .map(drop)
-}
-
-/// Checks a cron expression. The literal cannot be spanned in part, so the
-/// error names the field at fault, found by parsing each field alone with
-/// `*` in the others.
+/// Checks a cron expression with the grammar the runtime uses.
 fn validate_cron(literal: &LitStr) -> syn::Result<String> {
     let expression = literal.value();
-    let Err(error) = parse_cron(&expression) else {
-        return Ok(expression);
-    };
-    let fields: Vec<&str> = expression.split_whitespace().collect();
-    let layout = match fields.len() {
-        5 => Some(CRON_FIELDS_5),
-        6 => Some(CRON_FIELDS_6),
-        _ => None,
-    };
-    let expected = "expected 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or an alias such as \"@hourly\", \"@daily\", \"@weekly\"";
-    let reason = error.to_string();
-    let reason = reason
-        .strip_prefix("Component error: ")
-        .unwrap_or(&reason)
-        .trim_end_matches('.');
-    let message = match layout {
-        None if !expression.trim_start().starts_with('@') => format!(
-            "invalid cron expression {expression:?}: {} field{}; {expected}",
-            fields.len(),
-            if fields.len() == 1 { "" } else { "s" }
-        ),
-        None => format!("invalid cron expression {expression:?}: {reason}; {expected}"),
-        Some(layout) => {
-            let culprit = (0..fields.len()).find(|&at| {
-                let alone: Vec<&str> = (0..fields.len())
-                    .map(|i| if i == at { fields[i] } else { "*" })
-                    .collect();
-                parse_cron(&alone.join(" ")).is_err()
-            });
-            match culprit {
-                Some(at) => {
-                    let (field, range) = layout[at];
-                    format!(
-                        "invalid cron expression {expression:?}: bad {field} field {:?} ({reason}); the {field} field takes {range}, with `*`, lists `,`, ranges `-` and steps `/`",
-                        fields[at]
-                    )
-                }
-                None => format!("invalid cron expression {expression:?}: {reason}; {expected}"),
-            }
-        }
-    };
-    Err(syn::Error::new(literal.span(), message))
+    jobs_grammar::CronExpr::parse(&expression)
+        .map(|_| expression)
+        .map_err(|error| syn::Error::new(literal.span(), error.to_string()))
 }
 
-/// Checks a time zone name against the IANA database.
+/// Checks a time zone name with the grammar the runtime uses.
 fn validate_tz(literal: &LitStr) -> syn::Result<String> {
     let zone = literal.value();
-    if zone == "local" || zone == "UTC" || zone.parse::<chrono_tz::Tz>().is_ok() {
-        Ok(zone)
-    } else {
-        Err(syn::Error::new(
-            literal.span(),
-            format!("unknown time zone {zone:?}; expected an IANA name such as \"Europe/Berlin\", \"UTC\" or \"local\""),
-        ))
-    }
+    jobs_grammar::Zone::parse(&zone)
+        .map(|_| zone)
+        .map_err(|error| syn::Error::new(literal.span(), error.to_string()))
 }
 
 fn parse_crate_path(literal: &LitStr) -> syn::Result<Path> {
@@ -579,21 +507,11 @@ fn unknown_key_message(what: &str) -> String {
     format!("unknown key {what}; valid keys are: {}", KEYS.join(", "))
 }
 
+/// A duration as the runtime reads one: a humantime duration or a whole
+/// number of milliseconds, within the grammar's bounds.
 fn parse_duration(literal: &LitStr, key: &str) -> syn::Result<Duration> {
-    let text = literal.value();
-    let duration = humantime::parse_duration(&text).map_err(|error| {
-        syn::Error::new(
-            literal.span(),
-            format!("invalid duration {text:?} for `{key}`: {error}; expected a duration such as \"30s\", \"2m\" or \"1h 30m\""),
-        )
-    })?;
-    if duration.is_zero() {
-        return Err(syn::Error::new(
-            literal.span(),
-            format!("`{key}` must be greater than zero, got {text:?}"),
-        ));
-    }
-    Ok(duration)
+    jobs_grammar::parse_duration(&literal.value())
+        .map_err(|error| syn::Error::new(literal.span(), format!("`{key}`: {error}")))
 }
 
 fn validate_name(literal: &LitStr, key: &str) -> syn::Result<String> {
@@ -819,6 +737,30 @@ mod tests {
             let literal = LitStr::new(valid, Span::call_site());
             assert!(validate_cron(&literal).is_ok(), "{valid}");
         }
+    }
+
+    #[test]
+    fn the_runtime_grammar_is_checked() {
+        let messages = errors(quote!(
+            every = "1ns",
+            timeout = "300000000000y",
+            cron = ", * * * *",
+            tz = "utc"
+        ));
+        assert_eq!(
+            messages[..4],
+            [
+                "`every`: duration \"1ns\" is shorter than the minimum of 1ms (the timer's resolution)",
+                "`timeout`: duration \"300000000000y\" is longer than the maximum of 100y (100 years)",
+                "invalid cron expression \", * * * *\": bad minute field \",\" (an empty item in a list); the minute field takes 0-59, with `*`, lists `,`, ranges `-` and steps `/`",
+                "unknown time zone \"utc\"; expected an IANA name such as \"Europe/Berlin\", \"UTC\" or \"local\" (names are case-sensitive: did you mean \"UTC\"?)",
+            ]
+        );
+        let never = errors(quote!(cron = "0 0 31 2 *"));
+        assert_eq!(never, ["cron expression \"0 0 31 2 *\" never fires: no date matches its day-of-month, month and day-of-week fields"]);
+        assert!(parse(quote!(cron = "@midnight")).is_ok());
+        assert!(parse(quote!(every = "300000"))
+            .is_ok_and(|config| config.every == Some(Duration::from_secs(300))));
     }
 
     #[test]

@@ -214,7 +214,7 @@ fn cron_every_second() -> Schedule {
 }
 
 fn run_runtime(run: &Run) -> Outcome {
-    run_runtime_on(run, Schedule::every(run.interval))
+    run_runtime_on(run, Schedule::Every(run.interval))
 }
 
 fn run_runtime_on(run: &Run, schedule: Schedule) -> Outcome {

@@ -54,8 +54,8 @@ pub use job::{BoxError, Job, JobContext, JobParam, MissingType, State, StateMap}
 pub use manager::builder::Builder;
 pub use manager::{JobManager, DEFAULT_GRACE_PERIOD, DEFAULT_MISFIRE_THRESHOLD};
 pub use model::{
-    Clock, Condition, ConditionFuture, CronSchedule, IntoCondition, JobSpec, Location, Missed,
-    Overlap, Priority, RetryPolicy, Schedule, ScheduleError,
+    Clock, Condition, ConditionFuture, CronError, CronSchedule, DurationError, IntoCondition,
+    JobSpec, Location, Missed, Overlap, Priority, RetryPolicy, Schedule, ScheduleError, ZoneError,
 };
 pub use observe::{events, JobStats};
 

@@ -793,7 +793,7 @@ mod tests {
 
     fn every(seconds: u64, fixed_delay: bool, run_on_start: bool) -> (Timing, Instant) {
         let start = Instant::now();
-        let schedule = Schedule::every(Duration::from_secs(seconds));
+        let schedule = Schedule::Every(Duration::from_secs(seconds));
         (
             Timing::new(
                 Some(&schedule),
@@ -839,7 +839,7 @@ mod tests {
     #[test]
     fn rate_jumps_exactly_over_billions_of_missed_fires() {
         let start = Instant::now();
-        let schedule = Schedule::every(Duration::from_nanos(1));
+        let schedule = Schedule::Every(Duration::from_nanos(1));
         let mut timing = Timing::new(Some(&schedule), false, start, true, &Clock::system());
         timing.jump_to(start + Duration::from_secs(10), &Clock::system());
         assert_eq!(timing.due(), Some(start + Duration::from_secs(10)));
@@ -848,7 +848,7 @@ mod tests {
     #[test]
     fn an_interval_beyond_any_lifetime_has_no_next_fire() {
         let (start, clock) = (Instant::now(), Clock::system());
-        let schedule = Schedule::every(Duration::from_secs(u64::MAX));
+        let schedule = Schedule::Every(Duration::from_secs(u64::MAX));
         for fixed_delay in [false, true] {
             let mut timing = Timing::new(Some(&schedule), fixed_delay, start, true, &clock);
             assert_eq!(timing.due(), Some(start));

@@ -2,8 +2,6 @@
 //! `JOBS_<NAME>_EVERY`, `JOBS_<NAME>_CRON`, `JOBS_<NAME>_TZ` and
 //! `JOBS_<NAME>_ENABLED` variables.
 
-use std::time::Duration;
-
 use crate::{Error, JobSpec, Schedule};
 
 /// What the environment says about one job.
@@ -138,8 +136,8 @@ pub(crate) fn read(spec: &JobSpec) -> Result<EnvConfig, Vec<Error>> {
 
     let zone_variable = format!("{prefix}TZ");
     let zone_override = match variable_value(job, &zone_variable, |zone| {
-        crate::model::cron::check_time_zone(zone)
-            .map(|()| zone.to_owned())
+        jobs_grammar::Zone::parse(zone)
+            .map(|zone| zone.name().to_owned())
             .map_err(|error| error.to_string())
     }) {
         Ok(zone) => zone,
@@ -229,10 +227,12 @@ fn variable_value<T>(
         .map_err(|reason| invalid(value, reason))
 }
 
+/// An interval as the grammar reads it: a duration or a whole number of
+/// milliseconds, from `Schedule::MIN_INTERVAL` to `Schedule::MAX_INTERVAL`.
 fn interval(value: &str) -> Result<Schedule, String> {
-    parse_interval(value)
+    jobs_grammar::parse_duration(value)
         .map(Schedule::Every)
-        .map_err(|reason| format!("{reason}; expected a duration such as \"90s\", \"5m\" or \"1h 30m\", or a whole number of milliseconds, greater than zero"))
+        .map_err(|error| error.to_string())
 }
 
 fn cron(value: &str, zone: &str) -> Result<Schedule, String> {
@@ -247,44 +247,42 @@ fn enabled(value: &str) -> Result<bool, String> {
     }
 }
 
-/// Parses an interval: a humantime duration (`"90s"`, `"5m"`, `"1h 30m"`) or
-/// a bare whole number of milliseconds (`"300000"`). Zero is refused.
-pub(crate) fn parse_interval(value: &str) -> Result<Duration, String> {
-    let trimmed = value.trim();
-    let interval = if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        let millis: u64 = trimmed
-            .parse()
-            .map_err(|_| "too many milliseconds".to_owned())?;
-        Duration::from_millis(millis)
-    } else {
-        humantime::parse_duration(trimmed).map_err(|error| error.to_string())?
-    };
-    if interval.is_zero() {
-        return Err("zero".to_owned());
-    }
-    Ok(interval)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
-    fn humantime_and_milliseconds() {
-        assert_eq!(parse_interval("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_interval("1h 30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_interval("300000"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_interval(" 5m "), Ok(Duration::from_secs(300)));
-    }
-
-    #[test]
-    fn refusals() {
-        assert_eq!(parse_interval("0"), Err("zero".to_owned()));
-        assert_eq!(parse_interval("0s"), Err("zero".to_owned()));
-        assert!(parse_interval("2x").is_err());
-        assert!(parse_interval("").is_err());
-        assert!(parse_interval("-5").is_err());
-        assert!(parse_interval("99999999999999999999999").is_err());
+    fn intervals() {
+        assert_eq!(
+            interval("90s"),
+            Ok(Schedule::Every(Duration::from_secs(90)))
+        );
+        assert_eq!(
+            interval("1h 30m"),
+            Ok(Schedule::Every(Duration::from_secs(5400)))
+        );
+        assert_eq!(
+            interval("300000"),
+            Ok(Schedule::Every(Duration::from_secs(300)))
+        );
+        assert_eq!(
+            interval(" 5m "),
+            Ok(Schedule::Every(Duration::from_secs(300)))
+        );
+        for refused in [
+            "0",
+            "0s",
+            "1ns",
+            "2x",
+            "",
+            "-5",
+            "300000000000y",
+            "18446744073709551615s",
+        ] {
+            assert!(interval(refused).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -145,6 +145,15 @@ struct Running {
     stopping: bool,
 }
 
+/// The one check of a schedule, whichever way it came (the spec, the
+/// environment, `set_schedule`): [`Schedule::validate`], as the problem of an
+/// [`Error::InvalidSpec`].
+fn check_schedule(schedule: &Schedule) -> Result<(), String> {
+    schedule
+        .validate()
+        .map_err(|error| format!("invalid schedule: {error}"))
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing here can leave the data half-updated, so a poisoned lock is
     // still consistent.
@@ -420,6 +429,10 @@ impl JobManager {
     /// wins over the environment.
     pub fn set_schedule(&self, name: &str, schedule: Schedule) -> Result<(), Error> {
         let slot = self.slot(name)?;
+        check_schedule(&schedule).map_err(|problem| Error::InvalidSpec {
+            job: name.to_owned(),
+            problem,
+        })?;
         if slot.spec.is_fixed_delay() && !matches!(schedule, Schedule::Every(_)) {
             return Err(Error::InvalidSpec {
                 job: name.to_owned(),
@@ -751,6 +764,9 @@ impl JobSlot {
             (None, Some(env)) => env.schedule.clone(),
             (None, None) => spec.schedule().cloned(),
         };
+        if let Some(Err(problem)) = schedule.as_ref().map(check_schedule) {
+            spec_problem(problem);
+        }
         if spec.is_fixed_delay() && !matches!(schedule, Some(Schedule::Every(_))) {
             spec_problem("`delay = \"fixed\"` needs an interval schedule (`every`)".to_owned());
         }
@@ -933,7 +949,7 @@ mod tests {
         // Each new schedule leaves the entry of the one before it behind.
         for seconds in [50, 40, 30] {
             manager
-                .set_schedule("noop", Schedule::every(Duration::from_secs(seconds)))
+                .set_schedule("noop", Schedule::Every(Duration::from_secs(seconds)))
                 .unwrap();
         }
         assert_eq!(manager.inner.timers.entry_count(), 4);

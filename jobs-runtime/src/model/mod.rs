@@ -16,7 +16,7 @@ pub(crate) mod spec;
 pub use backoff::RetryPolicy;
 pub use clock::Clock;
 pub use condition::{Condition, ConditionFuture, IntoCondition};
-pub use cron::{CronSchedule, ScheduleError};
+pub use cron::{CronError, CronSchedule, DurationError, ScheduleError, ZoneError};
 pub use priority::Priority;
 pub use schedule::Schedule;
 pub use spec::{JobSpec, Location, Missed, Overlap};

@@ -85,15 +85,16 @@ impl JobSpec {
     /// A job named `name` that runs every `interval`, on start and then on the
     /// interval (fixed rate), with no timeout and no environment override.
     ///
-    /// # Panics
-    ///
-    /// Panics if `interval` is zero.
-    #[track_caller]
+    /// The interval is checked with the job's other options when it starts:
+    /// one outside [`Schedule::MIN_INTERVAL`] ..= [`Schedule::MAX_INTERVAL`]
+    /// makes [`JobManager::start_all`](crate::JobManager::start_all) fail
+    /// with an error naming the job.
     pub fn every(name: impl Into<Cow<'static, str>>, interval: Duration) -> Self {
-        JobSpec::new(name, Schedule::every(interval))
+        JobSpec::new(name, Schedule::Every(interval))
     }
 
-    /// A job named `name` on the given schedule.
+    /// A job named `name` on the given schedule, checked with
+    /// [`Schedule::validate`] when the job starts.
     pub fn new(name: impl Into<Cow<'static, str>>, schedule: Schedule) -> Self {
         JobSpec {
             schedule: Some(schedule),
@@ -124,8 +125,8 @@ impl JobSpec {
 
     /// Names an environment variable whose value, when set, replaces the
     /// schedule: for an interval job a humantime duration (`"90s"`) or a
-    /// whole number of milliseconds (`"300000"`); for a cron job a cron
-    /// expression.
+    /// whole number of milliseconds (`"300000"`), from 1 ms to 100 years;
+    /// for a cron job a cron expression.
     pub fn env(mut self, variable: impl Into<Cow<'static, str>>) -> Self {
         self.env = Some(variable.into());
         self
