@@ -21,7 +21,7 @@ pub use crate::cron::{CronSchedule, ScheduleError};
 /// use jobs_runtime::Schedule;
 ///
 /// let weekdays = Schedule::cron("0 9 * * MON-FRI", "Europe/Berlin")?;
-/// let after = "2026-11-20T12:00:00Z".parse::<chrono::DateTime<chrono::Utc>>()?;
+/// let after = "2026-11-20T12:00:00Z".parse::<jobs_runtime::chrono::DateTime<jobs_runtime::chrono::Utc>>()?;
 /// let next: Vec<String> = weekdays.upcoming(after, 2).iter().map(|t| t.to_rfc3339()).collect();
 /// // Friday's 09:00 has passed; Monday and Tuesday at 09:00 Berlin time (UTC+1).
 /// assert_eq!(next, ["2026-11-23T08:00:00+00:00", "2026-11-24T08:00:00+00:00"]);
