@@ -22,7 +22,9 @@ fn quickstart() -> &'static PathBuf {
     BINARY.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let output = Command::new(env!("CARGO"))
-            .args(["build", "--example", "quickstart"])
+            // `--workspace`: with the features `cargo test --workspace`
+            // resolved, so the build reuses what the tests built.
+            .args(["build", "--workspace", "--example", "quickstart"])
             .current_dir(&root)
             .output()
             .expect("could not run cargo");

@@ -29,13 +29,20 @@
 //! }
 //! ```
 //!
+//! The attribute's keys are described at [`job`]; jobs built at run time
+//! implement [`Job`] instead.
+//!
 //! The parts, in the order one execution travels through them:
 //! [`JobSpec`] (what a job is), [`Schedule`] (when it fires), [`JobManager`]
-//! (registry and lifecycle), the timers (one heap of wake-ups per runtime
-//! worker, shared by every started job), the scheduler (each started job's
-//! timing, missed fires, pause and overlap policy, which spawns a task for
-//! each run) and the executor (timeout, panic capture, stats and log events
-//! for one execution). A started job has no task of its own between runs.
+//! (registry and lifecycle), the timers (for each runtime worker, the
+//! wake-up instants of its started jobs and one driver task, woken at the
+//! instant by an alarm thread), the scheduler (each started job's timing,
+//! missed fires, pause and overlap policy), the runs (the runs that come due
+//! together are polled in batches of up to 16, each batch one task; a run
+//! that has to wait moves to a task of its own) and the executor (condition,
+//! slots, attempts with timeout, panic capture and retries, stats and log
+//! events for one execution). A started job has no task of its own between
+//! runs, and a run that ends without waiting costs no task.
 
 #![warn(missing_docs)]
 
@@ -66,8 +73,9 @@ pub use tokio_util::sync::CancellationToken;
 /// [`JobManager::next_runs`] speak `chrono::DateTime<Utc>`.
 pub use chrono;
 
-/// Turns an `async fn` into a job, registered for
-/// [`JobManager::discover`].
+/// The attribute that makes an `async fn` a job. Examples come first; the
+/// reference (the keys, their rules, the parameters and the return type)
+/// follows them.
 ///
 /// ```
 /// use jobs_runtime::{job, JobContext, State};
@@ -86,15 +94,6 @@ pub use chrono;
 /// #[job(after = "poll-feeds", overlap = "queue")]
 /// async fn index_feeds() {}
 /// ```
-///
-/// Keys (all literals are checked at compile time): `name`, `every` or
-/// `cron` (with `tz`) or `after`, `env`, `run_on_start`, `timeout`, `delay`,
-/// `jitter`, `overlap` (with `max_concurrency`), `missed`, `retries`,
-/// `backoff`, `backoff_max`, `when`, `slots`, `priority`, `crate`; the
-/// README's attribute table gives each one's type, default and meaning.
-/// Parameters are [`State<T>`] and [`JobContext`], in any order; the return
-/// type is `()` or `Result<(), E>` with `E: Display`. The function stays
-/// callable as written.
 ///
 /// Without the attribute, the same job is a hand-written [`Job`] added with
 /// [`JobManager::register`]:
@@ -124,6 +123,9 @@ pub use chrono;
 /// #[jobs_runtime::job(every = "2x")]
 /// async fn tick() {}
 /// ```
+///
+/// ---
+///
 #[doc(inline)]
 pub use jobs_macros::job;
 

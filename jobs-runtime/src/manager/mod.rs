@@ -104,7 +104,8 @@ pub(crate) struct JobSlot {
     source: Source,
     pub(crate) stats: StatsCell,
     paused: AtomicBool,
-    /// The schedule set with `set_schedule`, which outlives restarts.
+    /// The schedule set with `set_schedule`, kept when the job is stopped and
+    /// started again.
     schedule_override: Mutex<Option<Option<Schedule>>>,
     running: Mutex<Option<Running>>,
     /// Why its runs were last aborted.
@@ -425,8 +426,10 @@ impl JobManager {
 
     /// Replaces a job's schedule. For a started job it takes effect from the
     /// next fire: the pending fire is replaced by the new schedule's first
-    /// fire after now. The new schedule outlives restarts of the job, and
-    /// wins over the environment.
+    /// fire after now. The new schedule is kept when the job is stopped and
+    /// started again on this manager (`stop` then `start`, or `stop_all` then
+    /// `start_all`), and wins over the environment. It is held in memory
+    /// only: a new process starts from the attribute and the environment.
     pub fn set_schedule(&self, name: &str, schedule: Schedule) -> Result<(), Error> {
         let slot = self.slot(name)?;
         check_schedule(&schedule).map_err(|problem| Error::InvalidSpec {

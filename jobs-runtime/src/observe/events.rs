@@ -1,7 +1,10 @@
 //! The log events, their names and fields, in one place.
 //!
-//! Every event carries `operation` (its name) and `job_name`; the names and
-//! fields are part of the public interface and are listed in the README.
+//! Every event carries `operation` (its name). The events about one job also
+//! carry `job_name`; the shutdown events (`shutdown_start`, `shutdown_abort`,
+//! `shutdown_complete`) are about the whole manager and carry no job name.
+//! The names and fields are part of the public interface and are listed in
+//! the README.
 
 use std::time::Duration;
 
