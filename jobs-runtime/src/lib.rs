@@ -49,6 +49,7 @@ mod cron;
 mod env;
 mod error;
 pub mod events;
+pub mod execution;
 mod executor;
 mod extract;
 mod job;
@@ -61,6 +62,7 @@ mod shutdown;
 mod slots;
 mod spec;
 mod stats;
+pub mod store;
 mod timer;
 
 #[doc(hidden)]
