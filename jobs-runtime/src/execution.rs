@@ -51,7 +51,12 @@ pub enum Cause {
 
 impl Cause {
     /// Every cause, in declaration order.
-    pub const ALL: [Cause; 4] = [Cause::Schedule, Cause::Trigger, Cause::Upstream, Cause::Enqueue];
+    pub const ALL: [Cause; 4] = [
+        Cause::Schedule,
+        Cause::Trigger,
+        Cause::Upstream,
+        Cause::Enqueue,
+    ];
 
     /// The lowercase name stores keep and logs show: `schedule`, `trigger`,
     /// `upstream` or `enqueue`.
@@ -153,7 +158,11 @@ impl FromStr for ExecutionState {
             .into_iter()
             .find(|state| state.as_str() == text)
             .ok_or_else(|| {
-                ParseError::new("state", text, &ExecutionState::ALL.map(ExecutionState::as_str))
+                ParseError::new(
+                    "state",
+                    text,
+                    &ExecutionState::ALL.map(ExecutionState::as_str),
+                )
             })
     }
 }
@@ -526,7 +535,10 @@ mod tests {
             assert_eq!(to_millis(from_millis(millis)), millis);
         }
         let time = UNIX_EPOCH + Duration::new(5, 1_500_000);
-        assert_eq!(truncate_millis(time), UNIX_EPOCH + Duration::from_millis(5_001));
+        assert_eq!(
+            truncate_millis(time),
+            UNIX_EPOCH + Duration::from_millis(5_001)
+        );
         let before = UNIX_EPOCH - Duration::new(0, 1_500_000);
         assert_eq!(to_millis(before), -2);
         assert!(truncate_millis(before) <= before);

@@ -224,9 +224,9 @@ impl Inner {
         let executions = &mut self.executions;
         for entry in self.jobs.values_mut() {
             entry.ids.retain(|id| {
-                let old = executions
-                    .get(id)
-                    .is_some_and(|execution| execution.state.is_terminal() && execution.fire_at < cutoff);
+                let old = executions.get(id).is_some_and(|execution| {
+                    execution.state.is_terminal() && execution.fire_at < cutoff
+                });
                 if old {
                     executions.remove(id);
                     entry.ended -= 1;
@@ -242,7 +242,10 @@ impl Inner {
 /// Puts `attempt` in place of the attempt with its number, or after the
 /// others.
 fn put_attempt(attempts: &mut Vec<Attempt>, attempt: Attempt) {
-    match attempts.iter_mut().find(|known| known.number == attempt.number) {
+    match attempts
+        .iter_mut()
+        .find(|known| known.number == attempt.number)
+    {
         Some(known) => *known = attempt,
         None => attempts.push(attempt),
     }
@@ -360,7 +363,12 @@ fn pick<'a>(
 ) -> Vec<Execution> {
     let matching = |execution: &&Execution| filter.matches(execution);
     if filter.newest_first {
-        executions.rev().filter(matching).take(limit).cloned().collect()
+        executions
+            .rev()
+            .filter(matching)
+            .take(limit)
+            .cloned()
+            .collect()
     } else {
         executions.filter(matching).take(limit).cloned().collect()
     }

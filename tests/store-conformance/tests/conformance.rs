@@ -57,7 +57,11 @@ impl SqliteHarness {
 
 impl Harness for SqliteHarness {
     async fn open(&mut self) -> Arc<dyn Store> {
-        Arc::new(SqliteStore::open(&self.url).await.expect("opening the store"))
+        Arc::new(
+            SqliteStore::open(&self.url)
+                .await
+                .expect("opening the store"),
+        )
     }
 }
 
@@ -102,7 +106,13 @@ fn ended(
     });
 }
 
-fn finished(store: &dyn Store, id: ExecutionId, job: &str, state: ExecutionState, when: SystemTime) {
+fn finished(
+    store: &dyn Store,
+    id: ExecutionId,
+    job: &str,
+    state: ExecutionState,
+    when: SystemTime,
+) {
     store.record(Change::Finished {
         id,
         job: job.into(),
@@ -203,7 +213,10 @@ async fn filters_limits_and_order(mut harness: impl Harness) {
         ids(store, ExecutionFilter::new().oldest_first()).await,
         [a1, b1, a2, a3]
     );
-    assert_eq!(ids(store, ExecutionFilter::new().job("a")).await, [a3, a2, a1]);
+    assert_eq!(
+        ids(store, ExecutionFilter::new().job("a")).await,
+        [a3, a2, a1]
+    );
     assert_eq!(ids(store, ExecutionFilter::new().job("b")).await, [b1]);
     assert_eq!(ids(store, ExecutionFilter::new().job("c")).await, []);
     assert_eq!(
@@ -225,7 +238,11 @@ async fn filters_limits_and_order(mut harness: impl Harness) {
     );
     assert_eq!(ids(store, ExecutionFilter::new().limit(2)).await, [a3, a2]);
     assert_eq!(
-        ids(store, ExecutionFilter::new().job("a").oldest_first().limit(2)).await,
+        ids(
+            store,
+            ExecutionFilter::new().job("a").oldest_first().limit(2)
+        )
+        .await,
         [a1, a2]
     );
     assert_eq!(
@@ -294,7 +311,11 @@ async fn states_through_pending_retries_and_failure(mut harness: impl Harness) {
     });
     let execution = get(store, id).await;
     assert_eq!(execution.state, ExecutionState::Running);
-    assert_eq!(execution.started_at, Some(at(T + 5)), "the first start stays");
+    assert_eq!(
+        execution.started_at,
+        Some(at(T + 5)),
+        "the first start stays"
+    );
     assert_eq!(execution.attempts.len(), 2);
     assert_eq!(execution.attempts[1].outcome, None);
     assert_eq!(execution.outcome(), Some(&failure));
@@ -313,7 +334,13 @@ async fn states_through_pending_retries_and_failure(mut harness: impl Harness) {
     assert_eq!(execution.outcome(), Some(&panic));
 
     let cancelled = started(store, "sync", at(T + 2_000), false);
-    finished(store, cancelled, "sync", ExecutionState::Cancelled, at(T + 2_001));
+    finished(
+        store,
+        cancelled,
+        "sync",
+        ExecutionState::Cancelled,
+        at(T + 2_001),
+    );
     let execution = get(store, cancelled).await;
     assert_eq!(execution.state, ExecutionState::Cancelled);
     assert!(execution.attempts.is_empty(), "it never started");
@@ -474,7 +501,13 @@ async fn last_completion_is_the_latest_success_and_outlives_pruning(mut harness:
         );
         // A success that finished earlier than the one kept does not replace it.
         let late = started(store, "digest", at(T - 10_000), true);
-        finished(store, late, "digest", ExecutionState::Succeeded, at(T - 9_000));
+        finished(
+            store,
+            late,
+            "digest",
+            ExecutionState::Succeeded,
+            at(T - 9_000),
+        );
         store.flush().await.unwrap();
         assert_eq!(
             store.last_completed_at("digest").await.unwrap(),
@@ -522,7 +555,10 @@ async fn pruning_by_age_keeps_the_recent_and_the_unfinished(mut harness: impl Ha
     assert_eq!(left, [old_running, old_pending, recent]);
     assert_eq!(store.execution(old).await.unwrap(), None);
     assert_eq!(store.execution(old_failed).await.unwrap(), None);
-    assert_eq!(store.prune(retention, at(T + 2 * hour + 1)).await.unwrap(), 0);
+    assert_eq!(
+        store.prune(retention, at(T + 2 * hour + 1)).await.unwrap(),
+        0
+    );
 }
 
 async fn pruning_by_count_keeps_the_newest_of_each_job(mut harness: impl Harness) {
@@ -551,7 +587,10 @@ async fn pruning_by_count_keeps_the_newest_of_each_job(mut harness: impl Harness
         [a[2], a[3], a[4], a_running],
         "the running execution is neither counted nor removed"
     );
-    assert_eq!(ids(store, ExecutionFilter::new().job("b").oldest_first()).await, b);
+    assert_eq!(
+        ids(store, ExecutionFilter::new().job("b").oldest_first()).await,
+        b
+    );
     assert_eq!(ids(store, ExecutionFilter::new().job("c")).await.len(), 3);
 }
 
@@ -576,10 +615,7 @@ async fn ids_are_unique_across_restarts(mut harness: impl Harness) {
     let store = harness.open().await;
     store.recover(at(T + 200_000)).await.unwrap();
     let next = store.next_id();
-    assert!(
-        given.iter().all(|id| *id < next),
-        "{next} after {given:?}"
-    );
+    assert!(given.iter().all(|id| *id < next), "{next} after {given:?}");
     assert!(given.windows(2).all(|pair| pair[0] < pair[1]), "increasing");
 }
 
@@ -594,7 +630,12 @@ async fn a_flush_makes_everything_recorded_durable(mut harness: impl Harness) {
     }
     let store = harness.open().await;
     let found = store
-        .executions(ExecutionFilter::new().job("burst").unlimited().oldest_first())
+        .executions(
+            ExecutionFilter::new()
+                .job("burst")
+                .unlimited()
+                .oldest_first(),
+        )
         .await
         .unwrap();
     assert_eq!(found.len() as u64, count);

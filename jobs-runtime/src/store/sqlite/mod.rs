@@ -75,6 +75,20 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Message>,
     reader: Arc<Mutex<Connection>>,
     last_id: AtomicI64,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SqliteStore {
+    /// Writes what was recorded and closes the database: waits for the
+    /// writer thread to commit the changes still queued and to stop.
+    fn drop(&mut self) {
+        if self.writer.send(Message::Close).is_ok() {
+            if let Some(thread) = self.thread.take() {
+                // A writer that panicked has already reported it.
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -171,12 +185,13 @@ impl SqliteStore {
             blocking(move || open_connections(&url, &config)).await
         };
         let (writer, reader, last_id) = opened?;
-        let sender = writer::spawn(url.clone(), writer)?;
+        let (sender, thread) = writer::spawn(url.clone(), writer)?;
         Ok(SqliteStore {
             url,
             writer: sender,
             reader: Arc::new(Mutex::new(reader)),
             last_id: AtomicI64::new(last_id),
+            thread: Some(thread),
         })
     }
 
@@ -301,7 +316,10 @@ fn failed(url: &str, operation: &str, error: rusqlite::Error) -> StoreError {
 
 /// Opens the writing and the reading connection, prepares the database and
 /// reads the highest id given so far.
-fn open_connections(url: &str, config: &Config) -> Result<(Connection, Connection, i64), StoreError> {
+fn open_connections(
+    url: &str,
+    config: &Config,
+) -> Result<(Connection, Connection, i64), StoreError> {
     let problem = |problem: String| StoreError::Open {
         url: url.to_owned(),
         problem,
@@ -324,7 +342,10 @@ fn open_connections(url: &str, config: &Config) -> Result<(Connection, Connectio
         )));
     }
     if path.is_dir() {
-        return Err(problem(format!("{} is a folder, not a file", path.display())));
+        return Err(problem(format!(
+            "{} is a folder, not a file",
+            path.display()
+        )));
     }
     let explain = |error: rusqlite::Error| problem(describe(path, config.busy_timeout, &error));
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -406,7 +427,10 @@ fn migrate(
         });
     }
     let now = crate::execution::to_millis(SystemTime::now());
-    for (version, migration) in (1..).zip(MIGRATIONS).skip(usize::try_from(found).unwrap_or(0)) {
+    for (version, migration) in (1..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
         transaction.execute_batch(migration).map_err(&explain)?;
         transaction
             .execute(
@@ -464,12 +488,27 @@ mod tests {
     #[test]
     fn bad_urls_say_what_is_allowed() {
         let cases = [
-            ("postgres://localhost/jobs", "expected `sqlite://PATH` or `sqlite:PATH`"),
+            (
+                "postgres://localhost/jobs",
+                "expected `sqlite://PATH` or `sqlite:PATH`",
+            ),
             ("sqlite://", "the path of the database file is empty"),
-            ("sqlite::memory:", "in-memory and `file:` databases are not supported"),
-            ("sqlite://jobs.db?mode=ro", "mode=\"ro\" is not supported; allowed: rwc"),
-            ("sqlite://jobs.db?busy_timeout=soon", "busy_timeout=\"soon\" is not a duration"),
-            ("sqlite://jobs.db?cache=shared", "unknown parameter \"cache\"; allowed: mode, busy_timeout"),
+            (
+                "sqlite::memory:",
+                "in-memory and `file:` databases are not supported",
+            ),
+            (
+                "sqlite://jobs.db?mode=ro",
+                "mode=\"ro\" is not supported; allowed: rwc",
+            ),
+            (
+                "sqlite://jobs.db?busy_timeout=soon",
+                "busy_timeout=\"soon\" is not a duration",
+            ),
+            (
+                "sqlite://jobs.db?cache=shared",
+                "unknown parameter \"cache\"; allowed: mode, busy_timeout",
+            ),
         ];
         for (url, expected) in cases {
             let reason = parse_url(url).unwrap_err();

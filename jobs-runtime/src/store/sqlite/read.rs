@@ -144,7 +144,11 @@ where
 {
     let text: String = row.get(index)?;
     text.parse().map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
     })
 }
 
@@ -205,7 +209,10 @@ fn load_attempts(
             *causes = rows.collect::<rusqlite::Result<_>>()?;
         }
     }
-    let ended = execution.attempts.last().map_or(0, |attempt| attempt.number);
+    let ended = execution
+        .attempts
+        .last()
+        .map_or(0, |attempt| attempt.number);
     if let Some((number, started_at)) = current.filter(|(number, _)| *number > ended) {
         execution.attempts.push(Attempt {
             number,

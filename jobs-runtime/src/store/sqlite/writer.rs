@@ -1,16 +1,17 @@
 //! The writer thread: the one connection that writes, committing every
 //! change queued since its last commit in one transaction.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::read;
-use crate::execution::{to_millis, ExecutionId, ExecutionState, Outcome, Retention};
+use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome, Retention};
 use crate::store::{Change, Recovered, StoreError};
 
 /// What the writer is asked to do, in the order asked.
@@ -24,6 +25,8 @@ pub(super) enum Message {
         now: SystemTime,
         reply: oneshot::Sender<Result<Recovered, StoreError>>,
     },
+    /// Commit what came before and stop.
+    Close,
     /// Remove what the retention does not keep, a batch at a time.
     Prune {
         retention: Retention,
@@ -45,7 +48,7 @@ const TRIES: u32 = 3;
 pub(super) fn spawn(
     url: Arc<str>,
     connection: Connection,
-) -> Result<mpsc::Sender<Message>, StoreError> {
+) -> Result<(mpsc::Sender<Message>, JoinHandle<()>), StoreError> {
     let (sender, receiver) = mpsc::channel();
     let writer = Writer {
         url: url.clone(),
@@ -53,14 +56,14 @@ pub(super) fn spawn(
         failure: None,
         prunes: VecDeque::new(),
     };
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("jobs-store-writer".into())
         .spawn(move || writer.run(receiver))
         .map_err(|error| StoreError::Open {
             url: url.to_string(),
             problem: format!("could not start the writer thread: {error}"),
         })?;
-    Ok(sender)
+    Ok((sender, thread))
 }
 
 struct Writer {
@@ -134,6 +137,7 @@ impl Writer {
                     removed: 0,
                     jobs: None,
                 }),
+                Some(Message::Close) => break,
                 _ => {}
             }
             self.prune_batch();
@@ -183,9 +187,7 @@ impl Writer {
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for change in changes {
-            apply(&transaction, change)?;
-        }
+        write_batch(&transaction, changes)?;
         transaction.commit()
     }
 
@@ -226,7 +228,9 @@ impl Writer {
                     )
                 })
                 .map_err(failed)?;
-            if let Some(execution) = read::execution(&transaction, ExecutionId(id)).map_err(failed)? {
+            if let Some(execution) =
+                read::execution(&transaction, ExecutionId(id)).map_err(failed)?
+            {
                 abandoned.push(execution);
             }
         }
@@ -250,135 +254,218 @@ impl Writer {
                 let _ = prune.reply.send(Ok(prune.removed));
             }
             Err(error) => {
-                let _ = prune
-                    .reply
-                    .send(Err(super::failed(&self.url, "pruning executions", error)));
+                let _ =
+                    prune
+                        .reply
+                        .send(Err(super::failed(&self.url, "pruning executions", error)));
             }
         }
     }
 }
 
-/// Writes one change.
-fn apply(connection: &Connection, change: &Change) -> rusqlite::Result<()> {
-    match change {
-        Change::Started(started) => {
-            let started_at = started.started_at.map(to_millis);
-            let (state, attempt) = match started_at {
-                Some(_) => (ExecutionState::Running, 1),
-                None => (ExecutionState::Pending, 0),
-            };
-            connection
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO jobs_executions
-                         (id, job, fire_at, cause, state, instance, attempt,
-                          attempt_started_at, started_at, finished_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, NULL)",
-                )?
-                .execute((
-                    started.id.0,
-                    &*started.job,
-                    to_millis(started.fire_at),
-                    started.cause.as_str(),
-                    state.as_str(),
-                    &*started.instance,
-                    attempt,
+/// An execution started in the batch being written: its row is written
+/// once, at the end of the batch, with the batch's later changes to it
+/// folded in, so that a whole no-op execution is one row, one attempt and a
+/// share of one completion.
+struct NewRow<'a> {
+    id: i64,
+    job: &'a str,
+    fire_at: i64,
+    cause: &'static str,
+    state: ExecutionState,
+    instance: &'a str,
+    attempt: u32,
+    attempt_started_at: Option<i64>,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+/// Writes `changes`, in order, on `connection` (inside a transaction).
+fn write_batch(connection: &Connection, changes: &[Change]) -> rusqlite::Result<()> {
+    let mut rows: Vec<NewRow<'_>> = Vec::new();
+    let mut new: HashMap<ExecutionId, usize> = HashMap::new();
+    let mut completions: HashMap<&str, i64> = HashMap::new();
+    for change in changes {
+        match change {
+            Change::Started(started) => {
+                let started_at = started.started_at.map(to_millis);
+                let row = NewRow {
+                    id: started.id.0,
+                    job: &started.job,
+                    fire_at: to_millis(started.fire_at),
+                    cause: started.cause.as_str(),
+                    state: if started_at.is_some() {
+                        ExecutionState::Running
+                    } else {
+                        ExecutionState::Pending
+                    },
+                    instance: &started.instance,
+                    attempt: u32::from(started_at.is_some()),
+                    attempt_started_at: started_at,
                     started_at,
-                ))?;
-        }
-        Change::AttemptStarted { id, number, at } => {
-            connection
-                .prepare_cached(
-                    "UPDATE jobs_executions
-                     SET state = 'running', attempt = ?2, attempt_started_at = ?3,
-                         started_at = coalesce(started_at, ?3)
-                     WHERE id = ?1",
-                )?
-                .execute((id.0, number, to_millis(*at)))?;
-        }
-        Change::AttemptEnded {
-            id,
-            attempt,
-            retrying,
-        } => {
-            let outcome = attempt.outcome.as_ref().unwrap_or(&Outcome::Abandoned);
-            let (message, location, limit) = match outcome {
-                Outcome::Failed { error, .. } => (Some(error.as_str()), None, None),
-                Outcome::Panicked { message, location } => {
-                    (Some(message.as_str()), location.as_deref(), None)
-                }
-                Outcome::TimedOut { limit } => (
-                    None,
-                    None,
-                    Some(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)),
-                ),
-                _ => (None, None, None),
-            };
-            let finished_at = attempt.finished_at.unwrap_or(attempt.started_at);
-            connection
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO jobs_attempts
-                         (execution_id, number, started_at, finished_at, outcome,
-                          message, location, limit_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute((
-                    id.0,
-                    attempt.number,
-                    to_millis(attempt.started_at),
-                    to_millis(finished_at),
-                    outcome.kind(),
-                    message,
-                    location,
-                    limit,
-                ))?;
-            if let Outcome::Failed { causes, .. } = outcome {
-                let mut statement = connection.prepare_cached(
-                    "INSERT OR REPLACE INTO jobs_attempt_causes
-                         (execution_id, number, position, message)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?;
-                for (position, cause) in (0_i64..).zip(causes) {
-                    statement.execute((id.0, attempt.number, position, cause))?;
+                    finished_at: None,
+                };
+                match new.get(&started.id) {
+                    Some(&index) => rows[index] = row,
+                    None => {
+                        new.insert(started.id, rows.len());
+                        rows.push(row);
+                    }
                 }
             }
-            if *retrying {
-                connection
-                    .prepare_cached("UPDATE jobs_executions SET state = 'retrying' WHERE id = ?1")?
-                    .execute([id.0])?;
+            Change::AttemptStarted { id, number, at } => {
+                let at = to_millis(*at);
+                match new.get(id) {
+                    Some(&index) => {
+                        let row = &mut rows[index];
+                        row.state = ExecutionState::Running;
+                        row.attempt = *number;
+                        row.attempt_started_at = Some(at);
+                        row.started_at.get_or_insert(at);
+                    }
+                    None => {
+                        connection
+                            .prepare_cached(
+                                "UPDATE jobs_executions
+                                 SET state = 'running', attempt = ?2, attempt_started_at = ?3,
+                                     started_at = coalesce(started_at, ?3)
+                                 WHERE id = ?1",
+                            )?
+                            .execute((id.0, number, at))?;
+                    }
+                }
             }
-        }
-        Change::Finished { id, job, state, at } => {
-            let at = to_millis(*at);
-            connection
-                .prepare_cached(
-                    "UPDATE jobs_executions SET state = ?2, finished_at = ?3 WHERE id = ?1",
-                )?
-                .execute((id.0, state.as_str(), at))?;
-            if *state == ExecutionState::Succeeded {
+            Change::AttemptEnded {
+                id,
+                attempt,
+                retrying,
+            } => {
+                insert_attempt(connection, *id, attempt)?;
+                if *retrying {
+                    match new.get(id) {
+                        Some(&index) => rows[index].state = ExecutionState::Retrying,
+                        None => {
+                            connection
+                                .prepare_cached(
+                                    "UPDATE jobs_executions SET state = 'retrying' WHERE id = ?1",
+                                )?
+                                .execute([id.0])?;
+                        }
+                    }
+                }
+            }
+            Change::Finished { id, job, state, at } => {
+                let at = to_millis(*at);
+                match new.get(id) {
+                    Some(&index) => {
+                        rows[index].state = *state;
+                        rows[index].finished_at = Some(at);
+                    }
+                    None => {
+                        connection
+                            .prepare_cached(
+                                "UPDATE jobs_executions SET state = ?2, finished_at = ?3 WHERE id = ?1",
+                            )?
+                            .execute((id.0, state.as_str(), at))?;
+                    }
+                }
+                if *state == ExecutionState::Succeeded {
+                    let latest = completions.entry(job).or_insert(at);
+                    *latest = (*latest).max(at);
+                }
+            }
+            Change::Schedule(row) => {
                 connection
                     .prepare_cached(
-                        "INSERT INTO jobs_completions (job, finished_at) VALUES (?1, ?2)
-                         ON CONFLICT (job) DO UPDATE
-                         SET finished_at = max(finished_at, excluded.finished_at)",
+                        "INSERT OR REPLACE INTO jobs_schedules
+                             (job, anchor, last_fire, last_success, paused, schedule_override)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?
-                    .execute((&**job, at))?;
+                    .execute((
+                        &row.job,
+                        to_millis(row.anchor),
+                        row.last_fire.map(to_millis),
+                        row.last_success.map(to_millis),
+                        row.paused,
+                        &row.schedule_override,
+                    ))?;
             }
         }
-        Change::Schedule(row) => {
-            connection
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO jobs_schedules
-                         (job, anchor, last_fire, last_success, paused, schedule_override)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute((
-                    &row.job,
-                    to_millis(row.anchor),
-                    row.last_fire.map(to_millis),
-                    row.last_success.map(to_millis),
-                    row.paused,
-                    &row.schedule_override,
-                ))?;
+    }
+    let mut insert = connection.prepare_cached(
+        "INSERT OR REPLACE INTO jobs_executions
+             (id, job, fire_at, cause, state, instance, attempt,
+              attempt_started_at, started_at, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for row in &rows {
+        insert.execute((
+            row.id,
+            row.job,
+            row.fire_at,
+            row.cause,
+            row.state.as_str(),
+            row.instance,
+            row.attempt,
+            row.attempt_started_at,
+            row.started_at,
+            row.finished_at,
+        ))?;
+    }
+    let mut complete = connection.prepare_cached(
+        "INSERT INTO jobs_completions (job, finished_at) VALUES (?1, ?2)
+         ON CONFLICT (job) DO UPDATE SET finished_at = max(finished_at, excluded.finished_at)",
+    )?;
+    for (job, at) in completions {
+        complete.execute((job, at))?;
+    }
+    Ok(())
+}
+
+/// Writes an ended attempt, with its causes when it failed.
+fn insert_attempt(
+    connection: &Connection,
+    id: ExecutionId,
+    attempt: &Attempt,
+) -> rusqlite::Result<()> {
+    let outcome = attempt.outcome.as_ref().unwrap_or(&Outcome::Abandoned);
+    let (message, location, limit) = match outcome {
+        Outcome::Failed { error, .. } => (Some(error.as_str()), None, None),
+        Outcome::Panicked { message, location } => {
+            (Some(message.as_str()), location.as_deref(), None)
+        }
+        Outcome::TimedOut { limit } => (
+            None,
+            None,
+            Some(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)),
+        ),
+        _ => (None, None, None),
+    };
+    let finished_at = attempt.finished_at.unwrap_or(attempt.started_at);
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO jobs_attempts
+                 (execution_id, number, started_at, finished_at, outcome,
+                  message, location, limit_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute((
+            id.0,
+            attempt.number,
+            to_millis(attempt.started_at),
+            to_millis(finished_at),
+            outcome.kind(),
+            message,
+            location,
+            limit,
+        ))?;
+    if let Outcome::Failed { causes, .. } = outcome {
+        let mut statement = connection.prepare_cached(
+            "INSERT OR REPLACE INTO jobs_attempt_causes (execution_id, number, position, message)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (position, cause) in (0_i64..).zip(causes) {
+            statement.execute((id.0, attempt.number, position, cause))?;
         }
     }
     Ok(())
