@@ -373,3 +373,79 @@ fn pick<'a>(
         executions.filter(matching).take(limit).cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::execution::Cause;
+
+    fn run(store: &MemoryStore, job: &str, millis: u64, state: ExecutionState) -> ExecutionId {
+        let at = UNIX_EPOCH + Duration::from_millis(millis);
+        let id = store.next_id();
+        store.record(Change::Started(Started {
+            id,
+            job: job.into(),
+            fire_at: at,
+            cause: Cause::Schedule,
+            instance: "host".into(),
+            started_at: Some(at),
+        }));
+        if state.is_terminal() {
+            store.record(Change::Finished {
+                id,
+                job: job.into(),
+                state,
+                at,
+            });
+        }
+        id
+    }
+
+    fn kept(store: &MemoryStore, job: &str) -> Vec<ExecutionId> {
+        let inner = store.lock();
+        let ids = inner.jobs.get(job).map(|entry| entry.ids.clone());
+        ids.unwrap_or_default().into()
+    }
+
+    #[test]
+    fn each_job_keeps_at_most_keep_last_ended_executions_as_they_end() {
+        let store = MemoryStore::with_retention(Retention {
+            keep_for: Retention::DEFAULT_KEEP_FOR,
+            keep_last: 3,
+        });
+        let running = run(&store, "a", 0, ExecutionState::Running);
+        let ended: Vec<ExecutionId> = (1..=10)
+            .map(|millis| run(&store, "a", millis, ExecutionState::Succeeded))
+            .collect();
+        let other = run(&store, "b", 0, ExecutionState::Failed);
+        assert_eq!(kept(&store, "a"), [running, ended[7], ended[8], ended[9]]);
+        assert_eq!(kept(&store, "b"), [other]);
+        assert_eq!(store.lock().executions.len(), 5, "memory stays bounded");
+
+        // The running one ends: it is the oldest (by id, as every store
+        // counts), so it is the one that goes.
+        store.record(Change::Finished {
+            id: running,
+            job: "a".into(),
+            state: ExecutionState::Cancelled,
+            at: UNIX_EPOCH,
+        });
+        assert_eq!(kept(&store, "a"), [ended[7], ended[8], ended[9]]);
+    }
+
+    #[tokio::test]
+    async fn a_recovered_execution_counts_as_ended() {
+        let store = MemoryStore::with_retention(Retention {
+            keep_for: Retention::DEFAULT_KEEP_FOR,
+            keep_last: 1,
+        });
+        let old = run(&store, "a", 0, ExecutionState::Succeeded);
+        let running = run(&store, "a", 1, ExecutionState::Running);
+        assert_eq!(kept(&store, "a"), [old, running]);
+        let recovered = store.recover(UNIX_EPOCH + Duration::from_secs(1)).await;
+        assert_eq!(recovered.unwrap().abandoned.len(), 1);
+        assert_eq!(kept(&store, "a"), [running]);
+    }
+}

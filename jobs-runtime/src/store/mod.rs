@@ -22,6 +22,11 @@
 //!   written the same way, with [`Change::Schedule`].
 //! - [`Store::flush`] is awaited at stop, so that everything recorded is
 //!   durable before the process exits.
+//! - The memory store also bounds itself as executions end (at most
+//!   `keep_last` ended executions per job); a database store keeps
+//!   everything until [`Store::prune`] runs.
+//! - An execution left `pending` by a dead process stays `pending`:
+//!   [`Store::recover`] only abandons what had started.
 //! - Queries ([`Store::executions`], [`Store::execution`],
 //!   [`Store::last_completed_at`]) and [`Store::prune`] are async and run off
 //!   the per-fire path; pruning runs in the background in batches.

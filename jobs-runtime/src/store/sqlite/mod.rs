@@ -59,6 +59,12 @@ const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// A store in a SQLite database file: executions, attempts and schedule rows
 /// survive the process. Needs the `sqlite` feature.
 ///
+/// [`record`](Store::record) queues a change for the writer thread and
+/// returns; [`flush`](Store::flush) waits until what was queued before it is
+/// committed (`synchronous = FULL`, so committed means on disk). Dropping
+/// the store waits for the writer to commit what is still queued, then
+/// closes the database.
+///
 /// ```no_run
 /// use jobs_runtime::store::{SqliteStore, Store};
 ///
@@ -372,7 +378,7 @@ fn open_connections(
         .pragma_update(None, "synchronous", "FULL")
         .map_err(explain)?;
     writer.set_prepared_statement_cache_capacity(64);
-    migrate(url, &mut writer, &explain)?;
+    migrate(url, &mut writer, explain)?;
     let last_id: i64 = writer
         .query_row(
             "SELECT max(coalesce((SELECT max(id) FROM jobs_executions), 0),
