@@ -201,3 +201,47 @@ async fn migrations_are_applied_once_and_the_schema_is_recorded() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+#[tokio::test]
+async fn changes_that_cannot_be_written_are_reported_by_the_next_flush() {
+    use jobs_runtime::execution::{Cause, ExecutionFilter};
+    use jobs_runtime::store::{Change, Started};
+
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("jobs.db");
+    let url = format!("{}?busy_timeout=20ms", url_of(&path));
+    let store = SqliteStore::open(&url).await.unwrap();
+    let record = |job: &str| {
+        store.record(Change::Started(Started {
+            id: store.next_id(),
+            job: job.into(),
+            fire_at: std::time::SystemTime::now(),
+            cause: Cause::Trigger,
+            instance: "host".into(),
+            started_at: None,
+        }))
+    };
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    record("locked-out");
+    let error = store.flush().await.expect_err("the write failed");
+    assert!(matches!(error, StoreError::Failed { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "job store {url:?}: writing changes (1 lost) failed: "
+        )),
+        "{message}"
+    );
+    holder.execute_batch("COMMIT").unwrap();
+    record("written");
+    store.flush().await.expect("the next write succeeds");
+    let jobs: Vec<String> = store
+        .executions(ExecutionFilter::new())
+        .await
+        .unwrap()
+        .iter()
+        .map(|execution| execution.job.to_string())
+        .collect();
+    assert_eq!(jobs, ["written"]);
+}

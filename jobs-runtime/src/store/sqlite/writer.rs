@@ -151,7 +151,7 @@ impl Writer {
             None => Ok(()),
             Some((error, lost)) => Err(StoreError::Failed {
                 url: self.url.to_string(),
-                operation: format!("writing {lost} changes"),
+                operation: format!("writing changes ({lost} lost)"),
                 source: error.into(),
             }),
         }
