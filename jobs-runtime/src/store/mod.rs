@@ -239,8 +239,9 @@ pub enum StoreError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
-    /// The store's writer is gone (it panicked), so changes are not written.
-    #[error("job store {url:?}: its writer thread has stopped; changes are no longer written")]
+    /// The store is closing: its writer is gone (it panicked), or the
+    /// runtime that runs its queries is shutting down.
+    #[error("job store {url:?}: the store is closed (its writer thread has stopped, or the runtime is shutting down)")]
     Closed {
         /// The URL as given.
         url: String,

@@ -187,8 +187,8 @@ impl SqliteStore {
             reason,
         })?;
         let opened = {
-            let url = url.clone();
-            blocking(move || open_connections(&url, &config)).await
+            let for_work = url.clone();
+            blocking(&url, move || open_connections(&for_work, &config)).await
         };
         let (writer, reader, last_id) = opened?;
         let (sender, thread) = writer::spawn(url.clone(), writer)?;
@@ -215,11 +215,12 @@ impl SqliteStore {
         let reader = self.reader.clone();
         let url = self.url.clone();
         Box::pin(async move {
-            blocking(move || {
+            let for_work = url.clone();
+            blocking(&url, move || {
                 let connection = reader
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
-                query(&connection).map_err(|error| failed(&url, operation, error))
+                query(&connection).map_err(|error| failed(&for_work, operation, error))
             })
             .await
         })
@@ -300,13 +301,19 @@ impl Store for SqliteStore {
 
 /// Runs `work` under `spawn_blocking` inside a tokio runtime, or right here
 /// outside one.
+/// A runtime that is shutting down may drop the work before it runs: that
+/// is a [`StoreError::Closed`] of `url`.
 async fn blocking<T: Send + 'static>(
+    url: &str,
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => match runtime.spawn_blocking(work).await {
             Ok(result) => result,
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(StoreError::Closed {
+                url: url.to_owned(),
+            }),
         },
         Err(_) => work(),
     }
