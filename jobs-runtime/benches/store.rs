@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use jobs_runtime::execution::{Attempt, Cause, ExecutionState, Outcome};
-use jobs_runtime::store::{Change, MemoryStore, SqliteStore, Started, Store};
+use jobs_runtime::store::{Change, MemoryStore, NewExecution, SqliteStore, Store};
 
 fn main() {
     support::print_machine("d");
@@ -70,7 +70,7 @@ async fn measure(store: &dyn Store, executions: u64, flush_every: Option<u64>) -
         let job = &jobs[usize::try_from(index % 100).expect("a small index")];
         let now = SystemTime::now();
         let id = store.next_id();
-        store.record(Change::Started(Started {
+        store.record(Change::Started(NewExecution {
             id,
             job: job.clone(),
             fire_at: now,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::{Change, Recovered, ScheduleRow, Started, Store, StoreFuture};
+use super::{Change, NewExecution, Recovered, ScheduleRow, Store, StoreFuture};
 use crate::execution::{
     truncate_millis, Attempt, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome,
     Retention,
@@ -23,14 +23,14 @@ use crate::execution::{
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use jobs_runtime::store::{Change, MemoryStore, Started, Store};
+/// use jobs_runtime::store::{Change, MemoryStore, NewExecution, Store};
 /// use jobs_runtime::execution::{Cause, ExecutionFilter};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), jobs_runtime::store::StoreError> {
 /// let store = MemoryStore::new();
 /// let now = SystemTime::now();
-/// store.record(Change::Started(Started {
+/// store.record(Change::Started(NewExecution {
 ///     id: store.next_id(),
 ///     job: "digest".into(),
 ///     fire_at: now,
@@ -163,7 +163,7 @@ impl Inner {
         }
     }
 
-    fn start(&mut self, started: Started) {
+    fn start(&mut self, started: NewExecution) {
         let started_at = started.started_at.map(truncate_millis);
         let execution = Execution {
             id: started.id,
@@ -384,7 +384,7 @@ mod tests {
     fn run(store: &MemoryStore, job: &str, millis: u64, state: ExecutionState) -> ExecutionId {
         let at = UNIX_EPOCH + Duration::from_millis(millis);
         let id = store.next_id();
-        store.record(Change::Started(Started {
+        store.record(Change::Started(NewExecution {
             id,
             job: job.into(),
             fire_at: at,

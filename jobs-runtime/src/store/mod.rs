@@ -135,7 +135,7 @@ pub struct ScheduleRow {
 
 /// A new execution, recorded by [`Change::Started`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Started {
+pub struct NewExecution {
     /// Its id, from [`Store::next_id`].
     pub id: ExecutionId,
     /// The job's name.
@@ -155,7 +155,7 @@ pub struct Started {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// A new execution, pending or with its first attempt running.
-    Started(Started),
+    Started(NewExecution),
     /// Attempt `number` started (the first of a pending execution, or a
     /// retry): the execution is `running`.
     AttemptStarted {

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jobs_runtime::execution::{
     Attempt, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
 };
-use jobs_runtime::store::{Change, MemoryStore, ScheduleRow, SqliteStore, Started, Store};
+use jobs_runtime::store::{Change, MemoryStore, NewExecution, ScheduleRow, SqliteStore, Store};
 
 /// Opens the store under test, the first time or again after a restart.
 trait Harness {
@@ -75,7 +75,7 @@ const T: u64 = 1_700_000_000_000;
 
 fn started(store: &dyn Store, job: &str, fire_at: SystemTime, running: bool) -> ExecutionId {
     let id = store.next_id();
-    store.record(Change::Started(Started {
+    store.record(Change::Started(NewExecution {
         id,
         job: job.into(),
         fire_at,
@@ -172,7 +172,7 @@ async fn record_and_read_back(mut harness: impl Harness) {
     assert_eq!(expected.outcome(), Some(&Outcome::Succeeded));
 
     let pending = store.next_id();
-    store.record(Change::Started(Started {
+    store.record(Change::Started(NewExecution {
         id: pending,
         job: "index".into(),
         fire_at: at(T + 500),

@@ -205,14 +205,14 @@ async fn migrations_are_applied_once_and_the_schema_is_recorded() {
 #[tokio::test]
 async fn changes_that_cannot_be_written_are_reported_by_the_next_flush() {
     use jobs_runtime::execution::{Cause, ExecutionFilter};
-    use jobs_runtime::store::{Change, Started};
+    use jobs_runtime::store::{Change, NewExecution};
 
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("jobs.db");
     let url = format!("{}?busy_timeout=20ms", url_of(&path));
     let store = SqliteStore::open(&url).await.unwrap();
     let record = |job: &str| {
-        store.record(Change::Started(Started {
+        store.record(Change::Started(NewExecution {
             id: store.next_id(),
             job: job.into(),
             fire_at: std::time::SystemTime::now(),
