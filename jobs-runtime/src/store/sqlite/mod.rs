@@ -5,6 +5,15 @@
 //! commit); queries run on a second connection under `spawn_blocking`. The
 //! database is in WAL mode, so queries never wait for the writer.
 //!
+//! Why rusqlite on a thread of its own rather than an async driver: the
+//! writer runs each statement in-thread, with no round trip per statement.
+//! On this project's 2-core machine, under load, 100,000 inserts of one row
+//! in one transaction took about 7 µs each with rusqlite on its thread, and
+//! 31 to 46 µs each with sqlx awaiting each statement through its worker.
+//! Within a batch, a new execution's later changes are folded into its row
+//! before it is written, so a no-op execution costs two inserts (its row and
+//! its attempt) and a share of its job's completion and of the commit.
+//!
 //! # Schema
 //!
 //! Times are integer milliseconds since the Unix epoch, UTC. Migrations are
