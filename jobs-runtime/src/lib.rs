@@ -52,6 +52,7 @@ mod job;
 mod manager;
 mod model;
 mod observe;
+pub mod store;
 
 #[doc(hidden)]
 pub mod __private;
@@ -60,6 +61,7 @@ pub use error::Error;
 pub use job::{BoxError, Job, JobContext, JobParam, MissingType, State, StateMap};
 pub use manager::builder::Builder;
 pub use manager::{JobManager, DEFAULT_GRACE_PERIOD, DEFAULT_MISFIRE_THRESHOLD};
+pub use model::execution;
 pub use model::{
     Clock, Condition, ConditionFuture, CronError, CronSchedule, DurationError, IntoCondition,
     JobSpec, Location, Missed, Overlap, Priority, RetryPolicy, Schedule, ScheduleError, ZoneError,

@@ -8,6 +8,7 @@ pub(crate) mod backoff;
 pub(crate) mod clock;
 pub(crate) mod condition;
 pub(crate) mod cron;
+pub mod execution;
 pub(crate) mod names;
 pub(crate) mod priority;
 pub(crate) mod schedule;

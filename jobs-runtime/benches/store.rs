@@ -1,0 +1,120 @@
+//! (d) Executions recorded per second through `Store::record`: each
+//! execution is the three changes of a no-op job that succeeds (started,
+//! attempt ended, finished), recorded from one task as fast as it can, then
+//! one flush; the time runs from the first record to the end of the flush.
+//! Measured for the memory store (the baseline) and the SQLite store on a
+//! file in a temporary folder (WAL, `synchronous = FULL`), in the same run.
+//!
+//! Also measured: the same SQLite load recorded in bursts of 1,000
+//! executions with a flush after each, as fires that come due together are,
+//! which shows the cost of one commit.
+//!
+//! `cargo bench -p jobs-runtime --features sqlite --bench store`;
+//! `JOBS_BENCH_QUICK=1` records 20,000 executions instead of 200,000.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use jobs_runtime::execution::{Attempt, Cause, ExecutionState, Outcome};
+use jobs_runtime::store::{Change, MemoryStore, NewExecution, SqliteStore, Store};
+
+fn main() {
+    support::print_machine("d");
+    let executions = if support::quick() { 20_000 } else { 200_000 };
+    let runtime = support::runtime();
+    runtime.block_on(async {
+        let memory = MemoryStore::new();
+        report(
+            "memory store",
+            executions,
+            &measure(&memory, executions, None).await,
+        );
+
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", folder.path().join("bench.db").display());
+        let sqlite = SqliteStore::open(&url)
+            .await
+            .expect("opening the SQLite store");
+        report(
+            "SQLite store",
+            executions,
+            &measure(&sqlite, executions, None).await,
+        );
+        report(
+            "SQLite store, a flush every 1,000",
+            executions,
+            &measure(&sqlite, executions, Some(1_000)).await,
+        );
+    });
+}
+
+/// How long recording `executions` took, how long the records alone
+/// (without the final flush) took, and what the rest of the machine used
+/// meanwhile.
+struct Timing {
+    recording: Duration,
+    total: Duration,
+    other_load: String,
+}
+
+async fn measure(store: &dyn Store, executions: u64, flush_every: Option<u64>) -> Timing {
+    let jobs: Vec<Arc<str>> = (0..100)
+        .map(|job| Arc::from(format!("job-{job}")))
+        .collect();
+    let instance: Arc<str> = Arc::from("bench");
+    let load = support::OtherLoad::start();
+    let started = Instant::now();
+    for index in 0..executions {
+        let job = &jobs[usize::try_from(index % 100).expect("a small index")];
+        let now = SystemTime::now();
+        let id = store.next_id();
+        store.record(Change::Started(NewExecution {
+            id,
+            job: job.clone(),
+            fire_at: now,
+            cause: Cause::Schedule,
+            instance: instance.clone(),
+            started_at: Some(now),
+        }));
+        store.record(Change::AttemptEnded {
+            id,
+            attempt: Attempt {
+                number: 1,
+                started_at: now,
+                finished_at: Some(now),
+                outcome: Some(Outcome::Succeeded),
+            },
+            retrying: false,
+        });
+        store.record(Change::Finished {
+            id,
+            job: job.clone(),
+            state: ExecutionState::Succeeded,
+            at: now,
+        });
+        if flush_every.is_some_and(|every| (index + 1) % every == 0) {
+            store.flush().await.expect("flush");
+        }
+    }
+    let recording = started.elapsed();
+    store.flush().await.expect("flush");
+    Timing {
+        recording,
+        total: started.elapsed(),
+        other_load: load.describe(),
+    }
+}
+
+fn report(what: &str, executions: u64, timing: &Timing) {
+    let per_second = executions as f64 / timing.total.as_secs_f64();
+    println!(
+        "(d) {what}: {executions} executions in {:.0} ms = {per_second:.0} executions/s \
+         ({:.2} µs each; recording alone {:.2} µs each; the rest of the machine used {})",
+        timing.total.as_secs_f64() * 1e3,
+        timing.total.as_secs_f64() * 1e6 / executions as f64,
+        timing.recording.as_secs_f64() * 1e6 / executions as f64,
+        timing.other_load,
+    );
+}

@@ -1,0 +1,249 @@
+//! Where executions and schedule rows are kept: the [`Store`] seam, the
+//! [`MemoryStore`] (no I/O, the default) and, with the `sqlite` feature, the
+//! embedded `SqliteStore`.
+//!
+//! # Store (in progress)
+//!
+//! The stores are complete and pass one conformance suite
+//! (`tests/store-conformance`), but the engine does not use them yet. This is
+//! how it will:
+//!
+//! - At start, the engine holds an `Arc<dyn Store>` and calls
+//!   [`Store::recover`] once, before recording anything: it gets back the
+//!   executions a dead process left `running` or `retrying` (now
+//!   `abandoned`, so their jobs' retry policy can apply) and every
+//!   [`ScheduleRow`], from which it takes each recurring job's anchor, last
+//!   fire, pause and schedule override.
+//! - On each fire, it takes an id from [`Store::next_id`] (an atomic
+//!   counter, no round trip) and records what happens with
+//!   [`Store::record`]: a synchronous call that never waits for the disk.
+//!   A no-op execution is three changes: [`Change::Started`],
+//!   [`Change::AttemptEnded`] and [`Change::Finished`]. A schedule row is
+//!   written the same way, with [`Change::Schedule`].
+//! - [`Store::flush`] is awaited at stop, so that everything recorded is
+//!   durable before the process exits.
+//! - The memory store also bounds itself as executions end (at most
+//!   `keep_last` ended executions per job); a database store keeps
+//!   everything until [`Store::prune`] runs.
+//! - An execution left `pending` by a dead process stays `pending`:
+//!   [`Store::recover`] only abandons what had started.
+//! - Queries ([`Store::executions`], [`Store::execution`],
+//!   [`Store::last_completed_at`]) and [`Store::prune`] are async and run off
+//!   the per-fire path; pruning runs in the background in batches.
+//!
+//! The SQLite store hands every change to one writer thread, which commits
+//! all the changes queued since its last commit in one transaction (group
+//! commit): at a burst of fires, one transaction records them all.
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::execution::{
+    Attempt, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState, Retention,
+};
+
+pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// The future an async [`Store`] call returns: boxed, so that the trait can
+/// be used as `dyn Store`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Keeps executions and schedule rows.
+///
+/// Recording ([`record`](Store::record), [`next_id`](Store::next_id)) is
+/// synchronous and never waits for I/O, so the per-fire path stays fast;
+/// everything else is async. Every store passes the same conformance suite.
+pub trait Store: Send + Sync + 'static {
+    /// Starts a process's use of the store, before anything is recorded:
+    /// marks every execution still `running` or `retrying` (left by a process
+    /// that died) `abandoned` at `now`, its running attempt ended with
+    /// [`Outcome::Abandoned`](crate::execution::Outcome::Abandoned), and
+    /// returns those executions with every schedule row.
+    fn recover(&self, now: SystemTime) -> StoreFuture<'_, Recovered>;
+
+    /// A new execution id, unique in this store across restarts and greater
+    /// than every id given before. No I/O.
+    fn next_id(&self) -> ExecutionId;
+
+    /// Records a change. Never blocks on I/O: a durable store queues it and
+    /// writes it soon, in one transaction with the changes queued with it.
+    /// A change that cannot be written is logged and reported by the next
+    /// [`flush`](Store::flush).
+    fn record(&self, change: Change);
+
+    /// Resolves once every change recorded before the call is durable, or
+    /// with the error that kept some of them from being written since the
+    /// last flush.
+    fn flush(&self) -> StoreFuture<'_, ()>;
+
+    /// Every schedule row, by job name.
+    fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>>;
+
+    /// The executions that match `filter`, in its order and up to its limit,
+    /// each with its attempts.
+    fn executions(&self, filter: ExecutionFilter) -> StoreFuture<'_, Vec<Execution>>;
+
+    /// One execution, with its attempts.
+    fn execution(&self, id: ExecutionId) -> StoreFuture<'_, Option<Execution>>;
+
+    /// When `job`'s latest successful execution finished. Kept when that
+    /// execution is pruned.
+    fn last_completed_at<'a>(&'a self, job: &'a str) -> StoreFuture<'a, Option<SystemTime>>;
+
+    /// Removes ended executions that `retention` does not keep, as of `now`,
+    /// in batches that let recorded changes through between them. Resolves
+    /// with how many executions were removed.
+    fn prune(&self, retention: Retention, now: SystemTime) -> StoreFuture<'_, u64>;
+}
+
+/// What [`Store::recover`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// The executions that were `running` or `retrying` and are now
+    /// `abandoned`, oldest first.
+    pub abandoned: Vec<Execution>,
+    /// Every schedule row, by job name.
+    pub schedules: Vec<ScheduleRow>,
+}
+
+/// A recurring job's schedule as the store keeps it across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRow {
+    /// The job's name.
+    pub job: String,
+    /// The instant the job's interval grid counts from, set when the job is
+    /// first seen and kept, so a fixed-rate grid continues across restarts.
+    pub anchor: SystemTime,
+    /// When the job last fired.
+    pub last_fire: Option<SystemTime>,
+    /// When the job last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// Whether the job is paused.
+    pub paused: bool,
+    /// A schedule set at run time that replaces the job's own, as text (for
+    /// example `every 5m` or a cron expression).
+    pub schedule_override: Option<String>,
+}
+
+/// A new execution, recorded by [`Change::Started`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewExecution {
+    /// Its id, from [`Store::next_id`].
+    pub id: ExecutionId,
+    /// The job's name.
+    pub job: Arc<str>,
+    /// The wall-clock time it was due.
+    pub fire_at: SystemTime,
+    /// Why it exists.
+    pub cause: Cause,
+    /// The instance that runs it.
+    pub instance: Arc<str>,
+    /// When its first attempt started: `None` records it `pending`, `Some`
+    /// records it `running` with attempt 1 started then.
+    pub started_at: Option<SystemTime>,
+}
+
+/// One change to what a store keeps, recorded with [`Store::record`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A new execution, pending or with its first attempt running.
+    Started(NewExecution),
+    /// Attempt `number` started (the first of a pending execution, or a
+    /// retry): the execution is `running`.
+    AttemptStarted {
+        /// The execution.
+        id: ExecutionId,
+        /// The attempt's number, from 1.
+        number: u32,
+        /// When it started.
+        at: SystemTime,
+    },
+    /// An attempt ended, with its outcome. With `retrying`, the execution
+    /// becomes `retrying` (its next attempt waits for its backoff);
+    /// otherwise a [`Change::Finished`] follows.
+    AttemptEnded {
+        /// The execution.
+        id: ExecutionId,
+        /// The attempt, with `finished_at` and `outcome` set.
+        attempt: Attempt,
+        /// Whether another attempt follows.
+        retrying: bool,
+    },
+    /// The execution ended in `state` (succeeded, failed, cancelled or
+    /// abandoned) at `at`.
+    Finished {
+        /// The execution.
+        id: ExecutionId,
+        /// Its job, so the job's last completion is kept without a lookup.
+        job: Arc<str>,
+        /// How it ended: a terminal state.
+        state: ExecutionState,
+        /// When.
+        at: SystemTime,
+    },
+    /// A recurring job's schedule row, written whole (inserted or replaced).
+    Schedule(ScheduleRow),
+}
+
+/// An error from a store, naming the store (its URL) and what went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database URL cannot be understood.
+    #[error("invalid database URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+
+    /// The database could not be opened or prepared: missing folder, no
+    /// permission, not a database, read-only, locked.
+    #[error("cannot open the job store {url:?}: {problem}")]
+    Open {
+        /// The URL as given.
+        url: String,
+        /// What went wrong, in words.
+        problem: String,
+    },
+
+    /// The database was made by a newer version of this crate.
+    #[error("cannot open the job store {url:?}: its schema is version {found}, but this program knows versions up to {supported}; upgrade the program or use another database")]
+    NewerSchema {
+        /// The URL as given.
+        url: String,
+        /// The schema version the database has.
+        found: i64,
+        /// The newest schema version this program knows.
+        supported: i64,
+    },
+
+    /// A query or a write failed after the store was opened.
+    #[error("job store {url:?}: {operation} failed: {source}")]
+    Failed {
+        /// The URL as given.
+        url: String,
+        /// What the store was doing.
+        operation: String,
+        /// The database's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The store is closing: its writer is gone (it panicked), or the
+    /// runtime that runs its queries is shutting down.
+    #[error("job store {url:?}: the store is closed (its writer thread has stopped, or the runtime is shutting down)")]
+    Closed {
+        /// The URL as given.
+        url: String,
+    },
+}

@@ -1,0 +1,540 @@
+//! The writer thread: the one connection that writes, committing every
+//! change queued since its last commit in one transaction.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::read;
+use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome, Retention};
+use crate::store::{Change, Recovered, StoreError};
+
+/// What the writer is asked to do, in the order asked.
+pub(super) enum Message {
+    /// Write a change.
+    Change(Change),
+    /// Answer once every change before this message is committed.
+    Flush(oneshot::Sender<Result<(), StoreError>>),
+    /// Mark the executions left running as abandoned.
+    Recover {
+        now: SystemTime,
+        reply: oneshot::Sender<Result<Recovered, StoreError>>,
+    },
+    /// Commit what came before and stop.
+    Close,
+    /// Remove what the retention does not keep, a batch at a time.
+    Prune {
+        retention: Retention,
+        now: SystemTime,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+}
+
+/// The most changes one transaction writes.
+const MAX_BATCH: usize = 8_192;
+
+/// The most executions one pruning transaction removes.
+const PRUNE_BATCH: i64 = 500;
+
+/// How often a failed transaction is tried before its changes are dropped.
+const TRIES: u32 = 3;
+
+/// Starts the writer thread on `connection`.
+pub(super) fn spawn(
+    url: Arc<str>,
+    connection: Connection,
+) -> Result<(mpsc::Sender<Message>, JoinHandle<()>), StoreError> {
+    let (sender, receiver) = mpsc::channel();
+    let writer = Writer {
+        url: url.clone(),
+        connection,
+        failure: None,
+        prunes: VecDeque::new(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("jobs-store-writer".into())
+        .spawn(move || writer.run(receiver))
+        .map_err(|error| StoreError::Open {
+            url: url.to_string(),
+            problem: format!("could not start the writer thread: {error}"),
+        })?;
+    Ok((sender, thread))
+}
+
+struct Writer {
+    url: Arc<str>,
+    connection: Connection,
+    /// What kept changes from being written since the last flush, and how
+    /// many were lost.
+    failure: Option<(String, usize)>,
+    prunes: VecDeque<Prune>,
+}
+
+/// A pruning in progress.
+struct Prune {
+    retention: Retention,
+    cutoff: Option<i64>,
+    reply: oneshot::Sender<Result<u64, StoreError>>,
+    removed: u64,
+    /// `None` while old executions are removed; then the jobs whose surplus
+    /// is removed next.
+    jobs: Option<Vec<String>>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: Receiver<Message>) {
+        let mut changes = Vec::new();
+        let mut flushes = Vec::new();
+        loop {
+            let first = if self.prunes.is_empty() {
+                match receiver.recv() {
+                    Ok(message) => Some(message),
+                    Err(_) => break,
+                }
+            } else {
+                match receiver.try_recv() {
+                    Ok(message) => Some(message),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            };
+            let mut other = None;
+            let mut next = first;
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Change(change) => changes.push(change),
+                    Message::Flush(reply) => flushes.push(reply),
+                    message => {
+                        other = Some(message);
+                        break;
+                    }
+                }
+                if changes.len() < MAX_BATCH {
+                    next = receiver.try_recv().ok();
+                }
+            }
+            self.commit(&mut changes);
+            for reply in flushes.drain(..) {
+                let _ = reply.send(self.flushed());
+            }
+            match other {
+                Some(Message::Recover { now, reply }) => {
+                    let _ = reply.send(self.recover(now));
+                }
+                Some(Message::Prune {
+                    retention,
+                    now,
+                    reply,
+                }) => self.prunes.push_back(Prune {
+                    retention,
+                    cutoff: now.checked_sub(retention.keep_for).map(to_millis),
+                    reply,
+                    removed: 0,
+                    jobs: None,
+                }),
+                Some(Message::Close) => break,
+                _ => {}
+            }
+            self.prune_batch();
+        }
+        self.commit(&mut changes);
+    }
+
+    /// What a flush answers: the failure since the last flush, if any.
+    fn flushed(&mut self) -> Result<(), StoreError> {
+        match self.failure.take() {
+            None => Ok(()),
+            Some((error, lost)) => Err(StoreError::Failed {
+                url: self.url.to_string(),
+                operation: format!("writing changes ({lost} lost)"),
+                source: error.into(),
+            }),
+        }
+    }
+
+    /// Writes `changes` in one transaction, trying again a little later if
+    /// it fails, and empties it.
+    fn commit(&mut self, changes: &mut Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.write(changes) {
+                Ok(()) => break,
+                Err(error) if tries < TRIES => {
+                    tracing::warn!(url = %self.url, %error, changes = changes.len(), "job store: writing changes failed; trying again");
+                    std::thread::sleep(Duration::from_millis(50 * u64::from(tries)));
+                }
+                Err(error) => {
+                    tracing::error!(url = %self.url, %error, changes = changes.len(), "job store: changes could not be written and are lost");
+                    let lost = self.failure.take().map_or(0, |(_, lost)| lost);
+                    self.failure = Some((error.to_string(), lost + changes.len()));
+                    break;
+                }
+            }
+        }
+        changes.clear();
+    }
+
+    fn write(&mut self, changes: &[Change]) -> rusqlite::Result<()> {
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        write_batch(&transaction, changes)?;
+        transaction.commit()
+    }
+
+    fn recover(&mut self, now: SystemTime) -> Result<Recovered, StoreError> {
+        let url = self.url.clone();
+        let failed = |error| super::failed(&url, "recovering abandoned executions", error);
+        let now = to_millis(now);
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let ids: Vec<i64> = transaction
+            .prepare(
+                "SELECT id FROM jobs_executions WHERE state IN ('running', 'retrying') ORDER BY id",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| row.get(0))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(failed)?;
+        let mut abandoned = Vec::with_capacity(ids.len());
+        for &id in &ids {
+            transaction
+                .execute(
+                    "INSERT OR IGNORE INTO jobs_attempts
+                         (execution_id, number, started_at, finished_at, outcome)
+                     SELECT id, attempt, attempt_started_at, ?2, 'abandoned'
+                     FROM jobs_executions
+                     WHERE id = ?1 AND state = 'running' AND attempt > 0
+                         AND attempt_started_at IS NOT NULL",
+                    (id, now),
+                )
+                .and_then(|_| {
+                    transaction.execute(
+                        "UPDATE jobs_executions SET state = 'abandoned', finished_at = ?2 WHERE id = ?1",
+                        (id, now),
+                    )
+                })
+                .map_err(failed)?;
+            if let Some(execution) =
+                read::execution(&transaction, ExecutionId(id)).map_err(failed)?
+            {
+                abandoned.push(execution);
+            }
+        }
+        let schedules = read::schedules(&transaction).map_err(failed)?;
+        transaction.commit().map_err(failed)?;
+        Ok(Recovered {
+            abandoned,
+            schedules,
+        })
+    }
+
+    /// Runs one batch of the oldest pruning asked for, and answers it when
+    /// it is done.
+    fn prune_batch(&mut self) {
+        let Some(mut prune) = self.prunes.pop_front() else {
+            return;
+        };
+        match prune_step(&mut self.connection, &mut prune) {
+            Ok(false) => self.prunes.push_front(prune),
+            Ok(true) => {
+                let _ = prune.reply.send(Ok(prune.removed));
+            }
+            Err(error) => {
+                let _ =
+                    prune
+                        .reply
+                        .send(Err(super::failed(&self.url, "pruning executions", error)));
+            }
+        }
+    }
+}
+
+/// An execution started in the batch being written: its row is written
+/// once, at the end of the batch, with the batch's later changes to it
+/// folded in, so that a whole no-op execution is one row, one attempt and a
+/// share of one completion.
+struct NewRow<'a> {
+    id: i64,
+    job: &'a str,
+    fire_at: i64,
+    cause: &'static str,
+    state: ExecutionState,
+    instance: &'a str,
+    attempt: u32,
+    attempt_started_at: Option<i64>,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+/// Writes `changes`, in order, on `connection` (inside a transaction).
+fn write_batch(connection: &Connection, changes: &[Change]) -> rusqlite::Result<()> {
+    let mut rows: Vec<NewRow<'_>> = Vec::new();
+    let mut new: HashMap<ExecutionId, usize> = HashMap::new();
+    let mut completions: HashMap<&str, i64> = HashMap::new();
+    for change in changes {
+        match change {
+            Change::Started(started) => {
+                let started_at = started.started_at.map(to_millis);
+                let row = NewRow {
+                    id: started.id.0,
+                    job: &started.job,
+                    fire_at: to_millis(started.fire_at),
+                    cause: started.cause.as_str(),
+                    state: if started_at.is_some() {
+                        ExecutionState::Running
+                    } else {
+                        ExecutionState::Pending
+                    },
+                    instance: &started.instance,
+                    attempt: u32::from(started_at.is_some()),
+                    attempt_started_at: started_at,
+                    started_at,
+                    finished_at: None,
+                };
+                match new.get(&started.id) {
+                    Some(&index) => rows[index] = row,
+                    None => {
+                        new.insert(started.id, rows.len());
+                        rows.push(row);
+                    }
+                }
+            }
+            Change::AttemptStarted { id, number, at } => {
+                let at = to_millis(*at);
+                match new.get(id) {
+                    Some(&index) => {
+                        let row = &mut rows[index];
+                        row.state = ExecutionState::Running;
+                        row.attempt = *number;
+                        row.attempt_started_at = Some(at);
+                        row.started_at.get_or_insert(at);
+                    }
+                    None => {
+                        connection
+                            .prepare_cached(
+                                "UPDATE jobs_executions
+                                 SET state = 'running', attempt = ?2, attempt_started_at = ?3,
+                                     started_at = coalesce(started_at, ?3)
+                                 WHERE id = ?1",
+                            )?
+                            .execute((id.0, number, at))?;
+                    }
+                }
+            }
+            Change::AttemptEnded {
+                id,
+                attempt,
+                retrying,
+            } => {
+                insert_attempt(connection, *id, attempt)?;
+                if *retrying {
+                    match new.get(id) {
+                        Some(&index) => rows[index].state = ExecutionState::Retrying,
+                        None => {
+                            connection
+                                .prepare_cached(
+                                    "UPDATE jobs_executions SET state = 'retrying' WHERE id = ?1",
+                                )?
+                                .execute([id.0])?;
+                        }
+                    }
+                }
+            }
+            Change::Finished { id, job, state, at } => {
+                let at = to_millis(*at);
+                match new.get(id) {
+                    Some(&index) => {
+                        rows[index].state = *state;
+                        rows[index].finished_at = Some(at);
+                    }
+                    None => {
+                        connection
+                            .prepare_cached(
+                                "UPDATE jobs_executions SET state = ?2, finished_at = ?3 WHERE id = ?1",
+                            )?
+                            .execute((id.0, state.as_str(), at))?;
+                    }
+                }
+                if *state == ExecutionState::Succeeded {
+                    let latest = completions.entry(job).or_insert(at);
+                    *latest = (*latest).max(at);
+                }
+            }
+            Change::Schedule(row) => {
+                connection
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO jobs_schedules
+                             (job, anchor, last_fire, last_success, paused, schedule_override)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute((
+                        &row.job,
+                        to_millis(row.anchor),
+                        row.last_fire.map(to_millis),
+                        row.last_success.map(to_millis),
+                        row.paused,
+                        &row.schedule_override,
+                    ))?;
+            }
+        }
+    }
+    let mut insert = connection.prepare_cached(
+        "INSERT OR REPLACE INTO jobs_executions
+             (id, job, fire_at, cause, state, instance, attempt,
+              attempt_started_at, started_at, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for row in &rows {
+        insert.execute((
+            row.id,
+            row.job,
+            row.fire_at,
+            row.cause,
+            row.state.as_str(),
+            row.instance,
+            row.attempt,
+            row.attempt_started_at,
+            row.started_at,
+            row.finished_at,
+        ))?;
+    }
+    let mut complete = connection.prepare_cached(
+        "INSERT INTO jobs_completions (job, finished_at) VALUES (?1, ?2)
+         ON CONFLICT (job) DO UPDATE SET finished_at = max(finished_at, excluded.finished_at)",
+    )?;
+    for (job, at) in completions {
+        complete.execute((job, at))?;
+    }
+    Ok(())
+}
+
+/// Writes an ended attempt, with its causes when it failed.
+fn insert_attempt(
+    connection: &Connection,
+    id: ExecutionId,
+    attempt: &Attempt,
+) -> rusqlite::Result<()> {
+    let outcome = attempt.outcome.as_ref().unwrap_or(&Outcome::Abandoned);
+    let (message, location, limit) = match outcome {
+        Outcome::Failed { error, .. } => (Some(error.as_str()), None, None),
+        Outcome::Panicked { message, location } => {
+            (Some(message.as_str()), location.as_deref(), None)
+        }
+        Outcome::TimedOut { limit } => (
+            None,
+            None,
+            Some(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)),
+        ),
+        _ => (None, None, None),
+    };
+    let finished_at = attempt.finished_at.unwrap_or(attempt.started_at);
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO jobs_attempts
+                 (execution_id, number, started_at, finished_at, outcome,
+                  message, location, limit_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute((
+            id.0,
+            attempt.number,
+            to_millis(attempt.started_at),
+            to_millis(finished_at),
+            outcome.kind(),
+            message,
+            location,
+            limit,
+        ))?;
+    if let Outcome::Failed { causes, .. } = outcome {
+        let mut statement = connection.prepare_cached(
+            "INSERT OR REPLACE INTO jobs_attempt_causes (execution_id, number, position, message)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (position, cause) in (0_i64..).zip(causes) {
+            statement.execute((id.0, attempt.number, position, cause))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes one batch for `prune` in one transaction; true when the pruning
+/// is done.
+fn prune_step(connection: &mut Connection, prune: &mut Prune) -> rusqlite::Result<bool> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Remember the highest id, so that ids are never given twice once the
+    // executions that had them are gone.
+    transaction.execute(
+        "INSERT INTO jobs_meta (key, value)
+         SELECT 'last_id', last FROM (SELECT max(id) AS last FROM jobs_executions)
+         WHERE last IS NOT NULL
+         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+        [],
+    )?;
+    let ids: Vec<i64> = match (&prune.jobs, prune.cutoff) {
+        (None, Some(cutoff)) => {
+            let mut statement = transaction.prepare_cached(
+                "SELECT id FROM jobs_executions
+                 WHERE fire_at < ?1 AND state NOT IN ('pending', 'running', 'retrying')
+                 LIMIT ?2",
+            )?;
+            let rows = statement.query_map((cutoff, PRUNE_BATCH), |row| row.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        }
+        (None, None) => Vec::new(),
+        (Some(jobs), _) => match jobs.last() {
+            None => Vec::new(),
+            Some(job) => {
+                let mut statement = transaction.prepare_cached(
+                    "SELECT id FROM jobs_executions
+                     WHERE job = ?1 AND state NOT IN ('pending', 'running', 'retrying')
+                     ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+                )?;
+                let keep = i64::try_from(prune.retention.keep_last).unwrap_or(i64::MAX);
+                let rows = statement.query_map((job, PRUNE_BATCH, keep), |row| row.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            }
+        },
+    };
+    for &id in &ids {
+        transaction
+            .prepare_cached("DELETE FROM jobs_attempt_causes WHERE execution_id = ?1")?
+            .execute([id])?;
+        transaction
+            .prepare_cached("DELETE FROM jobs_attempts WHERE execution_id = ?1")?
+            .execute([id])?;
+        transaction
+            .prepare_cached("DELETE FROM jobs_executions WHERE id = ?1")?
+            .execute([id])?;
+    }
+    let full = ids.len() as i64 == PRUNE_BATCH;
+    prune.removed += ids.len() as u64;
+    if !full {
+        match &mut prune.jobs {
+            None => {
+                let mut statement =
+                    transaction.prepare("SELECT DISTINCT job FROM jobs_executions")?;
+                let rows = statement.query_map([], |row| row.get(0))?;
+                prune.jobs = Some(rows.collect::<rusqlite::Result<_>>()?);
+            }
+            Some(jobs) => {
+                jobs.pop();
+            }
+        }
+    }
+    transaction.commit()?;
+    Ok(matches!(&prune.jobs, Some(jobs) if jobs.is_empty()))
+}

@@ -1,0 +1,688 @@
+//! The conformance suite: every store keeps and answers the same way. Each
+//! case is written once, against `dyn Store`, and run against every store
+//! (a module per store at the end of this file).
+//!
+//! A "reopen" is a process restart as each store sees it: the SQLite store
+//! is dropped (after a flush) and opened again on the same file; the memory
+//! store is handed, unchanged, to the next engine in the same process.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jobs_runtime::execution::{
+    Attempt, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
+};
+use jobs_runtime::store::{Change, MemoryStore, NewExecution, ScheduleRow, SqliteStore, Store};
+
+/// Opens the store under test, the first time or again after a restart.
+trait Harness {
+    async fn open(&mut self) -> Arc<dyn Store>;
+}
+
+#[derive(Default)]
+struct MemoryHarness {
+    store: Option<Arc<MemoryStore>>,
+}
+
+impl Harness for MemoryHarness {
+    async fn open(&mut self) -> Arc<dyn Store> {
+        // Large enough that the memory store's own bound (the newest
+        // `keep_last` per job, kept as they end) stays out of the cases.
+        let retention = Retention {
+            keep_last: 1_000_000,
+            ..Retention::default()
+        };
+        let store = self
+            .store
+            .get_or_insert_with(|| Arc::new(MemoryStore::with_retention(retention)));
+        store.clone()
+    }
+}
+
+struct SqliteHarness {
+    _folder: tempfile::TempDir,
+    url: String,
+}
+
+impl SqliteHarness {
+    fn new() -> Self {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", folder.path().join("jobs.db").display());
+        SqliteHarness {
+            _folder: folder,
+            url,
+        }
+    }
+}
+
+impl Harness for SqliteHarness {
+    async fn open(&mut self) -> Arc<dyn Store> {
+        Arc::new(
+            SqliteStore::open(&self.url)
+                .await
+                .expect("opening the store"),
+        )
+    }
+}
+
+/// `millis` after the epoch.
+fn at(millis: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(millis)
+}
+
+/// A large time, so that the tests' times read like real ones.
+const T: u64 = 1_700_000_000_000;
+
+fn started(store: &dyn Store, job: &str, fire_at: SystemTime, running: bool) -> ExecutionId {
+    let id = store.next_id();
+    store.record(Change::Started(NewExecution {
+        id,
+        job: job.into(),
+        fire_at,
+        cause: Cause::Schedule,
+        instance: "host-1".into(),
+        started_at: running.then_some(fire_at + Duration::from_millis(1)),
+    }));
+    id
+}
+
+fn ended(
+    store: &dyn Store,
+    id: ExecutionId,
+    number: u32,
+    started_at: SystemTime,
+    outcome: Outcome,
+    retrying: bool,
+) {
+    store.record(Change::AttemptEnded {
+        id,
+        attempt: Attempt {
+            number,
+            started_at,
+            finished_at: Some(started_at + Duration::from_millis(10)),
+            outcome: Some(outcome),
+        },
+        retrying,
+    });
+}
+
+fn finished(
+    store: &dyn Store,
+    id: ExecutionId,
+    job: &str,
+    state: ExecutionState,
+    when: SystemTime,
+) {
+    store.record(Change::Finished {
+        id,
+        job: job.into(),
+        state,
+        at: when,
+    });
+}
+
+/// Records one complete execution of `job` due at `fire_at` that ended with
+/// `outcome`.
+fn complete(store: &dyn Store, job: &str, fire_at: SystemTime, outcome: Outcome) -> ExecutionId {
+    let id = started(store, job, fire_at, true);
+    let state = outcome.final_state();
+    let begun = fire_at + Duration::from_millis(1);
+    ended(store, id, 1, begun, outcome, false);
+    finished(store, id, job, state, begun + Duration::from_millis(10));
+    id
+}
+
+async fn get(store: &dyn Store, id: ExecutionId) -> Execution {
+    store.flush().await.expect("flush");
+    store
+        .execution(id)
+        .await
+        .expect("query")
+        .expect("the execution is kept")
+}
+
+async fn ids(store: &dyn Store, filter: ExecutionFilter) -> Vec<ExecutionId> {
+    store.flush().await.expect("flush");
+    let found = store.executions(filter).await.expect("query");
+    found.iter().map(|execution| execution.id).collect()
+}
+
+async fn record_and_read_back(mut harness: impl Harness) {
+    let store = harness.open().await;
+    let store = &*store;
+    let fire_at = at(T);
+    let id = complete(store, "digest", fire_at, Outcome::Succeeded);
+    let expected = Execution {
+        id,
+        job: "digest".into(),
+        fire_at,
+        cause: Cause::Schedule,
+        state: ExecutionState::Succeeded,
+        instance: "host-1".into(),
+        attempts: vec![Attempt {
+            number: 1,
+            started_at: at(T + 1),
+            finished_at: Some(at(T + 11)),
+            outcome: Some(Outcome::Succeeded),
+        }],
+        started_at: Some(at(T + 1)),
+        finished_at: Some(at(T + 11)),
+    };
+    assert_eq!(get(store, id).await, expected);
+    assert_eq!(expected.outcome(), Some(&Outcome::Succeeded));
+
+    let pending = store.next_id();
+    store.record(Change::Started(NewExecution {
+        id: pending,
+        job: "index".into(),
+        fire_at: at(T + 500),
+        cause: Cause::Upstream,
+        instance: "host-2".into(),
+        started_at: None,
+    }));
+    let execution = get(store, pending).await;
+    assert_eq!(execution.state, ExecutionState::Pending);
+    assert_eq!(execution.cause, Cause::Upstream);
+    assert_eq!(&*execution.instance, "host-2");
+    assert!(execution.attempts.is_empty());
+    assert_eq!(execution.started_at, None);
+    assert_eq!(store.execution(ExecutionId(999_999)).await.unwrap(), None);
+
+    // Times are kept to the millisecond.
+    let id = started(store, "digest", at(T) + Duration::from_micros(2_500), false);
+    assert_eq!(get(store, id).await.fire_at, at(T + 2));
+}
+
+async fn filters_limits_and_order(mut harness: impl Harness) {
+    let store = harness.open().await;
+    let store = &*store;
+    let a1 = complete(store, "a", at(T), Outcome::Succeeded);
+    let b1 = complete(store, "b", at(T + 1_000), Outcome::Cancelled);
+    let a2 = complete(
+        store,
+        "a",
+        at(T + 2_000),
+        Outcome::TimedOut {
+            limit: Duration::from_secs(1),
+        },
+    );
+    let a3 = started(store, "a", at(T + 3_000), true);
+
+    assert_eq!(ids(store, ExecutionFilter::new()).await, [a3, a2, b1, a1]);
+    assert_eq!(
+        ids(store, ExecutionFilter::new().oldest_first()).await,
+        [a1, b1, a2, a3]
+    );
+    assert_eq!(
+        ids(store, ExecutionFilter::new().job("a")).await,
+        [a3, a2, a1]
+    );
+    assert_eq!(ids(store, ExecutionFilter::new().job("b")).await, [b1]);
+    assert_eq!(ids(store, ExecutionFilter::new().job("c")).await, []);
+    assert_eq!(
+        ids(store, ExecutionFilter::new().state(ExecutionState::Failed)).await,
+        [a2]
+    );
+    assert_eq!(
+        ids(store, ExecutionFilter::new().state(ExecutionState::Running)).await,
+        [a3]
+    );
+    assert_eq!(
+        ids(
+            store,
+            ExecutionFilter::new().fired_between(at(T + 1_000), at(T + 3_000))
+        )
+        .await,
+        [a2, b1],
+        "the range includes its start and excludes its end"
+    );
+    assert_eq!(ids(store, ExecutionFilter::new().limit(2)).await, [a3, a2]);
+    assert_eq!(
+        ids(
+            store,
+            ExecutionFilter::new().job("a").oldest_first().limit(2)
+        )
+        .await,
+        [a1, a2]
+    );
+    assert_eq!(
+        ids(
+            store,
+            ExecutionFilter::new()
+                .job("a")
+                .state(ExecutionState::Succeeded)
+                .fired_between(at(T), at(T + 1))
+        )
+        .await,
+        [a1]
+    );
+    assert_eq!(ids(store, ExecutionFilter::new().limit(0)).await, []);
+
+    for index in 0..150 {
+        complete(store, "many", at(T + 10_000 + index), Outcome::Succeeded);
+    }
+    let many = ExecutionFilter::new().job("many");
+    assert_eq!(
+        ids(store, many.clone()).await.len(),
+        ExecutionFilter::DEFAULT_LIMIT
+    );
+    assert_eq!(ids(store, many.unlimited()).await.len(), 150);
+}
+
+async fn states_through_pending_retries_and_failure(mut harness: impl Harness) {
+    let store = harness.open().await;
+    let store = &*store;
+    let id = started(store, "sync", at(T), false);
+    assert_eq!(get(store, id).await.state, ExecutionState::Pending);
+
+    store.record(Change::AttemptStarted {
+        id,
+        number: 1,
+        at: at(T + 5),
+    });
+    let execution = get(store, id).await;
+    assert_eq!(execution.state, ExecutionState::Running);
+    assert_eq!(execution.started_at, Some(at(T + 5)));
+    assert_eq!(
+        execution.attempts,
+        [Attempt {
+            number: 1,
+            started_at: at(T + 5),
+            finished_at: None,
+            outcome: None,
+        }],
+        "the running attempt has no end yet"
+    );
+
+    let failure = Outcome::Failed {
+        error: "connection refused".into(),
+        causes: Vec::new(),
+    };
+    ended(store, id, 1, at(T + 5), failure.clone(), true);
+    let execution = get(store, id).await;
+    assert_eq!(execution.state, ExecutionState::Retrying);
+    assert_eq!(execution.attempts.len(), 1);
+    assert_eq!(execution.outcome(), Some(&failure));
+
+    store.record(Change::AttemptStarted {
+        id,
+        number: 2,
+        at: at(T + 1_000),
+    });
+    let execution = get(store, id).await;
+    assert_eq!(execution.state, ExecutionState::Running);
+    assert_eq!(
+        execution.started_at,
+        Some(at(T + 5)),
+        "the first start stays"
+    );
+    assert_eq!(execution.attempts.len(), 2);
+    assert_eq!(execution.attempts[1].outcome, None);
+    assert_eq!(execution.outcome(), Some(&failure));
+
+    let panic = Outcome::Panicked {
+        message: "index out of bounds".into(),
+        location: Some("src/sync.rs:10:5".into()),
+    };
+    ended(store, id, 2, at(T + 1_000), panic.clone(), false);
+    finished(store, id, "sync", ExecutionState::Failed, at(T + 1_020));
+    let execution = get(store, id).await;
+    assert_eq!(execution.state, ExecutionState::Failed);
+    assert_eq!(execution.finished_at, Some(at(T + 1_020)));
+    assert_eq!(execution.attempts.len(), 2);
+    assert_eq!(execution.attempts[1].finished_at, Some(at(T + 1_010)));
+    assert_eq!(execution.outcome(), Some(&panic));
+
+    let cancelled = started(store, "sync", at(T + 2_000), false);
+    finished(
+        store,
+        cancelled,
+        "sync",
+        ExecutionState::Cancelled,
+        at(T + 2_001),
+    );
+    let execution = get(store, cancelled).await;
+    assert_eq!(execution.state, ExecutionState::Cancelled);
+    assert!(execution.attempts.is_empty(), "it never started");
+}
+
+async fn every_outcome_round_trips(mut harness: impl Harness) {
+    let outcomes = [
+        Outcome::Succeeded,
+        Outcome::Failed {
+            error: "could not send the digest".into(),
+            causes: vec!["smtp: connection reset".into(), "os error 104".into()],
+        },
+        Outcome::Failed {
+            error: "no causes".into(),
+            causes: Vec::new(),
+        },
+        Outcome::Panicked {
+            message: "attempt to divide by zero".into(),
+            location: Some("src/report.rs:42:17".into()),
+        },
+        Outcome::Panicked {
+            message: "Box<dyn Any>".into(),
+            location: None,
+        },
+        Outcome::TimedOut {
+            limit: Duration::from_millis(1_500),
+        },
+        Outcome::Cancelled,
+        Outcome::Abandoned,
+    ];
+    let mut kept = Vec::new();
+    {
+        let store = harness.open().await;
+        for (index, outcome) in (0..).zip(&outcomes) {
+            let id = complete(&*store, "report", at(T + index), outcome.clone());
+            kept.push(id);
+        }
+        store.flush().await.unwrap();
+    }
+    let store = harness.open().await;
+    for (id, outcome) in kept.into_iter().zip(outcomes) {
+        let execution = get(&*store, id).await;
+        assert_eq!(execution.outcome(), Some(&outcome));
+        assert_eq!(execution.state, outcome.final_state());
+    }
+}
+
+async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
+    let (running, retrying, pending, done);
+    {
+        let store = harness.open().await;
+        let store = &*store;
+        let recovered = store.recover(at(T)).await.unwrap();
+        assert!(recovered.abandoned.is_empty());
+        running = started(store, "a", at(T + 100), true);
+        retrying = started(store, "b", at(T + 200), true);
+        let failure = Outcome::Failed {
+            error: "timeout talking to the API".into(),
+            causes: vec!["deadline exceeded".into()],
+        };
+        ended(store, retrying, 1, at(T + 201), failure, true);
+        pending = started(store, "c", at(T + 300), false);
+        done = complete(store, "d", at(T + 400), Outcome::Succeeded);
+        store.flush().await.unwrap();
+    }
+    let store = harness.open().await;
+    let store = &*store;
+    let now = at(T + 60_000);
+    let recovered = store.recover(now).await.unwrap();
+    let abandoned: Vec<ExecutionId> = recovered.abandoned.iter().map(|e| e.id).collect();
+    assert_eq!(abandoned, [running, retrying]);
+    for execution in &recovered.abandoned {
+        assert_eq!(execution.state, ExecutionState::Abandoned);
+        assert_eq!(execution.finished_at, Some(now));
+    }
+    let killed = &recovered.abandoned[0];
+    assert_eq!(
+        killed.attempts,
+        [Attempt {
+            number: 1,
+            started_at: at(T + 101),
+            finished_at: Some(now),
+            outcome: Some(Outcome::Abandoned),
+        }],
+        "the running attempt ends abandoned"
+    );
+    let waiting = &recovered.abandoned[1];
+    assert_eq!(waiting.attempts.len(), 1, "no attempt was running");
+    assert!(matches!(
+        waiting.outcome(),
+        Some(Outcome::Failed { causes, .. }) if causes == &["deadline exceeded"]
+    ));
+    assert_eq!(get(store, running).await, recovered.abandoned[0]);
+    assert_eq!(get(store, pending).await.state, ExecutionState::Pending);
+    assert_eq!(get(store, done).await.state, ExecutionState::Succeeded);
+    let again = store.recover(at(T + 70_000)).await.unwrap();
+    assert!(again.abandoned.is_empty(), "abandoned once only");
+}
+
+async fn schedule_rows_round_trip_and_survive_a_restart(mut harness: impl Harness) {
+    let hourly = ScheduleRow {
+        job: "hourly".into(),
+        anchor: at(T),
+        last_fire: Some(at(T + 3_600_000)),
+        last_success: Some(at(T + 3_600_000)),
+        paused: false,
+        schedule_override: None,
+    };
+    let mut digest = ScheduleRow {
+        job: "digest".into(),
+        anchor: at(T + 5),
+        last_fire: None,
+        last_success: None,
+        paused: false,
+        schedule_override: None,
+    };
+    {
+        let store = harness.open().await;
+        assert!(store.schedules().await.unwrap().is_empty());
+        store.record(Change::Schedule(hourly.clone()));
+        store.record(Change::Schedule(digest.clone()));
+        digest.paused = true;
+        digest.last_fire = Some(at(T + 60_000));
+        digest.schedule_override = Some("every 5m".into());
+        store.record(Change::Schedule(digest.clone()));
+        store.flush().await.unwrap();
+        let rows = store.schedules().await.unwrap();
+        assert_eq!(rows, [digest.clone(), hourly.clone()], "by job name");
+    }
+    let store = harness.open().await;
+    let recovered = store.recover(at(T + 7_200_000)).await.unwrap();
+    assert_eq!(recovered.schedules, [digest.clone(), hourly.clone()]);
+    assert_eq!(store.schedules().await.unwrap(), [digest, hourly]);
+}
+
+async fn last_completion_is_the_latest_success_and_outlives_pruning(mut harness: impl Harness) {
+    {
+        let store = harness.open().await;
+        let store = &*store;
+        store.flush().await.unwrap();
+        assert_eq!(store.last_completed_at("digest").await.unwrap(), None);
+        complete(store, "digest", at(T), Outcome::Succeeded);
+        complete(
+            store,
+            "digest",
+            at(T + 1_000),
+            Outcome::Failed {
+                error: "down".into(),
+                causes: Vec::new(),
+            },
+        );
+        complete(store, "other", at(T + 2_000), Outcome::Succeeded);
+        store.flush().await.unwrap();
+        assert_eq!(
+            store.last_completed_at("digest").await.unwrap(),
+            Some(at(T + 11)),
+            "a failure is not a completion"
+        );
+        // A success that finished earlier than the one kept does not replace it.
+        let late = started(store, "digest", at(T - 10_000), true);
+        finished(
+            store,
+            late,
+            "digest",
+            ExecutionState::Succeeded,
+            at(T - 9_000),
+        );
+        store.flush().await.unwrap();
+        assert_eq!(
+            store.last_completed_at("digest").await.unwrap(),
+            Some(at(T + 11))
+        );
+        let everything = Retention {
+            keep_for: Duration::ZERO,
+            keep_last: 0,
+        };
+        store.prune(everything, at(T + 100_000)).await.unwrap();
+        assert_eq!(ids(store, ExecutionFilter::new()).await, []);
+        assert_eq!(
+            store.last_completed_at("digest").await.unwrap(),
+            Some(at(T + 11))
+        );
+    }
+    let store = harness.open().await;
+    assert_eq!(
+        store.last_completed_at("digest").await.unwrap(),
+        Some(at(T + 11))
+    );
+    assert_eq!(
+        store.last_completed_at("other").await.unwrap(),
+        Some(at(T + 2_011))
+    );
+}
+
+async fn pruning_by_age_keeps_the_recent_and_the_unfinished(mut harness: impl Harness) {
+    let store = harness.open().await;
+    let store = &*store;
+    let hour = 3_600_000;
+    let old = complete(store, "a", at(T), Outcome::Succeeded);
+    let old_failed = complete(store, "b", at(T + 1), Outcome::Cancelled);
+    let old_running = started(store, "a", at(T + 2), true);
+    let old_pending = started(store, "b", at(T + 3), false);
+    let recent = complete(store, "a", at(T + 2 * hour), Outcome::Succeeded);
+    store.flush().await.unwrap();
+    let retention = Retention {
+        keep_for: Duration::from_millis(hour),
+        keep_last: 1_000,
+    };
+    let removed = store.prune(retention, at(T + 2 * hour + 1)).await.unwrap();
+    assert_eq!(removed, 2);
+    let left = ids(store, ExecutionFilter::new().oldest_first()).await;
+    assert_eq!(left, [old_running, old_pending, recent]);
+    assert_eq!(store.execution(old).await.unwrap(), None);
+    assert_eq!(store.execution(old_failed).await.unwrap(), None);
+    assert_eq!(
+        store.prune(retention, at(T + 2 * hour + 1)).await.unwrap(),
+        0
+    );
+}
+
+async fn pruning_by_count_keeps_the_newest_of_each_job(mut harness: impl Harness) {
+    let store = harness.open().await;
+    let store = &*store;
+    let a: Vec<ExecutionId> = (0..5)
+        .map(|index| complete(store, "a", at(T + index), Outcome::Succeeded))
+        .collect();
+    let a_running = started(store, "a", at(T + 10), true);
+    let b: Vec<ExecutionId> = (0..2)
+        .map(|index| complete(store, "b", at(T + 20 + index), Outcome::Succeeded))
+        .collect();
+    // More than one batch of one job.
+    for index in 0..1_210 {
+        complete(store, "c", at(T + 100 + index), Outcome::Succeeded);
+    }
+    store.flush().await.unwrap();
+    let retention = Retention {
+        keep_for: Duration::from_secs(365 * 24 * 3600),
+        keep_last: 3,
+    };
+    let removed = store.prune(retention, at(T + 10_000)).await.unwrap();
+    assert_eq!(removed, 2 + 1_207);
+    assert_eq!(
+        ids(store, ExecutionFilter::new().job("a").oldest_first()).await,
+        [a[2], a[3], a[4], a_running],
+        "the running execution is neither counted nor removed"
+    );
+    assert_eq!(
+        ids(store, ExecutionFilter::new().job("b").oldest_first()).await,
+        b
+    );
+    assert_eq!(ids(store, ExecutionFilter::new().job("c")).await.len(), 3);
+}
+
+async fn ids_are_unique_across_restarts(mut harness: impl Harness) {
+    let mut given = Vec::new();
+    {
+        let store = harness.open().await;
+        for index in 0..10 {
+            given.push(complete(&*store, "a", at(T + index), Outcome::Succeeded));
+        }
+        // An id taken but never recorded is not given again either way.
+        given.push(store.next_id());
+        given.push(complete(&*store, "a", at(T + 20), Outcome::Succeeded));
+        store.flush().await.unwrap();
+        let everything = Retention {
+            keep_for: Duration::ZERO,
+            keep_last: 0,
+        };
+        store.prune(everything, at(T + 100_000)).await.unwrap();
+        assert_eq!(ids(&*store, ExecutionFilter::new()).await, []);
+    }
+    let store = harness.open().await;
+    store.recover(at(T + 200_000)).await.unwrap();
+    let next = store.next_id();
+    assert!(given.iter().all(|id| *id < next), "{next} after {given:?}");
+    assert!(given.windows(2).all(|pair| pair[0] < pair[1]), "increasing");
+}
+
+async fn a_flush_makes_everything_recorded_durable(mut harness: impl Harness) {
+    let count = 3_000;
+    {
+        let store = harness.open().await;
+        for index in 0..count {
+            complete(&*store, "burst", at(T + index), Outcome::Succeeded);
+        }
+        store.flush().await.unwrap();
+    }
+    let store = harness.open().await;
+    let found = store
+        .executions(
+            ExecutionFilter::new()
+                .job("burst")
+                .unlimited()
+                .oldest_first(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len() as u64, count);
+    assert!(found
+        .iter()
+        .all(|execution| execution.state == ExecutionState::Succeeded
+            && execution.attempts.len() == 1));
+    assert!(found
+        .windows(2)
+        .all(|pair| pair[0].fire_at < pair[1].fire_at));
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        /// The suite against the memory store.
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::MemoryHarness::default()).await;
+                }
+            )*
+        }
+
+        /// The suite against the SQLite store, on a file in a temporary
+        /// folder.
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::SqliteHarness::new()).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    record_and_read_back,
+    filters_limits_and_order,
+    states_through_pending_retries_and_failure,
+    every_outcome_round_trips,
+    a_restart_abandons_what_was_running,
+    schedule_rows_round_trip_and_survive_a_restart,
+    last_completion_is_the_latest_success_and_outlives_pruning,
+    pruning_by_age_keeps_the_recent_and_the_unfinished,
+    pruning_by_count_keeps_the_newest_of_each_job,
+    ids_are_unique_across_restarts,
+    a_flush_makes_everything_recorded_durable,
+);
