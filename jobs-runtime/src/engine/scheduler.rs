@@ -264,7 +264,9 @@ struct InFlight {
     id: u32,
     task: Option<JoinHandle<()>>,
     token: Option<Arc<CancellationToken>>,
-    waiting_since: Option<Instant>,
+    /// Since when it waits for its condition or for slots; boxed, as most
+    /// runs never wait, and every started job keeps room for one run.
+    waiting_since: Option<Box<Instant>>,
 }
 
 impl Started {
@@ -405,7 +407,11 @@ impl Started {
             runs: state.runs.len(),
             ..InFlightStats::default()
         };
-        for since in state.runs.iter().filter_map(|run| run.waiting_since) {
+        for since in state
+            .runs
+            .iter()
+            .filter_map(|run| run.waiting_since.as_deref().copied())
+        {
             stats.waiting += 1;
             stats.waiting_since = Some(stats.waiting_since.map_or(since, |s| s.min(since)));
         }
@@ -559,7 +565,7 @@ impl Waits for Started {
     fn mark_waiting(&self, id: u32, since: Option<Instant>) {
         let mut state = self.lock();
         if let Some(run) = state.runs.iter_mut().find(|run| run.id == id) {
-            run.waiting_since = since;
+            run.waiting_since = since.map(Box::new);
         }
     }
 }

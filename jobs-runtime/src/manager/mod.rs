@@ -8,7 +8,7 @@ pub(crate) mod shutdown;
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -108,8 +108,8 @@ pub(crate) struct JobSlot {
     /// started again.
     schedule_override: Mutex<Option<Option<Schedule>>>,
     running: Mutex<Option<Running>>,
-    /// Why its runs were last aborted.
-    abort_cause: Mutex<AbortCause>,
+    /// Why its runs were last aborted (an [`AbortCause`] as its byte).
+    abort_cause: AtomicU8,
 }
 
 /// What `prepare` needs from the manager.
@@ -215,7 +215,7 @@ impl JobManager {
             paused: AtomicBool::new(false),
             schedule_override: Mutex::new(None),
             running: Mutex::new(None),
-            abort_cause: Mutex::new(AbortCause::GracePeriod),
+            abort_cause: AtomicU8::new(AbortCause::GracePeriod.to_byte()),
         });
         let mut guard = lock(&self.inner.registry);
         let registry = &mut *guard;
@@ -849,7 +849,7 @@ impl JobSlot {
                 Some(job) if !job.stopping => {
                     job.stopping = true;
                     // Until `abort_runs` says otherwise.
-                    *lock(&self.abort_cause) = AbortCause::GracePeriod;
+                    self.set_abort_cause(AbortCause::GracePeriod);
                     Arc::clone(&job.started)
                 }
                 _ => return,
@@ -863,7 +863,7 @@ impl JobSlot {
     }
 
     fn abort_runs(&self, cause: AbortCause) {
-        *lock(&self.abort_cause) = cause;
+        self.set_abort_cause(cause);
         if let Some(running) = &*lock(&self.running) {
             running.started.abort_runs();
         }
@@ -884,7 +884,11 @@ impl JobSlot {
 
     /// Why the job's runs were last aborted.
     pub(crate) fn abort_cause(&self) -> AbortCause {
-        *lock(&self.abort_cause)
+        AbortCause::from_byte(self.abort_cause.load(Ordering::SeqCst))
+    }
+
+    fn set_abort_cause(&self, cause: AbortCause) {
+        self.abort_cause.store(cause.to_byte(), Ordering::SeqCst);
     }
 
     /// Marks the job stopped once no run is in flight.

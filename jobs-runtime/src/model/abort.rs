@@ -12,7 +12,33 @@ pub(crate) enum AbortCause {
     Signal(&'static str),
 }
 
+/// The names a shutdown signal can have, in the order [`AbortCause`] numbers
+/// them when it is kept in one byte.
+const SIGNALS: [&str; 3] = ["SIGINT", "SIGTERM", "ctrl-c"];
+
 impl AbortCause {
+    /// The cause as one byte, for an atomic.
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            AbortCause::GracePeriod => 0,
+            AbortCause::AbortAll => 1,
+            AbortCause::Signal(signal) => {
+                let index = SIGNALS.iter().position(|name| *name == signal);
+                // An unknown name is kept as the first signal's.
+                2 + index.unwrap_or(0) as u8
+            }
+        }
+    }
+
+    /// The cause a byte from [`to_byte`](Self::to_byte) stands for.
+    pub(crate) fn from_byte(byte: u8) -> Self {
+        match byte {
+            0 => AbortCause::GracePeriod,
+            1 => AbortCause::AbortAll,
+            n => AbortCause::Signal(SIGNALS[usize::from(n - 2).min(SIGNALS.len() - 1)]),
+        }
+    }
+
     /// The error an aborted execution records.
     pub(crate) fn message(self) -> String {
         match self {
@@ -23,6 +49,24 @@ impl AbortCause {
             AbortCause::Signal(signal) => format!(
                 "aborted: a second shutdown signal ({signal}) arrived during the grace period"
             ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_survives_its_byte() {
+        for cause in [
+            AbortCause::GracePeriod,
+            AbortCause::AbortAll,
+            AbortCause::Signal("SIGINT"),
+            AbortCause::Signal("SIGTERM"),
+            AbortCause::Signal("ctrl-c"),
+        ] {
+            assert_eq!(AbortCause::from_byte(cause.to_byte()), cause);
         }
     }
 }
