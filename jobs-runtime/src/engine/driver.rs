@@ -13,6 +13,7 @@ use tokio::time::{sleep_until, Instant};
 use crate::engine::scheduler::Started;
 use crate::engine::timer::{Next, Shard, Sleep};
 use crate::engine::{alarm, run};
+use crate::model::clock::Reading;
 
 /// Marks the shard as having no driver when the driver is dropped before it
 /// ends (its runtime shut down).
@@ -45,8 +46,13 @@ pub(crate) async fn drive(own: Arc<Shard<Arc<Started>>>) {
             }
             Next::Sleep(wait) => wait,
             Next::Due => {
+                // The wall clock is read for the first cron entry, then
+                // serves the rest.
+                let reading = Reading::default();
                 for entry in due.drain(..) {
-                    entry.owner.timer_fired(entry.generation, now, &mut runs);
+                    entry
+                        .owner
+                        .timer_fired(entry.generation, now, &reading, &mut runs);
                     // Each batch goes as soon as it is full, so another
                     // worker can take it while the rest are handed out.
                     if runs.len() >= run::BATCH {
