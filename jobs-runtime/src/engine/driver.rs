@@ -7,6 +7,7 @@
 //! precisely.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant};
 
@@ -14,6 +15,10 @@ use crate::engine::scheduler::Started;
 use crate::engine::timer::{Next, Shard, Sleep};
 use crate::engine::{alarm, run};
 use crate::model::clock::Reading;
+
+/// How long a driver that never sleeps maps cron times by one reading of
+/// the clocks.
+const READING_LIFETIME: Duration = Duration::from_secs(1);
 
 /// Marks the shard as having no driver when the driver is dropped before it
 /// ends (its runtime shut down).
@@ -37,6 +42,11 @@ pub(crate) async fn drive(own: Arc<Shard<Arc<Started>>>) {
     tokio::pin!(sleep);
     let mut sleeping_until = None;
     let mut alarm_at = None;
+    // One reading of the clocks maps the cron times of every round of a
+    // burst: the jobs due at one wall time are then due at one instant, and
+    // their entries stay in order. It is renewed when the driver sleeps, and
+    // at least every second.
+    let mut reading = Reading::default();
     loop {
         let now = Instant::now();
         let wait = match own.next(now, &mut due) {
@@ -46,9 +56,9 @@ pub(crate) async fn drive(own: Arc<Shard<Arc<Started>>>) {
             }
             Next::Sleep(wait) => wait,
             Next::Due => {
-                // The wall clock is read for the first cron entry, then
-                // serves the rest.
-                let reading = Reading::default();
+                if reading.older_than(now, READING_LIFETIME) {
+                    reading = Reading::default();
+                }
                 for entry in due.drain(..) {
                     entry
                         .owner
@@ -68,6 +78,7 @@ pub(crate) async fn drive(own: Arc<Shard<Arc<Started>>>) {
                 continue;
             }
         };
+        reading = Reading::default();
         // An entry added after the entries were read notifies `wake`; a
         // notification given before this wait starts is kept for it.
         match wait {

@@ -51,7 +51,7 @@ pub(crate) fn later(at: Instant, by: Duration) -> Option<Instant> {
 }
 
 /// When a job's next fire is due.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Timing {
     /// Fixed rate: the grid `start + k · interval`; `None` once the next
     /// grid point lies beyond [`NEVER`].

@@ -1,7 +1,7 @@
 //! [`Clock`]: the wall clock the scheduler reads, tied to tokio's clock.
 
 use std::cell::OnceCell;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -102,17 +102,33 @@ impl Clock {
 pub(crate) struct Reading(OnceCell<(Instant, SystemTime)>);
 
 impl Reading {
+    /// Whether the clocks were read more than `lifetime` before `now`.
+    pub(crate) fn older_than(&self, now: Instant, lifetime: Duration) -> bool {
+        self.0
+            .get()
+            .is_some_and(|(read, _)| now.saturating_duration_since(*read) > lifetime)
+    }
+
     fn get(&self) -> (Instant, SystemTime) {
-        *self
-            .0
-            .get_or_init(|| (Instant::now(), SystemTime::now()))
+        *self.0.get_or_init(|| (Instant::now(), SystemTime::now()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn one_reading_maps_every_time_by_the_same_moment() {
+        let (clock, reading) = (Clock::system(), Reading::default());
+        let wall = SystemTime::now() + Duration::from_secs(1);
+        let first = clock.instant_by(wall, &reading);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(clock.instant_by(wall, &reading), first);
+        assert_eq!(clock.wall_by(first, &reading), wall);
+        assert!(!reading.older_than(Instant::now(), Duration::from_secs(1)));
+        assert!(reading.older_than(Instant::now(), Duration::from_millis(1)));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn simulated_clock_follows_tokio_time() {

@@ -74,7 +74,12 @@ impl Memo {
         if seq % 2 == 1
             || self
                 .seq
-                .compare_exchange(seq, seq.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(
+                    seq,
+                    seq.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
                 .is_err()
         {
             return;
