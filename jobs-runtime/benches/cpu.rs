@@ -9,8 +9,9 @@
 //! subscriber writing to a file.
 //!
 //! The window opens and closes halfway between two fires, when every
-//! execution of the previous fire is done, and opens one fire after the start
-//! so the start-up is not in it.
+//! execution of the previous fire is done (for the cron jobs, halfway
+//! between two whole seconds of the wall clock), and opens one fire after
+//! the start so the start-up is not in it.
 //!
 //! `cargo bench -p jobs-runtime --bench cpu`; `JOBS_BENCH_QUICK=1` measures
 //! a 1 s window.
@@ -208,7 +209,17 @@ fn measure_runtime(load: Load) -> Measure {
                 schedule: schedule.clone(),
             });
         }
-        let start = Instant::now();
+        let start = if load.cron {
+            // The cron grid is the wall clock's seconds: the window counts
+            // from the last whole second, so it opens halfway between fires.
+            let into_second = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("a wall clock after 1970")
+                .subsec_nanos();
+            Instant::now() - Duration::from_nanos(u64::from(into_second))
+        } else {
+            Instant::now()
+        };
         manager.start_all().expect("starting the jobs");
         let (open, close) = load.window(start);
         let executions = || {

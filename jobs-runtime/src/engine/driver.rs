@@ -7,12 +7,18 @@
 //! precisely.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant};
 
 use crate::engine::scheduler::Started;
 use crate::engine::timer::{Next, Shard, Sleep};
 use crate::engine::{alarm, run};
+use crate::model::clock::Reading;
+
+/// How long a driver that never sleeps maps cron times by one reading of
+/// the clocks.
+const READING_LIFETIME: Duration = Duration::from_secs(1);
 
 /// Marks the shard as having no driver when the driver is dropped before it
 /// ends (its runtime shut down).
@@ -36,6 +42,11 @@ pub(crate) async fn drive(own: Arc<Shard<Arc<Started>>>) {
     tokio::pin!(sleep);
     let mut sleeping_until = None;
     let mut alarm_at = None;
+    // One reading of the clocks maps the cron times of every round of a
+    // burst: the jobs due at one wall time are then due at one instant, and
+    // their entries stay in order. It is renewed when the driver sleeps, and
+    // at least every second.
+    let mut reading = Reading::default();
     loop {
         let now = Instant::now();
         let wait = match own.next(now, &mut due) {
@@ -45,8 +56,13 @@ pub(crate) async fn drive(own: Arc<Shard<Arc<Started>>>) {
             }
             Next::Sleep(wait) => wait,
             Next::Due => {
+                if reading.older_than(now, READING_LIFETIME) {
+                    reading = Reading::default();
+                }
                 for entry in due.drain(..) {
-                    entry.owner.timer_fired(entry.generation, now, &mut runs);
+                    entry
+                        .owner
+                        .timer_fired(entry.generation, now, &reading, &mut runs);
                     // Each batch goes as soon as it is full, so another
                     // worker can take it while the rest are handed out.
                     if runs.len() >= run::BATCH {
@@ -62,6 +78,7 @@ pub(crate) async fn drive(own: Arc<Shard<Arc<Started>>>) {
                 continue;
             }
         };
+        reading = Reading::default();
         // An entry added after the entries were read notifies `wake`; a
         // notification given before this wait starts is kept for it.
         match wait {

@@ -22,7 +22,7 @@ use crate::engine::executor::{panic_message, Waits};
 use crate::engine::run::{self, Run};
 use crate::engine::timer::Shard;
 use crate::job::context::{RunToken, StartedJob};
-use crate::model::clock::Clock;
+use crate::model::clock::{Clock, Reading};
 use crate::model::cron::CronSchedule;
 use crate::model::spec::{Missed, Overlap};
 use crate::observe::events::{self, PanicStage, SkipReason};
@@ -51,7 +51,7 @@ pub(crate) fn later(at: Instant, by: Duration) -> Option<Instant> {
 }
 
 /// When a job's next fire is due.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Timing {
     /// Fixed rate: the grid `start + k · interval`; `None` once the next
     /// grid point lies beyond [`NEVER`].
@@ -127,19 +127,38 @@ impl Timing {
         }
     }
 
-    /// Consumes the pending fire and computes the one after it.
-    fn advance(&mut self, clock: &Clock) {
+    /// Consumes the pending fire and computes the one after it, mapping a
+    /// cron time by `reading`.
+    fn advance(&mut self, clock: &Clock, reading: &Reading) {
+        let following = self.following(clock, reading);
+        self.take(following);
+    }
+
+    /// The fire after the pending one, which [`advance`](Self::advance)
+    /// would make pending; the timing itself is left as it is.
+    fn following(&self, clock: &Clock, reading: &Reading) -> Following {
         match self {
             Timing::Rate { next, interval } => {
-                *next = next.and_then(|next| later(next, *interval));
+                Following::Interval(next.and_then(|next| later(next, *interval)))
             }
-            Timing::Delay { next, .. } => *next = None,
-            Timing::Cron { cron, next } => {
-                *next = next
-                    .and_then(|(wall, _)| cron.next_after(wall))
-                    .map(|wall| (wall, clock.instant_at(wall)));
+            Timing::Delay { .. } => Following::Interval(None),
+            Timing::Cron { cron, next } => Following::Cron(
+                next.and_then(|(wall, _)| cron.next_after(wall))
+                    .map(|wall| (wall, clock.instant_by(wall, reading))),
+            ),
+            Timing::Unscheduled => Following::Nothing,
+        }
+    }
+
+    /// Makes `following`, computed by [`following`](Self::following) from
+    /// this timing, the pending fire.
+    fn take(&mut self, following: Following) {
+        match (self, following) {
+            (Timing::Rate { next, .. } | Timing::Delay { next, .. }, Following::Interval(due)) => {
+                *next = due;
             }
-            Timing::Unscheduled => {}
+            (Timing::Cron { next, .. }, Following::Cron(due)) => *next = due,
+            _ => {}
         }
     }
 
@@ -170,14 +189,14 @@ impl Timing {
         }
     }
 
-    /// Maps a cron fire's wall time to tokio's clock again.
-    fn refresh(&mut self, clock: &Clock) {
+    /// Maps a cron fire's wall time to tokio's clock again, by `reading`.
+    fn refresh(&mut self, clock: &Clock, reading: &Reading) {
         if let Timing::Cron {
             next: Some((wall, at)),
             ..
         } = self
         {
-            *at = clock.instant_at(*wall);
+            *at = clock.instant_by(*wall, reading);
         }
     }
 
@@ -200,6 +219,28 @@ impl Timing {
     }
 }
 
+/// A timing's fire after its pending one, in the timing's own terms.
+#[derive(Debug, Clone, Copy)]
+enum Following {
+    /// An interval timing's next instant.
+    Interval(Option<Instant>),
+    /// A cron timing's next wall time and the instant it maps to.
+    Cron(Option<(SystemTime, Instant)>),
+    /// An unscheduled timing has no fires.
+    Nothing,
+}
+
+impl Following {
+    /// The instant the fire is due, if there is one.
+    fn due(&self) -> Option<Instant> {
+        match self {
+            Following::Interval(due) => *due,
+            Following::Cron(next) => next.map(|(_, at)| at),
+            Following::Nothing => None,
+        }
+    }
+}
+
 /// The fire being waited for: when it fires, jitter included, and when
 /// the job wakes for it (earlier for a cron job, which re-reads the wall
 /// clock at least every [`CRON_RECHECK`]).
@@ -210,9 +251,10 @@ struct Armed {
 }
 
 impl Armed {
-    fn new(at: Instant, timing: &Timing) -> Self {
+    /// The wait for a fire at `at`, armed at `now`.
+    fn new(at: Instant, timing: &Timing, now: Instant) -> Self {
         let wake_at = match timing {
-            Timing::Cron { .. } => at.min(Instant::now() + CRON_RECHECK),
+            Timing::Cron { .. } => at.min(now + CRON_RECHECK),
             _ => at,
         };
         Armed { at, wake_at }
@@ -295,7 +337,7 @@ impl Started {
                 idle_waiter: None,
             }),
         });
-        started.update_and_spawn(|state, job, _| state.arm(job));
+        started.update_and_spawn(|state, job, _| state.arm(job, Instant::now()));
         started
     }
 
@@ -333,12 +375,14 @@ impl Started {
         runs.into_iter().for_each(Run::spawn);
     }
 
-    /// The job's entry in the timers came due; the timers read the clock
-    /// at `now`, and poll the runs added to `runs`.
+    /// The job's entry in the timers came due; the timers read tokio's
+    /// clock at `now`, map cron times by `reading`, and poll the runs added
+    /// to `runs`.
     pub(crate) fn timer_fired(
         self: &Arc<Self>,
         generation: u32,
         now: Instant,
+        reading: &Reading,
         runs: &mut Vec<Run<Started>>,
     ) {
         // Nothing here should panic; if something does (a log subscriber,
@@ -347,7 +391,7 @@ impl Started {
             self.update(runs, |state, job, runs| {
                 if state.generation == generation {
                     state.entry = None;
-                    state.wake(job, now, runs);
+                    state.wake(job, now, reading, runs);
                 }
             });
         }));
@@ -368,12 +412,12 @@ impl Started {
             let clock = *self.job.clock();
             state.timing.jump_to(now, &clock);
             if state.timing.due().is_some_and(|due| due <= now) {
-                state.timing.advance(&clock);
+                state.timing.advance(&clock, &Reading::default());
             }
             if state.runs.is_empty() {
                 state.timing.run_ended(|| now);
             }
-            state.arm(self);
+            state.arm(self, now);
             state.entry = None;
             state.sync_timer(self);
         }))
@@ -430,14 +474,15 @@ impl Started {
     /// schedule's first fire after now.
     pub(crate) fn set_schedule(self: &Arc<Self>, schedule: Option<&Schedule>) {
         self.update_and_spawn(|state, job, _| {
+            let now = Instant::now();
             state.timing = Timing::new(
                 schedule,
                 job.job.spec().is_fixed_delay(),
-                Instant::now(),
+                now,
                 false,
                 job.job.clock(),
             );
-            state.arm(job);
+            state.arm(job, now);
         });
     }
 
@@ -523,9 +568,10 @@ impl Started {
             }
             return;
         }
-        state.timing.run_ended(Instant::now);
+        let mut ended = None;
+        state.timing.run_ended(|| *ended.insert(Instant::now()));
         if state.armed.is_none() {
-            state.arm(self);
+            state.arm(self, ended.unwrap_or_else(Instant::now));
         }
         if let Some(fire) = state.queued.take() {
             state.start(self, *fire, runs);
@@ -585,15 +631,16 @@ impl StartedJob for Started {
 }
 
 impl SchedulingState {
-    /// Sets up the wait for the timing's pending fire, with jitter.
-    fn arm(&mut self, job: &Arc<Started>) {
+    /// Sets up the wait for the timing's pending fire, with jitter, at
+    /// `now`.
+    fn arm(&mut self, job: &Arc<Started>, now: Instant) {
         let jitter = job.job.spec().jitter_duration();
         self.armed = self.timing.due().and_then(|due| {
             let offset = jitter.map_or(Duration::ZERO, |jitter| {
                 let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
                 Duration::from_nanos(fastrand::u64(0..nanos.max(1)))
             });
-            Some(Armed::new(later(due, offset)?, &self.timing))
+            Some(Armed::new(later(due, offset)?, &self.timing, now))
         });
     }
 
@@ -619,8 +666,15 @@ impl SchedulingState {
         }
     }
 
-    /// The armed fire's wake-up came.
-    fn wake(&mut self, job: &Arc<Started>, now: Instant, runs: &mut Vec<Run<Started>>) {
+    /// The armed fire's wake-up came at `now`; cron times are mapped by
+    /// `reading`.
+    fn wake(
+        &mut self,
+        job: &Arc<Started>,
+        now: Instant,
+        reading: &Reading,
+        runs: &mut Vec<Run<Started>>,
+    ) {
         let Some(armed) = self.armed else { return };
         if matches!(self.timing, Timing::Cron { .. }) {
             // Read the wall clock again: it may have jumped since the fire
@@ -628,18 +682,18 @@ impl SchedulingState {
             let offset = armed
                 .at
                 .saturating_duration_since(self.timing.due().unwrap_or(armed.at));
-            self.timing.refresh(job.job.clock());
+            self.timing.refresh(job.job.clock(), reading);
             let at = self
                 .timing
                 .due()
                 .and_then(|due| later(due, offset))
                 .unwrap_or(armed.at);
-            self.armed = Some(Armed::new(at, &self.timing));
+            self.armed = Some(Armed::new(at, &self.timing, now));
             if at > now {
                 return;
             }
         }
-        let (missed, after_due) = self.skip_missed(job, now);
+        let (missed, after_due) = self.skip_missed(job, now, reading);
         // No fire due now: every due fire was missed (a fixed-delay job has
         // none pending after a missed one).
         let Some(armed) = self.armed.filter(|armed| armed.at <= now) else {
@@ -657,10 +711,10 @@ impl SchedulingState {
             return;
         };
         match after_due {
-            Some(following) => self.timing = following,
-            None => self.timing.advance(job.job.clock()),
+            Some(following) => self.timing.take(following),
+            None => self.timing.advance(job.job.clock(), reading),
         }
-        self.arm(job);
+        self.arm(job, now);
         let fire = Fire {
             due: armed.at,
             scheduled: true,
@@ -677,28 +731,28 @@ impl SchedulingState {
     fn rearm_if_idle(&mut self, job: &Arc<Started>, now: Instant) {
         if self.runs.is_empty() && self.armed.is_none() {
             self.timing.run_ended(|| now);
-            self.arm(job);
+            self.arm(job, now);
         }
     }
 
     /// Consumes the missed fires: those due fires that a later due fire
     /// supersedes, or that are later than the misfire threshold. Counts and
     /// logs them, and returns the last one's due instant; and, when a due
-    /// fire is left to run, the timing that follows it (computed here
-    /// anyway, so a cron expression is evaluated once per fire).
+    /// fire is left to run, the fire that follows it (computed here anyway,
+    /// so a cron expression is evaluated once per fire).
     fn skip_missed(
         &mut self,
         job: &Arc<Started>,
         now: Instant,
-    ) -> (Option<Instant>, Option<Timing>) {
+        reading: &Reading,
+    ) -> (Option<Instant>, Option<Following>) {
         let clock = *job.job.clock();
         let threshold = job.job.settings.misfire_threshold;
         let mut missed = 0;
         let mut last_missed = None;
         let mut after_due = None;
         while let Some(due) = self.timing.due().filter(|due| *due <= now) {
-            let mut following = self.timing.clone();
-            following.advance(&clock);
+            let following = self.timing.following(&clock, reading);
             let superseded = following.due().is_some_and(|next| next <= now);
             if !superseded && now - due <= threshold {
                 after_due = Some(following);
@@ -710,7 +764,7 @@ impl SchedulingState {
             }
             missed += 1;
             last_missed = Some(due);
-            self.timing = following;
+            self.timing.take(following);
         }
         if missed == 0 {
             return (None, after_due);
@@ -721,7 +775,7 @@ impl SchedulingState {
             Missed::RunOnce => "run_once",
         };
         events::execute_missed(job.job.name(), missed, total, policy);
-        self.arm(job);
+        self.arm(job, now);
         (last_missed, after_due)
     }
 
@@ -816,7 +870,7 @@ mod tests {
     fn rate_starts_at_start_when_running_on_start() {
         let (mut timing, start) = every(2, false, true);
         assert_eq!(timing.due(), Some(start));
-        timing.advance(&Clock::system());
+        timing.advance(&Clock::system(), &Reading::default());
         assert_eq!(timing.due(), Some(start + Duration::from_secs(2)));
     }
 
@@ -830,7 +884,7 @@ mod tests {
     fn rate_never_drifts() {
         let (mut timing, start) = every(1, false, true);
         for _ in 0..1000 {
-            timing.advance(&Clock::system());
+            timing.advance(&Clock::system(), &Reading::default());
         }
         assert_eq!(timing.due(), Some(start + Duration::from_secs(1000)));
     }
@@ -858,7 +912,7 @@ mod tests {
         for fixed_delay in [false, true] {
             let mut timing = Timing::new(Some(&schedule), fixed_delay, start, true, &clock);
             assert_eq!(timing.due(), Some(start));
-            timing.advance(&clock);
+            timing.advance(&clock, &Reading::default());
             timing.run_ended(|| start);
             assert_eq!(timing.due(), None);
             let waiting = Timing::new(Some(&schedule), fixed_delay, start, false, &clock);
@@ -869,7 +923,7 @@ mod tests {
     #[test]
     fn delay_waits_for_the_run_to_end() {
         let (mut timing, start) = every(10, true, true);
-        timing.advance(&Clock::system());
+        timing.advance(&Clock::system(), &Reading::default());
         assert_eq!(timing.due(), None);
         timing.run_ended(|| start + Duration::from_secs(3));
         assert_eq!(timing.due(), Some(start + Duration::from_secs(13)));

@@ -207,11 +207,20 @@ impl<T: Ord> Entries<T> {
     }
 }
 
+/// At most this many due entries are handed out in one round of a driver.
+/// When many jobs are due at one instant (cron jobs on one expression), the
+/// driver hands them out a round at a time, and yields to their runs after
+/// each: the runs start while the jobs they touch are still in the cache,
+/// as when fires come due a few at a time, and the first runs of a burst do
+/// not wait for the whole burst to be handed out.
+pub(crate) const ROUND: usize = 64;
+
 impl<T> TimerState<T> {
-    /// Moves every entry due at `now` to `due`, earliest first.
+    /// Moves the entries due at `now` to `due`, earliest first, up to
+    /// [`ROUND`] of them.
     fn take_due(&mut self, now: Instant, due: &mut Vec<Entry<T>>) {
         let now = self.key(now);
-        while self.entries.peek().is_some_and(|entry| entry.at <= now) {
+        while due.len() < ROUND && self.entries.peek().is_some_and(|entry| entry.at <= now) {
             if let Some(entry) = self.entries.pop() {
                 due.push(entry);
             }
@@ -341,7 +350,7 @@ impl<T> Shard<T> {
     }
 
     /// What the driver is to do at `now`: hand out the entries due, which
-    /// are moved to `due`; or sleep, until the earliest entry or until woken;
+    /// are moved to `due` a [round](ROUND) at a time; or sleep, until the earliest entry or until woken;
     /// or end, as the shard has no job (under the same lock as the check: a
     /// job attached from then on starts a new driver).
     pub(crate) fn next(&self, now: Instant, due: &mut Vec<Entry<T>>) -> Next {
@@ -419,6 +428,26 @@ mod tests {
         let mut sorted = added.to_vec();
         sorted.sort_unstable();
         assert_eq!(taken, sorted);
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn due_entries_come_out_a_round_at_a_time() {
+        let timers = Timers::<usize>::default();
+        let (shard, _) = timers.attach(&Handle::current());
+        let at = Instant::now() + Duration::from_secs(1);
+        let count = ROUND * 2 + 3;
+        for owner in 0..count {
+            shard.add(at, 0, owner);
+        }
+        let mut due = Vec::new();
+        let mut rounds = Vec::new();
+        while let Next::Due = shard.next(at, &mut due) {
+            rounds.push(due.drain(..).map(|entry| entry.owner).collect::<Vec<_>>());
+        }
+        let sizes: Vec<usize> = rounds.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [ROUND, ROUND, 3]);
+        assert_eq!(rounds.concat(), (0..count).collect::<Vec<_>>());
+        shard.detach();
     }
 
     #[tokio::test(flavor = "current_thread")]

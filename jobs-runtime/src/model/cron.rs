@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Local, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 use jobs_grammar::{CronExpr, Zone};
@@ -27,9 +28,74 @@ pub struct CronSchedule {
 #[derive(Debug)]
 struct Shared {
     cron: CronExpr,
-    /// `(from, next)`: `next` is the first fire strictly after `from`, so it
-    /// is also the first fire after any time in `from..next`.
-    memo: Mutex<Option<(SystemTime, SystemTime)>>,
+    memo: Memo,
+}
+
+/// The last answer of a [`Shared`] expression: `(from, next)`, where `next`
+/// is the first fire strictly after `from`, so it is also the first fire
+/// after any time in `from..next`. Both are nanoseconds since the Unix
+/// epoch; times outside that range are not remembered.
+///
+/// Every job on the expression reads it at every fire, from every worker:
+/// reading writes nothing (a sequence lock), so the readers share its cache
+/// line instead of passing it around. `seq` is odd while an answer is being
+/// stored; a read that overlaps a store is a miss.
+#[derive(Debug, Default)]
+struct Memo {
+    seq: AtomicU64,
+    from: AtomicU64,
+    next: AtomicU64,
+}
+
+impl Memo {
+    /// The remembered first fire after `after`, if the memo holds it.
+    fn get(&self, after: SystemTime) -> Option<SystemTime> {
+        let after = epoch_nanos(after)?;
+        let seq = self.seq.load(Ordering::Acquire);
+        if seq % 2 == 1 {
+            return None;
+        }
+        let from = self.from.load(Ordering::Relaxed);
+        let next = self.next.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if self.seq.load(Ordering::Relaxed) != seq || !(from..next).contains(&after) {
+            return None;
+        }
+        SystemTime::UNIX_EPOCH.checked_add(Duration::from_nanos(next))
+    }
+
+    /// Remembers that `next` is the first fire after `from`, unless another
+    /// answer is being stored (it serves as well).
+    fn set(&self, from: SystemTime, next: SystemTime) {
+        let (Some(from), Some(next)) = (epoch_nanos(from), epoch_nanos(next)) else {
+            return;
+        };
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq % 2 == 1
+            || self
+                .seq
+                .compare_exchange(
+                    seq,
+                    seq.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        fence(Ordering::Release);
+        self.from.store(from, Ordering::Relaxed);
+        self.next.store(next, Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+}
+
+/// `time` in nanoseconds since the Unix epoch, if it is after the epoch and
+/// fits.
+fn epoch_nanos(time: SystemTime) -> Option<u64> {
+    let since = time.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_nanos()).ok()
 }
 
 /// The parsed expressions in use, by expression and zone.
@@ -50,7 +116,7 @@ fn intern(expression: &Arc<str>, zone: Zone) -> Result<Arc<Shared>, CronError> {
     }
     let shared = Arc::new(Shared {
         cron: CronExpr::parse(expression)?,
-        memo: Mutex::new(None),
+        memo: Memo::default(),
     });
     interned.retain(|_, shared| shared.strong_count() > 0);
     interned.insert(key, Arc::downgrade(&shared));
@@ -123,10 +189,8 @@ impl CronSchedule {
     /// instant after the gap (several such times fire once together), and a
     /// time that occurs twice fires at its first occurrence only.
     pub fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
-        if let Some((from, next)) = *lock(&self.shared.memo) {
-            if (from..next).contains(&after) {
-                return Some(next);
-            }
+        if let Some(next) = self.shared.memo.get(after) {
+            return Some(next);
         }
         let utc = to_utc(after)?;
         let next: SystemTime = match self.zone {
@@ -135,7 +199,7 @@ impl CronSchedule {
             Zone::Named(tz) => self.next_in(&tz, utc),
         }?
         .into();
-        *lock(&self.shared.memo) = Some((after, next));
+        self.shared.memo.set(after, next);
         Some(next)
     }
 
