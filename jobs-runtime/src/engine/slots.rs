@@ -221,19 +221,16 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[tokio::test(start_paused = true)]
-    async fn waiters_are_served_by_priority_then_due_time() {
+    /// The order in which `waiters` (name, priority, seconds after now they
+    /// were due), arriving in that order while the pool's one slot is held,
+    /// get the slot once it is given back.
+    async fn grant_order(waiters: Vec<(&'static str, Priority, u64)>) -> Vec<&'static str> {
         let pool = SlotPool::new(1);
         let held = pool.acquire(1, Priority::Normal, Instant::now()).await;
         let order = Arc::new(Mutex::new(Vec::new()));
         let now = Instant::now();
         let mut tasks = Vec::new();
-        for (name, priority, due) in [
-            ("low", Priority::Low, 0),
-            ("normal-late", Priority::Normal, 2),
-            ("high", Priority::High, 3),
-            ("normal-early", Priority::Normal, 1),
-        ] {
+        for (name, priority, due) in waiters {
             let pool = Arc::clone(&pool);
             let order = Arc::clone(&order);
             tasks.push(tokio::spawn(async move {
@@ -249,43 +246,35 @@ mod tests {
         for task in tasks {
             task.await.unwrap();
         }
-        assert_eq!(
-            *order.lock().unwrap(),
-            ["high", "normal-early", "normal-late", "low"]
-        );
+        let order = order.lock().unwrap().clone();
+        order
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_served_by_priority_then_due_time() {
+        let order = grant_order(vec![
+            ("low", Priority::Low, 0),
+            ("normal-late", Priority::Normal, 2),
+            ("high", Priority::High, 3),
+            ("normal-early", Priority::Normal, 1),
+        ])
+        .await;
+        assert_eq!(order, ["high", "normal-early", "normal-late", "low"]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_waiting_run_rises_one_level_per_aging_step() {
-        let pool = SlotPool::new(1);
-        let held = pool.acquire(1, Priority::Normal, Instant::now()).await;
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let now = Instant::now();
         let step = AGING_STEP.as_secs();
-        let mut tasks = Vec::new();
-        for (name, priority, due) in [
+        let order = grant_order(vec![
             // Two steps below high: ahead of high runs due later than that.
             ("low", Priority::Low, 0),
             ("high-after-two-steps", Priority::High, 2 * step + 1),
             ("high-within-two-steps", Priority::High, 2 * step - 1),
             ("normal-after-one-step", Priority::Normal, step + 1),
-        ] {
-            let pool = Arc::clone(&pool);
-            let order = Arc::clone(&order);
-            tasks.push(tokio::spawn(async move {
-                let _permit = pool
-                    .acquire(1, priority, now + Duration::from_secs(due))
-                    .await;
-                order.lock().unwrap().push(name);
-            }));
-            tokio::task::yield_now().await;
-        }
-        drop(held);
-        for task in tasks {
-            task.await.unwrap();
-        }
+        ])
+        .await;
         assert_eq!(
-            *order.lock().unwrap(),
+            order,
             [
                 "high-within-two-steps",
                 "low",
