@@ -30,18 +30,25 @@ fn token_holder(name: &'static str) -> impl jobs_runtime::Job {
     })
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_run_waiting_for_slots_never_starts_after_stop_all() {
-    let (logs, _guard) = Logs::capture();
+/// A manager with one slot, held by `holder` until its token fires, and a
+/// triggered run of `waiter` waiting for it; and the waiter's runs.
+async fn waiting_behind_holder() -> (JobManager, mpsc::UnboundedReceiver<support::Run>) {
     let manager = JobManager::new();
     manager.set_available_slots(1);
     manager.register(token_holder("holder"));
-    let (waiter, mut waiter_runs) = recording(JobSpec::unscheduled("waiter"), Duration::ZERO);
+    let (waiter, waiter_runs) = recording(JobSpec::unscheduled("waiter"), Duration::ZERO);
     manager.register(waiter);
     manager.start_all().unwrap();
     settle().await;
     manager.trigger("waiter").unwrap();
     settle().await;
+    (manager, waiter_runs)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_waiting_for_slots_never_starts_after_stop_all() {
+    let (logs, _guard) = Logs::capture();
+    let (manager, mut waiter_runs) = waiting_behind_holder().await;
     assert_eq!(manager.stats("waiter").unwrap().waiting_runs, 1);
 
     manager.stop_all().await;
@@ -63,15 +70,7 @@ async fn a_run_waiting_for_slots_never_starts_after_stop_all() {
 #[tokio::test(start_paused = true)]
 async fn stopping_a_job_ends_its_wait_for_slots_at_once() {
     let (logs, _guard) = Logs::capture();
-    let manager = JobManager::new();
-    manager.set_available_slots(1);
-    manager.register(token_holder("holder"));
-    let (waiter, mut waiter_runs) = recording(JobSpec::unscheduled("waiter"), Duration::ZERO);
-    manager.register(waiter);
-    manager.start_all().unwrap();
-    settle().await;
-    manager.trigger("waiter").unwrap();
-    settle().await;
+    let (manager, mut waiter_runs) = waiting_behind_holder().await;
 
     let stopped_at = Instant::now();
     manager.stop("waiter").await.unwrap();
