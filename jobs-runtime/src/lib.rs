@@ -29,7 +29,7 @@
 //! }
 //! ```
 //!
-//! The attribute's keys are described at [`job`]; jobs built at run time
+//! The attribute's keys are described at [`job`](macro@job); jobs built at run time
 //! implement [`Job`] instead.
 //!
 //! The parts, in the order one execution travels through them:

@@ -3,7 +3,7 @@
 //! polls those runs in batches, and sleeps until the next entry.
 //!
 //! A driver sleeps on tokio's timer, which counts whole milliseconds, and
-//! also sets an [alarm](super::alarm) that wakes it at its instant more
+//! also sets an [alarm](super::alarm::set) that wakes it at its instant more
 //! precisely.
 
 use std::sync::Arc;

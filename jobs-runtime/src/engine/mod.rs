@@ -1,7 +1,7 @@
 //! What runs started jobs: the [timers](timer) that hold every job's next
 //! wake-up and their [drivers](driver), the [alarm] that wakes them at the
 //! instant, the [scheduler] (each started job's timing and policies), a
-//! [run](run) (one fire, polled in a batch or on a task of its own), the
+//! [run] (one fire, polled in a batch or on a task of its own), the
 //! [executor] (one execution's attempts) and the [slots].
 //!
 //! The engine knows jobs through what it is given at start ([`active`]);

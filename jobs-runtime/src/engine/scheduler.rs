@@ -1,6 +1,6 @@
 //! The scheduling of one started job: it decides *when* the job fires (its
 //! timing, jitter, missed fires) and *whether* a fire runs (pause, overlap
-//! policy), then starts each [run](super::run), which the executor carries
+//! policy), then starts each [run](super::run::Run), which the executor carries
 //! out.
 //!
 //! A started job has no task of its own: the [timers](super::timer) wake it

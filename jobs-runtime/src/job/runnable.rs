@@ -211,7 +211,7 @@ impl DynError for dyn StdError + Send + Sync + 'static {
     }
 }
 
-/// Picks the [`Render`] of a `#[job]` function's result type `R` by method
+/// Picks the `Render` of a `#[job]` function's result type `R` by method
 /// resolution on `(&&&Probe::of(&call)).kind()`, which tries the traits
 /// below from the most specific: [`ViaError`] (`Result<(), E>` with
 /// `E: Error`), then [`ViaBoxedError`] (`Result<(), Box<dyn Error ...>>`),

@@ -1,5 +1,5 @@
 //! [`JobManager`]: the registry of jobs and their lifecycle, with what
-//! configures and runs it: the [builder], the [environment](env) and the
+//! configures and runs it: the [builder], the [environment](mod@env) and the
 //! [shutdown] on signals.
 
 pub(crate) mod builder;

@@ -1,4 +1,4 @@
-//! Checks of the names a hand-written [`JobSpec`](crate::JobSpec) holds, the
+//! Checks of the names a hand-written [`JobSpec`] holds, the
 //! same as the attribute's at compile time, and the closest-name suggestion
 //! of the errors about names that match nothing.
 
