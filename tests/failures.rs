@@ -153,6 +153,7 @@ async fn errors_of_every_kind_are_logged_and_the_jobs_keep_running() {
                     ("job_name".to_owned(), json!(name)),
                     ("execution_number".to_owned(), json!(k)),
                     ("error_count".to_owned(), json!(k)),
+                    ("outcome".to_owned(), json!("failed")),
                     ("error".to_owned(), json!(expected)),
                     ("message".to_owned(), json!("job execution failed")),
                 ]),

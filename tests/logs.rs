@@ -111,6 +111,7 @@ async fn every_lifecycle_event_has_exactly_its_fields() {
             fields(&[
                 ("job_name", json!("report")),
                 ("execution_number", json!(k)),
+                ("execution_id", json!(k)),
             ]),
         )];
         for event in run {

@@ -51,6 +51,31 @@ pub enum Error {
         reason: String,
     },
 
+    /// The job store failed: it could not be opened or read, or a
+    /// database URL is invalid.
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+
+    /// A schedule the store kept for a job (set with
+    /// [`set_schedule`](crate::JobManager::set_schedule)) can no longer be
+    /// read.
+    #[error("job `{job}`: the schedule the job store keeps for it, {value:?}, is invalid: {reason}; set a new one with `JobManager::set_schedule`, or clear it in the store's jobs_schedules table")]
+    StoredSchedule {
+        /// The job's name.
+        job: String,
+        /// The stored schedule.
+        value: String,
+        /// Why it cannot be read.
+        reason: String,
+    },
+
+    /// The store was changed while jobs were started.
+    #[error("the job store cannot change while jobs are started (job `{name}` is); set it before `start_all`")]
+    StoreInUse {
+        /// A started job.
+        name: String,
+    },
+
     /// A job runs `after` a job that does not exist.
     #[error("job `{job}` runs after `{upstream}`, but no job has that name; {}registered jobs: {registered}", Suggestion(.closest.as_deref()))]
     UnknownUpstream {

@@ -15,7 +15,9 @@ use crate::engine::slots::SlotPool;
 use crate::job::runnable::Runnable;
 use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
+use crate::model::execution::Cause;
 use crate::observe::stats::StatsCell;
+use crate::store::Store;
 use crate::JobSpec;
 
 /// A registered job as the engine sees it: what it is, its statistics, and
@@ -32,6 +34,11 @@ pub(crate) trait Registered: Send + Sync + 'static {
     /// The job's upstream job succeeded at `at`: the job runs once now, if
     /// it is started.
     fn upstream_completed(&self, at: SystemTime);
+    /// When the job's latest successful execution finished, as the store
+    /// keeps it across restarts.
+    fn last_completed_at(&self) -> Option<SystemTime>;
+    /// An execution of the job succeeded at `at`.
+    fn completed(&self, at: SystemTime);
 }
 
 /// Everything the executor needs to run one job, resolved at start.
@@ -54,6 +61,10 @@ pub(crate) struct RunSettings {
     pub(crate) pool: Option<Arc<SlotPool>>,
     /// Notified each time one of these jobs has stopped.
     pub(crate) stopped: Notify,
+    /// Where executions are recorded.
+    pub(crate) store: Arc<dyn Store>,
+    /// The name of this process in the store's records.
+    pub(crate) instance: Arc<str>,
 }
 
 impl ActiveJob {
@@ -83,9 +94,13 @@ impl ActiveJob {
 pub(crate) struct Fire {
     /// The instant the fire was due.
     pub(crate) due: Instant,
-    /// Whether it comes from the job's schedule (and so can be missed while
-    /// waiting for slots).
-    pub(crate) scheduled: bool,
+    /// The wall-clock time it was due, as its execution records it.
+    pub(crate) fire_at: SystemTime,
+    /// Why it runs.
+    pub(crate) cause: Cause,
+    /// The number of its first attempt: 1, or more for a recovery that
+    /// continues an abandoned execution.
+    pub(crate) first_attempt: u32,
     /// The completion time of the upstream run that caused it, if any.
     pub(crate) upstream_completed_at: Option<SystemTime>,
     /// The job's interval when it fired, which the run is compared with for

@@ -14,9 +14,10 @@ use tracing::Instrument as _;
 
 use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::slots::{SlotPermit, SlotPool};
-use crate::job::context::RunToken;
-use crate::model::schedule::format_duration_short;
+use crate::job::context::{ContextParts, RunToken};
+use crate::model::execution::{Attempt, Cause, ExecutionId, ExecutionState, Outcome};
 use crate::model::spec::Missed;
+use crate::store::{Change, NewExecution};
 use crate::observe::events::{self, SkipReason};
 use crate::observe::stats::Ending;
 use crate::JobContext;
@@ -59,7 +60,7 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
             // Only a wait for slots can make a fire late here: the
             // scheduler handled the lateness it found at the fire.
             if !waited.is_zero()
-                && fire.scheduled
+                && fire.cause == Cause::Schedule
                 && fire.due.elapsed() > job.settings.misfire_threshold
             {
                 let missed = job.stats().missed(1);
@@ -124,8 +125,8 @@ async fn wait<F: Future>(future: F, run: RunOf<'_>, since: Instant) -> Option<F:
     outcome
 }
 
-/// Runs the attempts of one execution and records how it ended, inside the
-/// execution's span.
+/// Runs the attempts of one execution and records how it ended (in the
+/// stats, the log and the store), inside the execution's span.
 async fn execute(
     job: &ActiveJob,
     fire: &Fire,
@@ -133,38 +134,67 @@ async fn execute(
     permit: Option<SlotPermit>,
     run: RunOf<'_>,
 ) {
+    let store = &*job.settings.store;
+    let id = store.next_id();
     let started_at = job.clock().now();
     let started = Instant::now();
     let number = job.stats().begin(started_at);
-    let span = events::execution_span(job.name(), number);
+    // The first attempt is recorded with the execution, unless it continues
+    // an abandoned one from a later attempt number.
+    let first_recorded = fire.first_attempt == 1;
+    store.record(Change::Started(NewExecution {
+        id,
+        job: Arc::clone(job.name()),
+        fire_at: fire.fire_at,
+        cause: fire.cause,
+        instance: Arc::clone(&job.settings.instance),
+        started_at: first_recorded.then_some(started_at),
+    }));
+    let span = events::execution_span(job.name(), number, id.get());
     span.in_scope(|| events::execute_start(job.name(), number, queue_time));
     // Inside the instrumented future, so an abort is logged in the span.
     let abort_guard = AbortGuard {
         job,
+        id,
         number,
         started,
+        attempt: fire.first_attempt,
+        attempt_started_at: started_at,
     };
-    let mut attempts = pin!(attempts(abort_guard, fire, started_at, run, permit).instrument(span));
-    let (outcome, abandoned, elapsed) = attempts.as_mut().await;
-    let finished_at = job.clock().now();
+    let attempts = attempts(abort_guard, fire, started_at, first_recorded, run, permit);
+    let mut attempts = pin!(attempts.instrument(span));
+    let ended = attempts.as_mut().await;
     let _entered = attempts.span().enter();
-    match outcome {
-        Ok(()) => {
-            job.stats().finish(elapsed, finished_at, Ending::Success);
-            events::execute_success(job.name(), number, elapsed);
-            for dependent in &job.dependents {
-                dependent.upstream_completed(finished_at);
-            }
+    let finished_at = ended.finished_at;
+    let elapsed = ended.elapsed;
+    let state = if ended.retry_cancelled {
+        ExecutionState::Cancelled
+    } else {
+        ended.outcome.final_state()
+    };
+    store.record(Change::Finished {
+        id,
+        job: Arc::clone(job.name()),
+        state,
+        at: finished_at,
+    });
+    if ended.outcome.is_success() {
+        job.stats().finish(elapsed, finished_at, Ending::Success);
+        job.slot.completed(finished_at);
+        events::execute_success(job.name(), number, elapsed);
+        for dependent in &job.dependents {
+            dependent.upstream_completed(finished_at);
         }
-        Err(message) => {
-            let ending = if abandoned {
-                Ending::Abandoned(&message)
-            } else {
-                Ending::Failure(&message)
-            };
-            let errors = job.stats().finish(elapsed, finished_at, ending);
-            events::execute_error(job.name(), number, errors, &message);
-        }
+    } else {
+        let mut error = ended.outcome.error().unwrap_or_default();
+        let ending = if ended.retry_cancelled {
+            error.push_str(" (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)");
+            Ending::RetryCancelled(&error)
+        } else {
+            Ending::Failure(&error)
+        };
+        let errors = job.stats().finish(elapsed, finished_at, ending);
+        events::execute_error(job.name(), number, errors, &ended.outcome, &error);
     }
     if let Some(interval) = fire.interval {
         // In nanoseconds, as `u128`: no product of two durations overflows.
@@ -172,6 +202,19 @@ async fn execute(
             events::execute_slow(job.name(), number, elapsed, interval);
         }
     }
+}
+
+/// How the attempts of one execution ended.
+struct Ended {
+    /// The last attempt's outcome.
+    outcome: Outcome,
+    /// Whether a stop ended the wait for a retry: the execution is
+    /// cancelled, with no further attempt.
+    retry_cancelled: bool,
+    /// When the last attempt ended (wall clock).
+    finished_at: SystemTime,
+    /// The execution's time, from its first attempt's start.
+    elapsed: Duration,
 }
 
 /// The run an execution belongs to: its token, its id in its job's
@@ -190,44 +233,76 @@ pub(crate) trait Waits: Send + Sync {
     fn mark_waiting(&self, id: u32, since: Option<Instant>);
 }
 
-/// Runs the attempts of one execution, with retries: the outcome (an
-/// `Err` is the failure's message), whether a stop ended the wait for a
-/// retry (the execution fails, but no further attempt failed), and the
-/// execution's time. The guard records the execution as aborted if this
-/// future is dropped first.
+/// Runs the attempts of one execution, with retries, and records each
+/// attempt in the store. The guard records the execution as aborted if
+/// this future is dropped first.
 ///
 /// The run's slots are given back while it waits to retry, and taken again
 /// (in line with other runs) before the next attempt.
 async fn attempts(
-    guard: AbortGuard<'_>,
+    mut guard: AbortGuard<'_>,
     fire: &Fire,
     started_at: SystemTime,
+    first_recorded: bool,
     run: RunOf<'_>,
     mut permit: Option<SlotPermit>,
-) -> (Result<(), String>, bool, Duration) {
-    let (job, number, token) = (guard.job, guard.number, run.token);
-    let mut attempt = 1;
-    let (outcome, abandoned) = loop {
-        let Err(message) = run_attempt(job, fire, number, attempt, started_at, token).await else {
-            break (Ok(()), false);
-        };
-        let retry = job.spec().retry_policy();
-        if attempt > retry.retries || token.is_cancelled() {
-            break (Err(message), false);
+) -> Ended {
+    let (job, id, number, token) = (guard.job, guard.id, guard.number, run.token);
+    let store = &*job.settings.store;
+    let retry = job.spec().retry_policy();
+    let mut attempt = fire.first_attempt;
+    let mut attempt_started_at = started_at;
+    if !first_recorded {
+        store.record(Change::AttemptStarted {
+            id,
+            number: attempt,
+            at: started_at,
+        });
+    }
+    let (outcome, retry_cancelled, finished_at) = loop {
+        let outcome =
+            run_attempt(job, fire, id, number, attempt, started_at, token).await;
+        let finished_at = job.clock().now();
+        let retrying =
+            !outcome.is_success() && attempt <= retry.retries && !token.is_cancelled();
+        store.record(Change::AttemptEnded {
+            id,
+            attempt: Attempt {
+                number: attempt,
+                started_at: attempt_started_at,
+                finished_at: Some(finished_at),
+                outcome: Some(outcome.clone()),
+            },
+            retrying,
+        });
+        if !retrying {
+            break (outcome, false, finished_at);
         }
         let delay = retry.delay(attempt);
         job.stats().retry();
-        events::execute_retry(job.name(), number, attempt, delay, &message);
+        events::execute_retry(job.name(), number, attempt, delay, &outcome);
         // Boxed, as is every uncommon wait: the run's task stays small.
         if !Box::pin(wait_to_retry(job, delay, run, &mut permit)).await {
-            let message = format!("{message} (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)");
-            break (Err(message), true);
+            break (outcome, true, job.clock().now());
         }
         attempt += 1;
+        attempt_started_at = job.clock().now();
+        guard.attempt = attempt;
+        guard.attempt_started_at = attempt_started_at;
+        store.record(Change::AttemptStarted {
+            id,
+            number: attempt,
+            at: attempt_started_at,
+        });
     };
     let elapsed = guard.started.elapsed();
     std::mem::forget(guard);
-    (outcome, abandoned, elapsed)
+    Ended {
+        outcome,
+        retry_cancelled,
+        finished_at,
+        elapsed,
+    }
 }
 
 /// Waits `delay` before a retry without holding slots, then takes them
@@ -258,16 +333,16 @@ async fn wait_to_retry(
     true
 }
 
-/// Runs one attempt with panic capture and the timeout; an `Err` is the
-/// failure's message.
+/// Runs one attempt with panic capture and the timeout.
 async fn run_attempt(
     job: &ActiveJob,
     fire: &Fire,
+    id: ExecutionId,
     number: u64,
     attempt: u32,
     started_at: SystemTime,
     token: &RunToken,
-) -> Result<(), String> {
+) -> Outcome {
     // A timeout cancels the attempt alone, so it needs a token of its own;
     // otherwise the run's token serves.
     let timeout = job
@@ -278,61 +353,96 @@ async fn run_attempt(
         Some((_, own)) => token.with_own(Arc::clone(own)),
         None => token.clone(),
     };
-    let ctx = JobContext::new(
-        number,
+    let parts = ContextParts {
+        execution_id: id,
+        execution_number: number,
         attempt,
-        fire.due,
+        scheduled_at: fire.due,
+        fire_at: fire.fire_at,
         started_at,
-        fire.upstream_completed_at,
-        token,
-    );
+        upstream_completed_at: fire.upstream_completed_at,
+        last_completed_at: job.slot.last_completed_at(),
+    };
+    let ctx = JobContext::new(parts, token);
     // Building the future runs the parameter extractors, which may panic too.
     let future =
         match std::panic::catch_unwind(AssertUnwindSafe(|| Arc::clone(&job.runnable).execute(ctx)))
         {
             Ok(future) => AssertUnwindSafe(future).catch_unwind(),
-            Err(panic) => return Err(panic_message(panic)),
+            Err(panic) => return panic_outcome(panic),
         };
     let outcome = match timeout {
         Some((limit, own)) => {
             let Ok(outcome) = Box::pin(tokio::time::timeout(limit, future)).await else {
                 own.cancel();
-                return Err(format!("timed out after {}", format_duration_short(limit)));
+                return Outcome::TimedOut { limit };
             };
             outcome
         }
         None => future.await,
     };
-    outcome.unwrap_or_else(|panic| Err(panic_message(panic)))
+    outcome.unwrap_or_else(panic_outcome)
 }
 
-pub(crate) fn panic_message(panic: Box<dyn Any + Send>) -> String {
-    let text = panic
+/// The outcome of a caught panic: its message, and where it happened when
+/// the panic hook saw it.
+pub(crate) fn panic_outcome(panic: Box<dyn Any + Send>) -> Outcome {
+    let message = panic
         .downcast_ref::<&'static str>()
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a value that is not a string");
-    match crate::job::panic_hook::take_location() {
-        Some(location) => format!("panicked at {location}: {text}"),
-        None => format!("panicked: {text}"),
+        .unwrap_or("a value that is not a string")
+        .to_owned();
+    Outcome::Panicked {
+        message,
+        location: crate::job::panic_hook::take_location(),
     }
 }
 
-/// Records an execution as aborted if its future is dropped before it ends.
+/// A caught panic as a message: `panicked at src/lib.rs:3:5: boom`.
+pub(crate) fn panic_message(panic: Box<dyn Any + Send>) -> String {
+    panic_outcome(panic).error().unwrap_or_default()
+}
+
+/// Records an execution as aborted if its future is dropped before it ends:
+/// its running attempt and the execution end `cancelled`.
 struct AbortGuard<'a> {
     job: &'a ActiveJob,
+    id: ExecutionId,
     number: u64,
     started: Instant,
+    /// The attempt running, and when it started.
+    attempt: u32,
+    attempt_started_at: SystemTime,
 }
 
 impl Drop for AbortGuard<'_> {
     fn drop(&mut self) {
-        let message = self.job.slot.abort_cause().message();
-        let errors = self.job.stats().finish(
+        let job = self.job;
+        let message = job.slot.abort_cause().message();
+        let now = job.clock().now();
+        let store = &*job.settings.store;
+        store.record(Change::AttemptEnded {
+            id: self.id,
+            attempt: Attempt {
+                number: self.attempt,
+                started_at: self.attempt_started_at,
+                finished_at: Some(now),
+                outcome: Some(Outcome::Cancelled),
+            },
+            retrying: false,
+        });
+        store.record(Change::Finished {
+            id: self.id,
+            job: Arc::clone(job.name()),
+            state: ExecutionState::Cancelled,
+            at: now,
+        });
+        let errors = job.stats().finish(
             self.started.elapsed(),
-            self.job.clock().now(),
+            now,
             Ending::Failure(&message),
         );
-        events::execute_aborted(self.job.name(), self.number, errors, &message);
+        events::execute_aborted(job.name(), self.number, errors, &message);
     }
 }

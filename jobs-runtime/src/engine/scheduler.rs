@@ -7,6 +7,7 @@
 //! when a fire is due, the manager's requests and its upstream jobs reach it
 //! by calls, and each run reports its end.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -24,9 +25,11 @@ use crate::engine::timer::Shard;
 use crate::job::context::{RunToken, StartedJob};
 use crate::model::clock::{Clock, Reading};
 use crate::model::cron::CronSchedule;
+use crate::model::execution::Cause;
 use crate::model::spec::{Missed, Overlap};
 use crate::observe::events::{self, PanicStage, SkipReason};
 use crate::observe::stats::InFlightStats;
+use crate::store::Change;
 use crate::Schedule;
 
 /// How far ahead a cron job sleeps at most before it reads the wall clock
@@ -53,10 +56,11 @@ pub(crate) fn later(at: Instant, by: Duration) -> Option<Instant> {
 /// When a job's next fire is due.
 #[derive(Debug)]
 pub(crate) enum Timing {
-    /// Fixed rate: the grid `start + k · interval`; `None` once the next
-    /// grid point lies beyond [`NEVER`].
+    /// Fixed rate: the grid `anchor + k · interval`, as the next point's
+    /// wall-clock time (what its execution records) and tokio instant;
+    /// `None` once the next grid point lies beyond [`NEVER`].
     Rate {
-        next: Option<Instant>,
+        next: Option<(SystemTime, Instant)>,
         interval: Duration,
     },
     /// Fixed delay: one interval after the previous run ended.
@@ -96,8 +100,9 @@ impl Timing {
                         interval: *interval,
                     }
                 } else {
+                    let wall = clock.wall_at(start);
                     Timing::Rate {
-                        next,
+                        next: next.and_then(|at| Some((wall.checked_add(at - start)?, at))),
                         interval: *interval,
                     }
                 }
@@ -118,11 +123,52 @@ impl Timing {
         }
     }
 
+    /// A timing whose first fire is at wall-clock time `first` (from the
+    /// job's start plan), mapped to tokio's clock by one reading: `start`
+    /// on tokio's clock is `wall_start` on the job's clock.
+    pub(crate) fn planned(
+        schedule: Option<&Schedule>,
+        fixed_delay: bool,
+        (start, wall_start): (Instant, SystemTime),
+        first: Option<SystemTime>,
+    ) -> Self {
+        let at = |wall: SystemTime| {
+            let ahead = wall.duration_since(wall_start).unwrap_or_default();
+            later(start, ahead)
+        };
+        match schedule {
+            None => Timing::Unscheduled,
+            Some(Schedule::Every(interval)) if fixed_delay => Timing::Delay {
+                next: first.and_then(at),
+                interval: *interval,
+            },
+            Some(Schedule::Every(interval)) => Timing::Rate {
+                next: first.and_then(|wall| Some((wall, at(wall)?))),
+                interval: *interval,
+            },
+            Some(Schedule::Cron(cron)) => Timing::Cron {
+                cron: cron.clone(),
+                next: first.and_then(|wall| Some((wall, at(wall)?))),
+            },
+        }
+    }
+
     /// The instant the next fire is due, if one is pending.
     pub(crate) fn due(&self) -> Option<Instant> {
         match self {
-            Timing::Rate { next, .. } | Timing::Delay { next, .. } => *next,
-            Timing::Cron { next, .. } => next.map(|(_, at)| at),
+            Timing::Delay { next, .. } => *next,
+            Timing::Rate { next, .. } | Timing::Cron { next, .. } => next.map(|(_, at)| at),
+            Timing::Unscheduled => None,
+        }
+    }
+
+    /// The wall-clock time the pending fire is due, as its execution
+    /// records it: exact for a rate grid and cron, mapped from tokio's
+    /// clock for a fixed delay.
+    fn due_wall(&self, clock: &Clock, reading: &Reading) -> Option<SystemTime> {
+        match self {
+            Timing::Delay { next, .. } => next.map(|at| clock.wall_by(at, reading)),
+            Timing::Rate { next, .. } | Timing::Cron { next, .. } => next.map(|(wall, _)| wall),
             Timing::Unscheduled => None,
         }
     }
@@ -138,11 +184,11 @@ impl Timing {
     /// would make pending; the timing itself is left as it is.
     fn following(&self, clock: &Clock, reading: &Reading) -> Following {
         match self {
-            Timing::Rate { next, interval } => {
-                Following::Interval(next.and_then(|next| later(next, *interval)))
-            }
+            Timing::Rate { next, interval } => Following::Grid(next.and_then(|(wall, at)| {
+                Some((wall.checked_add(*interval)?, later(at, *interval)?))
+            })),
             Timing::Delay { .. } => Following::Interval(None),
-            Timing::Cron { cron, next } => Following::Cron(
+            Timing::Cron { cron, next } => Following::Grid(
                 next.and_then(|(wall, _)| cron.next_after(wall))
                     .map(|wall| (wall, clock.instant_by(wall, reading))),
             ),
@@ -154,10 +200,10 @@ impl Timing {
     /// this timing, the pending fire.
     fn take(&mut self, following: Following) {
         match (self, following) {
-            (Timing::Rate { next, .. } | Timing::Delay { next, .. }, Following::Interval(due)) => {
+            (Timing::Delay { next, .. }, Following::Interval(due)) => *next = due,
+            (Timing::Rate { next, .. } | Timing::Cron { next, .. }, Following::Grid(due)) => {
                 *next = due;
             }
-            (Timing::Cron { next, .. }, Following::Cron(due)) => *next = due,
             _ => {}
         }
     }
@@ -166,7 +212,7 @@ impl Timing {
     fn jump_to(&mut self, now: Instant, clock: &Clock) {
         match self {
             Timing::Rate {
-                next: Some(next),
+                next: Some((wall, next)),
                 interval,
             } => {
                 // The last grid point at or before `now`: at most `now`, so
@@ -177,6 +223,7 @@ impl Timing {
                     u64::try_from(behind / 1_000_000_000).unwrap_or(u64::MAX),
                     u32::try_from(behind % 1_000_000_000).unwrap_or(0),
                 );
+                *wall = wall.checked_add(skip).unwrap_or(*wall);
                 *next = next.checked_add(skip).unwrap_or(now);
             }
             Timing::Cron { cron, next } => {
@@ -222,10 +269,11 @@ impl Timing {
 /// A timing's fire after its pending one, in the timing's own terms.
 #[derive(Debug, Clone, Copy)]
 enum Following {
-    /// An interval timing's next instant.
+    /// A fixed-delay timing's next instant.
     Interval(Option<Instant>),
-    /// A cron timing's next wall time and the instant it maps to.
-    Cron(Option<(SystemTime, Instant)>),
+    /// A rate grid's or a cron timing's next wall time and the instant it
+    /// maps to.
+    Grid(Option<(SystemTime, Instant)>),
     /// An unscheduled timing has no fires.
     Nothing,
 }
@@ -235,7 +283,7 @@ impl Following {
     fn due(&self) -> Option<Instant> {
         match self {
             Following::Interval(due) => *due,
-            Following::Cron(next) => next.map(|(_, at)| at),
+            Following::Grid(next) => next.map(|(_, at)| at),
             Following::Nothing => None,
         }
     }
@@ -288,6 +336,12 @@ struct SchedulingState {
     /// The fire waiting for the running one to end (`overlap = "queue"` or
     /// `"replace"`); boxed, as most jobs never have one.
     queued: Option<Box<Fire>>,
+    /// Fires that run one after another, each once no run is in flight:
+    /// missed fires caught up, and executions recovered at start. Boxed,
+    /// as most jobs never have any: the box is one word in every started
+    /// job, the deque four.
+    #[allow(clippy::box_collection)]
+    backlog: Option<Box<VecDeque<Fire>>>,
     runs: Vec<InFlight>,
     next_run_id: u32,
     /// Set on stop: nothing more starts.
@@ -312,11 +366,13 @@ struct InFlight {
 }
 
 impl Started {
-    /// A started job, armed for its first fire.
+    /// A started job, armed for its first fire, that first runs the fires
+    /// of `backlog`, one after another.
     pub(crate) fn start(
         job: ActiveJob,
         timing: Timing,
         shard: Arc<Shard<Arc<Started>>>,
+        backlog: Vec<Fire>,
     ) -> Arc<Self> {
         let started = Arc::new(Started {
             job,
@@ -328,6 +384,7 @@ impl Started {
                 entry: None,
                 generation: 0,
                 queued: None,
+                backlog: (!backlog.is_empty()).then(|| Box::new(backlog.into())),
                 // Room for one run from the start: the first fire allocates
                 // nothing more.
                 runs: Vec::with_capacity(1),
@@ -337,7 +394,10 @@ impl Started {
                 idle_waiter: None,
             }),
         });
-        started.update_and_spawn(|state, job, _| state.arm(job, Instant::now()));
+        started.update_and_spawn(|state, job, runs| {
+            state.arm(job, Instant::now());
+            state.start_backlog(job, runs);
+        });
         started
     }
 
@@ -438,7 +498,7 @@ impl Started {
                 accepted = false;
                 return;
             }
-            let fire = state.unscheduled_fire(None);
+            let fire = state.unscheduled_fire(job, None);
             state.fire(job, fire, true, runs);
         });
         accepted
@@ -465,7 +525,7 @@ impl Started {
     /// The job's upstream job succeeded at `at`: the job runs once now.
     pub(crate) fn upstream_completed(self: &Arc<Self>, at: SystemTime) {
         self.update_and_spawn(|state, job, runs| {
-            let fire = state.unscheduled_fire(Some(at));
+            let fire = state.unscheduled_fire(job, Some(at));
             state.fire(job, fire, false, runs);
         });
     }
@@ -575,6 +635,8 @@ impl Started {
         }
         if let Some(fire) = state.queued.take() {
             state.start(self, *fire, runs);
+        } else {
+            state.start_backlog(self, runs);
         }
         state.sync_timer(self);
     }
@@ -657,11 +719,48 @@ impl SchedulingState {
         }
     }
 
-    fn unscheduled_fire(&self, upstream_completed_at: Option<SystemTime>) -> Fire {
+    /// A fire outside the schedule, due now: a trigger, or (with the
+    /// completion time of the upstream run) an upstream job's success.
+    fn unscheduled_fire(&self, job: &Started, upstream_completed_at: Option<SystemTime>) -> Fire {
+        let due = Instant::now();
         Fire {
-            due: Instant::now(),
-            scheduled: false,
+            due,
+            fire_at: job.job.clock().now(),
+            cause: match upstream_completed_at {
+                Some(_) => Cause::Upstream,
+                None => Cause::Trigger,
+            },
+            first_attempt: 1,
             upstream_completed_at,
+            interval: self.timing.interval(),
+        }
+    }
+
+    /// Starts the next fire of the backlog, if no run is in flight.
+    fn start_backlog(&mut self, job: &Arc<Started>, runs: &mut Vec<Run<Started>>) {
+        if !self.runs.is_empty() {
+            return;
+        }
+        let Some(backlog) = &mut self.backlog else {
+            return;
+        };
+        let next = backlog.pop_front();
+        if backlog.is_empty() {
+            self.backlog = None;
+        }
+        if let Some(fire) = next {
+            self.start(job, fire, runs);
+        }
+    }
+
+    /// A scheduled fire of this job, due at `due` (wall time `fire_at`).
+    fn scheduled_fire(&self, due: Instant, fire_at: SystemTime) -> Fire {
+        Fire {
+            due,
+            fire_at,
+            cause: Cause::Schedule,
+            first_attempt: 1,
+            upstream_completed_at: None,
             interval: self.timing.interval(),
         }
     }
@@ -693,35 +792,34 @@ impl SchedulingState {
                 return;
             }
         }
+        let clock = *job.job.clock();
         let (missed, after_due) = self.skip_missed(job, now, reading);
         // No fire due now: every due fire was missed (a fixed-delay job has
         // none pending after a missed one).
         let Some(armed) = self.armed.filter(|armed| armed.at <= now) else {
-            // With `run_once` the job runs once now.
-            if let (Some(last_due), Missed::RunOnce) = (missed, job.job.spec().missed_policy()) {
-                let fire = Fire {
-                    due: last_due,
-                    scheduled: true,
-                    upstream_completed_at: None,
-                    interval: self.timing.interval(),
-                };
-                self.fire(job, fire, false, runs);
+            if let Some((last_due, last_wall)) = missed {
+                // With `run_once` the job runs once now.
+                if job.job.spec().missed_policy() == Missed::RunOnce {
+                    let fire = self.scheduled_fire(last_due, last_wall);
+                    self.fire(job, fire, false, runs);
+                }
+                job.fired(last_wall);
             }
             self.rearm_if_idle(job, now);
             return;
         };
+        let fire_at = self
+            .timing
+            .due_wall(&clock, reading)
+            .unwrap_or_else(|| clock.wall_by(armed.at, reading));
         match after_due {
             Some(following) => self.timing.take(following),
-            None => self.timing.advance(job.job.clock(), reading),
+            None => self.timing.advance(&clock, reading),
         }
         self.arm(job, now);
-        let fire = Fire {
-            due: armed.at,
-            scheduled: true,
-            upstream_completed_at: None,
-            interval: self.timing.interval(),
-        };
+        let fire = self.scheduled_fire(armed.at, fire_at);
         self.fire(job, fire, false, runs);
+        job.fired(fire_at);
         self.rearm_if_idle(job, now);
     }
 
@@ -737,15 +835,15 @@ impl SchedulingState {
 
     /// Consumes the missed fires: those due fires that a later due fire
     /// supersedes, or that are later than the misfire threshold. Counts and
-    /// logs them, and returns the last one's due instant; and, when a due
-    /// fire is left to run, the fire that follows it (computed here anyway,
-    /// so a cron expression is evaluated once per fire).
+    /// logs them, and returns the last one's due instant and wall time; and,
+    /// when a due fire is left to run, the fire that follows it (computed
+    /// here anyway, so a cron expression is evaluated once per fire).
     fn skip_missed(
         &mut self,
         job: &Arc<Started>,
         now: Instant,
         reading: &Reading,
-    ) -> (Option<Instant>, Option<Following>) {
+    ) -> (Option<(Instant, SystemTime)>, Option<Following>) {
         let clock = *job.job.clock();
         let threshold = job.job.settings.misfire_threshold;
         let mut missed = 0;
@@ -763,7 +861,11 @@ impl SchedulingState {
                 break;
             }
             missed += 1;
-            last_missed = Some(due);
+            let wall = self
+                .timing
+                .due_wall(&clock, reading)
+                .unwrap_or_else(|| clock.wall_by(due, reading));
+            last_missed = Some((due, wall));
             self.timing.take(following);
         }
         if missed == 0 {
@@ -841,6 +943,15 @@ impl SchedulingState {
 }
 
 impl Started {
+    /// Records in the store that the job's schedule reached `at`: its last
+    /// fire, from which a restart counts the fires it missed.
+    fn fired(&self, at: SystemTime) {
+        self.job.settings.store.record(Change::Fired {
+            job: Arc::clone(self.job.name()),
+            at,
+        });
+    }
+
     fn skip(&self, reason: SkipReason) {
         let skipped = self.job.stats().skip();
         events::execute_skipped(self.job.name(), reason, skipped);

@@ -7,8 +7,11 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// What one execution knows about itself: its job, its number, when it was
-/// due, and a token that fires when it should stop.
+use crate::model::execution::ExecutionId;
+
+/// What one execution knows about itself: its job, its id and number, when
+/// it was due, when the job last succeeded, and a token that fires when it
+/// should stop.
 ///
 /// Take it as a parameter of a `#[job]` function, or from
 /// [`Job::execute`](crate::Job::execute). Cloning is cheap.
@@ -29,12 +32,27 @@ use tokio_util::sync::CancellationToken;
 /// ```
 #[derive(Debug, Clone)]
 pub struct JobContext {
+    execution_id: ExecutionId,
     execution_number: u64,
     attempt: u32,
     scheduled_at: Instant,
+    fire_at: SystemTime,
     started_at: SystemTime,
     upstream_completed_at: Option<SystemTime>,
+    last_completed_at: Option<SystemTime>,
     token: RunToken,
+}
+
+/// What an execution's context is made of, from the executor.
+pub(crate) struct ContextParts {
+    pub(crate) execution_id: ExecutionId,
+    pub(crate) execution_number: u64,
+    pub(crate) attempt: u32,
+    pub(crate) scheduled_at: Instant,
+    pub(crate) fire_at: SystemTime,
+    pub(crate) started_at: SystemTime,
+    pub(crate) upstream_completed_at: Option<SystemTime>,
+    pub(crate) last_completed_at: Option<SystemTime>,
 }
 
 /// The started job an execution belongs to, as its context sees it: its
@@ -100,22 +118,40 @@ impl fmt::Debug for RunToken {
 }
 
 impl JobContext {
-    pub(crate) fn new(
-        execution_number: u64,
-        attempt: u32,
-        scheduled_at: Instant,
-        started_at: SystemTime,
-        upstream_completed_at: Option<SystemTime>,
-        token: RunToken,
-    ) -> Self {
+    pub(crate) fn new(parts: ContextParts, token: RunToken) -> Self {
         JobContext {
-            execution_number,
-            attempt,
-            scheduled_at,
-            started_at,
-            upstream_completed_at,
+            execution_id: parts.execution_id,
+            execution_number: parts.execution_number,
+            attempt: parts.attempt,
+            scheduled_at: parts.scheduled_at,
+            fire_at: parts.fire_at,
+            started_at: parts.started_at,
+            upstream_completed_at: parts.upstream_completed_at,
+            last_completed_at: parts.last_completed_at,
             token,
         }
+    }
+
+    /// This execution's id in the job store: unique across restarts (with
+    /// a database store) and shown in logs, history and the store's rows.
+    pub fn execution_id(&self) -> ExecutionId {
+        self.execution_id
+    }
+
+    /// The wall-clock time this execution was due: a point of the job's
+    /// schedule (jitter not included), or, for a triggered or upstream run,
+    /// the moment it was started. Stored with the execution, in UTC.
+    pub fn fire_at(&self) -> SystemTime {
+        self.fire_at
+    }
+
+    /// When this job's previous successful execution finished, kept across
+    /// restarts by a database store: a job can resume its work from there
+    /// (for instance, process the rows changed since then). `None` if the
+    /// job has never succeeded. The same for every attempt of one
+    /// execution.
+    pub fn last_completed_at(&self) -> Option<SystemTime> {
+        self.last_completed_at
     }
 
     /// The attempt within this execution: 1 for the first try, 2 for the

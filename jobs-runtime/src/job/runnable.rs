@@ -1,13 +1,13 @@
 //! The [`Job`] trait, and the object-safe form the runtime runs.
 
 use std::error::Error as StdError;
-use std::fmt::Write as _;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::job::panic_hook;
+use crate::model::execution::Outcome;
 use crate::{JobContext, JobSpec};
 
 /// The error a hand-written [`Job`] returns. Anything that converts into it
@@ -52,10 +52,10 @@ pub trait Job: Send + Sync + 'static {
 }
 
 /// The future of one execution, as the executor runs it.
-pub(crate) type ExecutionFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+pub(crate) type ExecutionFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// A job in the form the executor runs: object-safe, returning a `'static`
-/// future whose error is already a message.
+/// future whose result is already an [`Outcome`].
 pub(crate) trait Runnable: Send + Sync + 'static {
     /// Takes the job's handle, so a job's future can own it: a hand-written
     /// job is then one allocation.
@@ -69,10 +69,10 @@ impl<J: Job> Runnable for HandWritten<J> {
     fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture {
         // The job's code runs as code whose panics the executor catches.
         Box::pin(panic_hook::in_job_future(async move {
-            self.0
-                .execute(ctx)
-                .await
-                .map_err(|error| error_chain(&*error))
+            match self.0.execute(ctx).await {
+                Ok(()) => Outcome::Succeeded,
+                Err(error) => Outcome::failed(&*error),
+            }
         }))
     }
 }
@@ -110,36 +110,24 @@ where
     note = "`anyhow::Result<()>`, `Result<(), Box<dyn std::error::Error + Send + Sync>>` and `Result<(), YourError>` all work"
 )]
 pub trait IntoJobResult {
-    /// The outcome, with the error rendered as a message.
-    fn into_job_result(self) -> Result<(), String>;
+    /// The outcome: a success, or a failure with the error as a message.
+    fn into_outcome(self) -> Outcome;
 }
 
 impl IntoJobResult for () {
-    fn into_job_result(self) -> Result<(), String> {
-        Ok(())
+    fn into_outcome(self) -> Outcome {
+        Outcome::Succeeded
     }
 }
 
 impl<E: std::fmt::Display> IntoJobResult for Result<(), E> {
-    fn into_job_result(self) -> Result<(), String> {
-        // `{:#}` renders an `anyhow::Error` with its chain of causes.
-        self.map_err(|error| format!("{error:#}"))
-    }
-}
-
-/// `error: cause: cause ...`, the way `anyhow` prints a chain.
-fn error_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some errors repeat their cause in their own message; say it once.
-        if !message.ends_with(&cause_text) {
-            let _ = write!(message, ": {cause_text}");
+    fn into_outcome(self) -> Outcome {
+        match self {
+            Ok(()) => Outcome::Succeeded,
+            // `{:#}` renders an `anyhow::Error` with its chain of causes.
+            Err(error) => Outcome::failed_with(format!("{error:#}")),
         }
-        source = cause.source();
     }
-    message
 }
 
 /// How a `#[job]` function's error becomes its message: the code `#[job]`
@@ -148,8 +136,8 @@ fn error_chain(error: &(dyn StdError + 'static)) -> String {
 /// (`outer: cause: root`), and any other [`Display`](std::fmt::Display)
 /// type as `{:#}` renders it (which lists an `anyhow::Error`'s causes).
 pub trait Render<R>: Copy + Send + Sync + 'static {
-    /// The outcome, with the error rendered as a message.
-    fn render(self, outcome: R) -> Result<(), String>
+    /// The outcome, with the error and its causes.
+    fn render(self, outcome: R) -> Outcome
     where
         R: IntoJobResult;
 }
@@ -159,8 +147,11 @@ pub trait Render<R>: Copy + Send + Sync + 'static {
 pub struct ErrorChain;
 
 impl<E: StdError + 'static> Render<Result<(), E>> for ErrorChain {
-    fn render(self, outcome: Result<(), E>) -> Result<(), String> {
-        outcome.map_err(|error| error_chain(&error))
+    fn render(self, outcome: Result<(), E>) -> Outcome {
+        match outcome {
+            Ok(()) => Outcome::Succeeded,
+            Err(error) => Outcome::failed(&error),
+        }
     }
 }
 
@@ -169,8 +160,11 @@ impl<E: StdError + 'static> Render<Result<(), E>> for ErrorChain {
 pub struct BoxedErrorChain;
 
 impl<B: DynError + ?Sized> Render<Result<(), Box<B>>> for BoxedErrorChain {
-    fn render(self, outcome: Result<(), Box<B>>) -> Result<(), String> {
-        outcome.map_err(|error| error_chain(error.as_error()))
+    fn render(self, outcome: Result<(), Box<B>>) -> Outcome {
+        match outcome {
+            Ok(()) => Outcome::Succeeded,
+            Err(error) => Outcome::failed(error.as_error()),
+        }
     }
 }
 
@@ -179,11 +173,11 @@ impl<B: DynError + ?Sized> Render<Result<(), Box<B>>> for BoxedErrorChain {
 pub struct Displayed;
 
 impl<R> Render<R> for Displayed {
-    fn render(self, outcome: R) -> Result<(), String>
+    fn render(self, outcome: R) -> Outcome
     where
         R: IntoJobResult,
     {
-        outcome.into_job_result()
+        outcome.into_outcome()
     }
 }
 
@@ -273,7 +267,10 @@ mod tests {
     fn chain_lists_causes() {
         let io = std::io::Error::other("disk full");
         let error: BoxError = Box::new(Wrapped(io));
-        assert_eq!(error_chain(&*error), "writing report: disk full");
+        assert_eq!(
+            Outcome::failed(&*error).error().as_deref(),
+            Some("writing report: disk full")
+        );
     }
 
     #[derive(Debug)]
@@ -291,8 +288,8 @@ mod tests {
 
     #[test]
     fn results_render_their_errors() {
-        assert_eq!(().into_job_result(), Ok(()));
+        assert_eq!(().into_outcome(), Outcome::Succeeded);
         let failed: Result<(), &str> = Err("boom");
-        assert_eq!(failed.into_job_result(), Err("boom".to_owned()));
+        assert_eq!(failed.into_outcome(), Outcome::failed_with("boom"));
     }
 }

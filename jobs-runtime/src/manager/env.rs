@@ -41,6 +41,7 @@ pub(crate) fn warn_unknown_variables<'a>(specs: impl Iterator<Item = &'a JobSpec
     let variables: Vec<String> = std::env::vars_os()
         .filter_map(|(variable, _)| variable.into_string().ok())
         .filter(|variable| variable.starts_with("JOBS_"))
+        .filter(|variable| !RUNTIME_VARIABLES.contains(&variable.as_str()))
         .filter(|variable| !specs.clone().any(|spec| spec.env_var() == Some(variable)))
         .collect();
     if variables.is_empty() {
@@ -62,6 +63,16 @@ pub(crate) fn warn_unknown_variables<'a>(specs: impl Iterator<Item = &'a JobSpec
         }
     }
 }
+
+/// The variables that configure the runtime rather than one job.
+pub(crate) const RUNTIME_VARIABLES: [&str; 2] = [DATABASE_URL, INSTANCE];
+
+/// The variable that names the job store (`sqlite://jobs.db`), read by
+/// [`Builder::run`](crate::Builder::run).
+pub(crate) const DATABASE_URL: &str = "JOBS_DATABASE_URL";
+
+/// The variable that names this process in the store's records.
+pub(crate) const INSTANCE: &str = "JOBS_INSTANCE";
 
 /// What is wrong with `variable`, a `JOBS_` variable; `None` when it is
 /// a setting of one of the jobs, which are keyed by their upper-cased name.

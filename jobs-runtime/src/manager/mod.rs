@@ -4,11 +4,12 @@
 
 pub(crate) mod builder;
 pub(crate) mod env;
+mod persist;
 pub(crate) mod shutdown;
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::engine::active::{ActiveJob, Registered, RunSettings};
 use crate::engine::driver;
-use crate::engine::scheduler::{Started, Timing};
+use crate::engine::scheduler::Started;
 use crate::engine::slots::SlotPool;
 use crate::engine::timer::Timers;
 use crate::job::extract::StateMap;
@@ -27,8 +28,10 @@ use crate::job::runnable::{HandWritten, Runnable};
 use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
 use crate::model::names;
+use crate::model::execution::Execution;
 use crate::model::spec::{Location, Overlap};
 use crate::observe::stats::StatsCell;
+use crate::store::{ScheduleRow, Store};
 use crate::{events, Error, Job, JobSpec, JobStats, Schedule};
 
 /// How long [`JobManager::stop_all`] waits for in-flight executions before
@@ -84,6 +87,11 @@ struct Settings {
     misfire_threshold: Option<Duration>,
     available_slots: Option<u32>,
     clock: Clock,
+    /// The store; a [`MemoryStore`] is made the first time one is needed.
+    store: Option<Arc<dyn Store>>,
+    /// This process's name in the store's records, read the first time it
+    /// is needed.
+    instance: Option<Arc<str>>,
 }
 
 #[derive(Default)]
@@ -110,6 +118,14 @@ pub(crate) struct JobSlot {
     running: Mutex<Option<Running>>,
     /// Why its runs were last aborted (an [`AbortCause`] as its byte).
     abort_cause: AtomicU8,
+    /// When its latest successful execution finished, in milliseconds
+    /// since the Unix epoch; [`persist::NEVER`] if it never succeeded.
+    last_completed: AtomicI64,
+    /// Its schedule row as the store keeps it, once read or written.
+    row: Mutex<Option<ScheduleRow>>,
+    /// Its executions that a dead process abandoned, which the job's retry
+    /// policy continues at its next start.
+    abandoned: Mutex<Vec<Execution>>,
 }
 
 /// What `prepare` needs from the manager.
@@ -216,6 +232,9 @@ impl JobManager {
             schedule_override: Mutex::new(None),
             running: Mutex::new(None),
             abort_cause: AtomicU8::new(AbortCause::GracePeriod.to_byte()),
+            last_completed: AtomicI64::new(persist::NEVER),
+            row: Mutex::new(None),
+            abandoned: Mutex::new(Vec::new()),
         });
         let mut guard = lock(&self.inner.registry);
         let registry = &mut *guard;
@@ -274,6 +293,11 @@ impl JobManager {
     /// afterwards.
     pub fn set_clock(&self, clock: Clock) {
         lock(&self.inner.settings).clock = clock;
+    }
+
+    /// The wall-clock time now, on the manager's clock.
+    fn now(&self) -> SystemTime {
+        lock(&self.inner.settings).clock.now()
     }
 
     /// The names of all registered jobs, discovered ones first (by name), then
@@ -363,6 +387,8 @@ impl JobManager {
             misfire_threshold,
             pool,
             stopped: Notify::new(),
+            store: self.store(),
+            instance: self.instance(),
         });
         let mut ready = Vec::new();
         for slot in pending {
@@ -411,6 +437,7 @@ impl JobManager {
         let slot = self.slot(name)?;
         if !slot.paused.swap(true, Ordering::SeqCst) {
             events::job_paused(&slot.name, true);
+            slot.save_row(&*self.store(), self.now(), |row| row.paused = true);
         }
         Ok(())
     }
@@ -420,6 +447,7 @@ impl JobManager {
         let slot = self.slot(name)?;
         if slot.paused.swap(false, Ordering::SeqCst) {
             events::job_paused(&slot.name, false);
+            slot.save_row(&*self.store(), self.now(), |row| row.paused = false);
         }
         Ok(())
     }
@@ -428,8 +456,8 @@ impl JobManager {
     /// next fire: the pending fire is replaced by the new schedule's first
     /// fire after now. The new schedule is kept when the job is stopped and
     /// started again on this manager (`stop` then `start`, or `stop_all` then
-    /// `start_all`), and wins over the environment. It is held in memory
-    /// only: a new process starts from the attribute and the environment.
+    /// `start_all`), and wins over the environment. A database store keeps
+    /// it: a new process on the same database starts with it too.
     pub fn set_schedule(&self, name: &str, schedule: Schedule) -> Result<(), Error> {
         let slot = self.slot(name)?;
         check_schedule(&schedule).map_err(|problem| Error::InvalidSpec {
@@ -444,6 +472,9 @@ impl JobManager {
         }
         events::schedule_changed(&slot.name, &schedule);
         *lock(&slot.schedule_override) = Some(Some(schedule.clone()));
+        slot.save_row(&*self.store(), self.now(), |row| {
+            row.schedule_override = Some(schedule.to_string());
+        });
         if let Some(started) = slot.started() {
             slot.stats.set_schedule(Some(schedule.clone()));
             started.set_schedule(Some(&schedule));
@@ -509,6 +540,7 @@ impl JobManager {
         for slot in &slots {
             slot.wait_stopped().await;
         }
+        self.flush_store().await;
     }
 
     /// Stops every started job at once, without a grace period: in-flight
@@ -533,6 +565,7 @@ impl JobManager {
         for slot in &slots {
             slot.wait_stopped().await;
         }
+        self.flush_store().await;
     }
 
     /// A snapshot of one job's statistics.
@@ -695,6 +728,15 @@ impl Registered for JobSlot {
             started.upstream_completed(at);
         }
     }
+
+    fn last_completed_at(&self) -> Option<SystemTime> {
+        persist::from_stored(self.last_completed.load(Ordering::Relaxed))
+    }
+
+    fn completed(&self, at: SystemTime) {
+        self.last_completed
+            .fetch_max(persist::to_stored(at), Ordering::Relaxed);
+    }
 }
 
 impl JobSlot {
@@ -808,9 +850,10 @@ impl JobSlot {
         Prepared::Ready(Launch { active, schedule })
     }
 
-    /// Starts the job: arms its first fire. Its grid starts now: jobs
-    /// started together fire a few microseconds apart rather than in one
-    /// burst.
+    /// Starts the job: arms its first fire, by the job's start plan (see
+    /// [`persist`]), and starts the runs the plan makes now. Its grid
+    /// starts now unless the store kept its anchor: jobs started together
+    /// fire a few microseconds apart rather than in one burst.
     fn launch(&self, settings: &RunSettings, timers: &Timers<Arc<Started>>, launch: Launch) {
         let start = Instant::now();
         let mut running = lock(&self.running);
@@ -820,19 +863,13 @@ impl JobSlot {
         let Launch { active, schedule } = launch;
         events::job_start(&self.name, schedule.as_ref());
         self.stats.mark_started(schedule.clone());
-        let timing = Timing::new(
-            schedule.as_ref(),
-            self.spec.is_fixed_delay(),
-            start,
-            self.spec.runs_on_start_with(schedule.as_ref()),
-            &settings.clock,
-        );
+        let (timing, backlog) = self.plan_start(settings, schedule.as_ref(), start);
         let (shard, start_driver) = timers.attach(&settings.runtime);
         if start_driver {
             settings.runtime.spawn(driver::drive(Arc::clone(&shard)));
         }
         *running = Some(Running {
-            started: Started::start(active, timing, shard),
+            started: Started::start(active, timing, shard, backlog),
             stopping: false,
         });
     }

@@ -47,25 +47,31 @@ pub enum Cause {
     Upstream,
     /// The job was enqueued as a one-off.
     Enqueue,
+    /// An execution of the job was abandoned when its process died, and
+    /// the job's retry policy allowed another attempt: this execution
+    /// continues it, from the next attempt number.
+    Recovery,
 }
 
 impl Cause {
     /// Every cause, in declaration order.
-    pub const ALL: [Cause; 4] = [
+    pub const ALL: [Cause; 5] = [
         Cause::Schedule,
         Cause::Trigger,
         Cause::Upstream,
         Cause::Enqueue,
+        Cause::Recovery,
     ];
 
     /// The lowercase name stores keep and logs show: `schedule`, `trigger`,
-    /// `upstream` or `enqueue`.
+    /// `upstream`, `enqueue` or `recovery`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Cause::Schedule => "schedule",
             Cause::Trigger => "trigger",
             Cause::Upstream => "upstream",
             Cause::Enqueue => "enqueue",
+            Cause::Recovery => "recovery",
         }
     }
 }
@@ -219,17 +225,64 @@ pub enum Outcome {
 
 impl Outcome {
     /// A [`Failed`](Outcome::Failed) outcome from an error and its chain of
-    /// [`source`](std::error::Error::source)s.
+    /// [`source`](std::error::Error::source)s. A cause that the message
+    /// before it already ends with (some errors repeat their cause in their
+    /// own message) is left out.
     pub fn failed(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut causes = Vec::new();
+        let mut causes: Vec<String> = Vec::new();
+        let mut said = error.to_string();
+        let message = said.clone();
         let mut source = error.source();
         while let Some(cause) = source {
-            causes.push(cause.to_string());
+            let text = cause.to_string();
+            if !said.ends_with(&text) {
+                said = text.clone();
+                causes.push(text);
+            }
             source = cause.source();
         }
         Outcome::Failed {
-            error: error.to_string(),
+            error: message,
             causes,
+        }
+    }
+
+    /// A [`Failed`](Outcome::Failed) outcome from a message alone.
+    pub fn failed_with(message: impl Into<String>) -> Self {
+        Outcome::Failed {
+            error: message.into(),
+            causes: Vec::new(),
+        }
+    }
+
+    /// What went wrong, as stats and logs show it: the error and its causes
+    /// (`writing report: disk full`), `panicked at src/lib.rs:3:5: boom`,
+    /// `timed out after 2s`; `None` for a success.
+    pub fn error(&self) -> Option<String> {
+        match self {
+            Outcome::Succeeded => None,
+            Outcome::Failed { error, causes } => {
+                let mut text = error.clone();
+                for cause in causes {
+                    text.push_str(": ");
+                    text.push_str(cause);
+                }
+                Some(text)
+            }
+            Outcome::Panicked {
+                message,
+                location: Some(location),
+            } => Some(format!("panicked at {location}: {message}")),
+            Outcome::Panicked {
+                message,
+                location: None,
+            } => Some(format!("panicked: {message}")),
+            Outcome::TimedOut { limit } => Some(format!(
+                "timed out after {}",
+                crate::model::schedule::format_duration_short(*limit)
+            )),
+            Outcome::Cancelled => Some("cancelled".to_owned()),
+            Outcome::Abandoned => Some("abandoned: its process died".to_owned()),
         }
     }
 
@@ -529,7 +582,7 @@ mod tests {
         let error = "cron".parse::<Cause>().unwrap_err();
         assert_eq!(
             error.to_string(),
-            "\"cron\" is not a valid cause; allowed: schedule, trigger, upstream, enqueue"
+            "\"cron\" is not a valid cause; allowed: schedule, trigger, upstream, enqueue, recovery"
         );
     }
 

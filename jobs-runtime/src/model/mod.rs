@@ -11,6 +11,7 @@ pub(crate) mod cron;
 pub mod execution;
 pub(crate) mod names;
 pub(crate) mod priority;
+pub(crate) mod resume;
 pub(crate) mod schedule;
 pub(crate) mod spec;
 

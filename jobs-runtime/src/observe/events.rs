@@ -10,14 +10,21 @@ use std::time::Duration;
 
 use tracing::Span;
 
+use crate::model::execution::Outcome;
 use crate::Schedule;
 
 /// The target of every event and span this crate emits.
 pub const TARGET: &str = "jobs_runtime";
 
 /// The span around one execution; the job's own events inherit its fields.
-pub(crate) fn execution_span(job_name: &str, execution_number: u64) -> Span {
-    tracing::info_span!(target: TARGET, "job_execution", job_name, execution_number)
+pub(crate) fn execution_span(job_name: &str, execution_number: u64, execution_id: i64) -> Span {
+    tracing::info_span!(
+        target: TARGET,
+        "job_execution",
+        job_name,
+        execution_number,
+        execution_id
+    )
 }
 
 pub(crate) fn job_start(job_name: &str, schedule: Option<&Schedule>) {
@@ -105,7 +112,7 @@ pub(crate) fn execute_retry(
     execution_number: u64,
     attempt: u32,
     delay: Duration,
-    error: &str,
+    outcome: &Outcome,
 ) {
     tracing::warn!(
         target: TARGET,
@@ -114,7 +121,8 @@ pub(crate) fn execute_retry(
         execution_number,
         attempt,
         delay_ms = delay.as_millis() as u64,
-        error,
+        outcome = outcome.kind(),
+        error = outcome.error().as_deref(),
         "job attempt failed; retrying after the delay"
     );
 }
@@ -142,13 +150,20 @@ pub(crate) fn execute_success(job_name: &str, execution_number: u64, elapsed: Du
     );
 }
 
-pub(crate) fn execute_error(job_name: &str, execution_number: u64, error_count: u64, error: &str) {
+pub(crate) fn execute_error(
+    job_name: &str,
+    execution_number: u64,
+    error_count: u64,
+    outcome: &Outcome,
+    error: &str,
+) {
     tracing::error!(
         target: TARGET,
         operation = "job_execute_error",
         job_name,
         execution_number,
         error_count,
+        outcome = outcome.kind(),
         error,
         "job execution failed"
     );
@@ -251,6 +266,15 @@ pub(crate) fn execute_aborted(
         error_count,
         error,
         "job execution aborted"
+    );
+}
+
+pub(crate) fn store_failed(error: &crate::store::StoreError) {
+    tracing::error!(
+        target: TARGET,
+        operation = "store_failed",
+        error = %error,
+        "the job store failed to write what was recorded"
     );
 }
 

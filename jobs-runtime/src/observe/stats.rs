@@ -80,11 +80,12 @@ pub struct JobStats {
 /// How one execution ended, as the stats record it.
 pub(crate) enum Ending<'a> {
     Success,
-    /// The last attempt failed.
+    /// The last attempt failed, with this error (an outcome's
+    /// [`error`](crate::execution::Outcome::error)).
     Failure(&'a str),
     /// A stop ended the wait for a retry: a failure, with no further failed
     /// attempt (the one before the wait is counted already).
-    Abandoned(&'a str),
+    RetryCancelled(&'a str),
 }
 
 /// The live statistics of one job, updated by its executor.
@@ -180,9 +181,9 @@ impl StatsCell {
             } else {
                 data.min_time.min(elapsed)
             };
-            if let Ending::Failure(message) | Ending::Abandoned(message) = ending {
+            if let Ending::Failure(error) | Ending::RetryCancelled(error) = ending {
                 data.error_count += 1;
-                data.last_error = Some(message.to_owned());
+                data.last_error = Some(error.to_owned());
             }
             data.error_count
         })
@@ -306,7 +307,11 @@ mod tests {
         cell.finish(Duration::from_millis(30), at, Ending::Success);
         assert_eq!(cell.begin(at), 2);
         assert_eq!(
-            cell.finish(Duration::from_millis(10), at, Ending::Failure("boom")),
+            cell.finish(
+                Duration::from_millis(10),
+                at,
+                Ending::Failure("boom")
+            ),
             1
         );
         let stats = cell.snapshot("j", false, None, InFlightStats::default());

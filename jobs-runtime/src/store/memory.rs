@@ -154,6 +154,11 @@ impl Inner {
                 let job = execution.job.clone();
                 self.keep_last(&job, keep_last);
             }
+            Change::Fired { job, at } => {
+                if let Some(row) = self.schedules.get_mut(&*job) {
+                    row.last_fire = Some(truncate_millis(at));
+                }
+            }
             Change::Schedule(mut row) => {
                 row.anchor = truncate_millis(row.anchor);
                 row.last_fire = row.last_fire.map(truncate_millis);

@@ -52,6 +52,37 @@ pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+/// Opens the store a database URL names:
+///
+/// - `sqlite://path/to/jobs.db` (or `sqlite:path`): the embedded SQLite
+///   store, made if missing (needs the `sqlite` feature);
+/// - `memory:`: the [`MemoryStore`], as with no URL at all.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let error = jobs_runtime::store::open("mysql://db/jobs").await.unwrap_err();
+/// assert!(error.to_string().contains("mysql://db/jobs"));
+/// # }
+/// ```
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+    match scheme {
+        Some("memory") if url == "memory:" || url == "memory://" => Ok(Arc::new(MemoryStore::new())),
+        #[cfg(feature = "sqlite")]
+        Some("sqlite") => Ok(Arc::new(SqliteStore::open(url).await?)),
+        #[cfg(not(feature = "sqlite"))]
+        Some("sqlite") => Err(StoreError::InvalidUrl {
+            url: url.to_owned(),
+            reason: "this program was built without SQLite: enable the `sqlite` feature of jobs-runtime".to_owned(),
+        }),
+        _ => Err(StoreError::InvalidUrl {
+            url: url.to_owned(),
+            reason: "the allowed forms are sqlite://path/to/jobs.db and memory:".to_owned(),
+        }),
+    }
+}
+
 /// The future an async [`Store`] call returns: boxed, so that the trait can
 /// be used as `dyn Store`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -191,6 +222,15 @@ pub enum Change {
     },
     /// A recurring job's schedule row, written whole (inserted or replaced).
     Schedule(ScheduleRow),
+    /// A recurring job's schedule reached the fire due at `at` (whether it
+    /// ran, was skipped or was missed): the job's schedule row, if it has
+    /// one, keeps it as its last fire.
+    Fired {
+        /// The job.
+        job: Arc<str>,
+        /// The fire's wall-clock time.
+        at: SystemTime,
+    },
 }
 
 /// An error from a store, naming the store (its URL) and what went wrong.

@@ -374,6 +374,11 @@ fn write_batch(connection: &Connection, changes: &[Change]) -> rusqlite::Result<
                     *latest = (*latest).max(at);
                 }
             }
+            Change::Fired { job, at } => {
+                connection
+                    .prepare_cached("UPDATE jobs_schedules SET last_fire = ?2 WHERE job = ?1")?
+                    .execute((&**job, to_millis(*at)))?;
+            }
             Change::Schedule(row) => {
                 connection
                     .prepare_cached(

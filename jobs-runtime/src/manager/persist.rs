@@ -1,0 +1,331 @@
+//! What the manager keeps in its [`Store`]: setting the store and reading
+//! back what it kept (schedule rows, last completions, abandoned
+//! executions), each job's start plan from that, the schedule rows it
+//! writes, and the history it reads.
+//!
+//! A job's start plan follows the restart rules of
+//! [`resume`](crate::model::resume): the fires missed while no process ran
+//! the job go through its `missed` policy, `run_on_start` runs it only if it
+//! never fired or its last fire was missed, an interval grid keeps the
+//! anchor the store keeps, and each abandoned execution whose job's retry
+//! policy allows another attempt is continued by a new execution (cause
+//! `recovery`) from the next attempt number.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use super::{lock, JobManager, JobSlot};
+use crate::engine::active::{Fire, RunSettings};
+use crate::engine::scheduler::Timing;
+use crate::model::execution::{
+    from_millis, to_millis, Cause, Execution, ExecutionFilter, ExecutionId,
+};
+use crate::model::resume::{self, Grid, Known, Policy};
+use crate::model::spec::Missed;
+use crate::store::{Change, MemoryStore, ScheduleRow, Store};
+use crate::{events, Error, Schedule};
+
+/// A job's last completion when it never completed, as stored in its slot.
+pub(super) const NEVER: i64 = i64::MIN;
+
+/// A wall-clock time as a slot keeps it: milliseconds since the epoch.
+pub(super) fn to_stored(at: SystemTime) -> i64 {
+    to_millis(at)
+}
+
+/// A slot's stored time back as a wall-clock time.
+pub(super) fn from_stored(millis: i64) -> Option<SystemTime> {
+    (millis != NEVER).then(|| from_millis(millis))
+}
+
+impl JobManager {
+    /// Keeps executions and schedules in `store` from now on, instead of
+    /// the default [`MemoryStore`]: reads back what it kept (each job's
+    /// schedule row, pause and `set_schedule` override, its last
+    /// completion) and marks the executions a dead process left running
+    /// `abandoned` (their jobs' retry policy continues them at start).
+    ///
+    /// Call it before starting jobs; with jobs started it fails with
+    /// [`Error::StoreInUse`].
+    ///
+    /// ```
+    /// use jobs_runtime::{store::MemoryStore, JobManager};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs_runtime::Error> {
+    /// let manager = JobManager::new();
+    /// manager.set_store(MemoryStore::new()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn set_store(&self, store: impl Store) -> Result<(), Error> {
+        self.set_store_arc(Arc::new(store)).await
+    }
+
+    /// Opens the store `url` names (see [`store::open`](crate::store::open):
+    /// `sqlite://jobs.db`, `memory:`) and [sets](Self::set_store) it.
+    pub async fn connect(&self, url: &str) -> Result<(), Error> {
+        let store = crate::store::open(url).await?;
+        self.set_store_arc(store).await
+    }
+
+    async fn set_store_arc(&self, store: Arc<dyn Store>) -> Result<(), Error> {
+        let slots: Vec<Arc<JobSlot>> = lock(&self.inner.registry).slots.clone();
+        if let Some(started) = slots.iter().find(|slot| slot.is_started()) {
+            return Err(Error::StoreInUse {
+                name: started.name.to_string(),
+            });
+        }
+        let clock = lock(&self.inner.settings).clock;
+        let recovered = store.recover(clock.now()).await?;
+        let mut completions = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            completions.push(store.last_completed_at(&slot.name).await?);
+        }
+        let mut problems = Vec::new();
+        for (slot, completed) in slots.iter().zip(completions) {
+            let row = recovered
+                .schedules
+                .iter()
+                .find(|row| *row.job == *slot.name)
+                .cloned();
+            if let Err(problem) = slot.adopt(row, completed) {
+                problems.push(problem);
+            }
+            *lock(&slot.abandoned) = recovered
+                .abandoned
+                .iter()
+                .filter(|execution| *execution.job == *slot.name)
+                .cloned()
+                .collect();
+        }
+        Error::from_problems(problems)?;
+        lock(&self.inner.settings).store = Some(store);
+        Ok(())
+    }
+
+    /// The store executions are kept in: the one [set](Self::set_store),
+    /// or the default [`MemoryStore`].
+    pub(super) fn store(&self) -> Arc<dyn Store> {
+        let mut settings = lock(&self.inner.settings);
+        Arc::clone(
+            settings
+                .store
+                .get_or_insert_with(|| Arc::new(MemoryStore::new())),
+        )
+    }
+
+    /// This process's name in the store's records: `JOBS_INSTANCE`, or the
+    /// host's name and the process id (`host-1234`).
+    pub(super) fn instance(&self) -> Arc<str> {
+        let mut settings = lock(&self.inner.settings);
+        Arc::clone(settings.instance.get_or_insert_with(instance_name))
+    }
+
+    /// The executions `filter` selects, newest first unless it says
+    /// otherwise, each with its attempts: from the store, so with a
+    /// database store they include earlier processes' executions.
+    ///
+    /// ```
+    /// use jobs_runtime::{execution::ExecutionFilter, job, JobManager};
+    ///
+    /// #[job(name = "digest", every = "1h")]
+    /// async fn digest() {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), jobs_runtime::Error> {
+    /// let manager = JobManager::discover();
+    /// manager.start_all()?;
+    /// manager.trigger("digest")?;
+    /// # tokio::task::yield_now().await;
+    /// manager.stop_all().await;
+    /// let history = manager.executions(ExecutionFilter::new().job("digest")).await?;
+    /// assert_eq!(history.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn executions(&self, filter: ExecutionFilter) -> Result<Vec<Execution>, Error> {
+        Ok(self.store().executions(filter).await?)
+    }
+
+    /// One execution, with its attempts; `None` if the store has no such
+    /// execution (it never existed, or was pruned).
+    pub async fn execution(&self, id: ExecutionId) -> Result<Option<Execution>, Error> {
+        Ok(self.store().execution(id).await?)
+    }
+
+    /// Waits until everything recorded is durable; a write that failed is
+    /// logged.
+    pub(super) async fn flush_store(&self) {
+        if let Err(error) = self.store().flush().await {
+            events::store_failed(&error);
+        }
+    }
+}
+
+impl JobSlot {
+    /// Takes what the store kept for this job: its schedule row (pause and
+    /// schedule override included) and its last completion.
+    fn adopt(&self, row: Option<ScheduleRow>, completed: Option<SystemTime>) -> Result<(), Error> {
+        self.last_completed.store(
+            completed.map_or(NEVER, to_stored),
+            Ordering::Relaxed,
+        );
+        if let Some(row) = &row {
+            self.paused.store(row.paused, Ordering::SeqCst);
+            if let Some(text) = &row.schedule_override {
+                let schedule: Schedule = text.parse().map_err(|error| Error::StoredSchedule {
+                    job: self.name.to_string(),
+                    value: text.clone(),
+                    reason: format!("{error}"),
+                })?;
+                *lock(&self.schedule_override) = Some(Some(schedule));
+            }
+        }
+        *lock(&self.row) = row;
+        Ok(())
+    }
+
+    /// Changes this job's schedule row with `change` and writes it to
+    /// `store`; a job without a row yet gets one anchored now.
+    pub(super) fn save_row(
+        &self,
+        store: &dyn Store,
+        now: SystemTime,
+        change: impl FnOnce(&mut ScheduleRow),
+    ) {
+        let mut row = lock(&self.row);
+        let row = row.get_or_insert_with(|| self.new_row(now));
+        change(row);
+        store.record(Change::Schedule(row.clone()));
+    }
+
+    fn new_row(&self, anchor: SystemTime) -> ScheduleRow {
+        ScheduleRow {
+            job: self.name.to_string(),
+            anchor,
+            last_fire: None,
+            last_success: None,
+            paused: self.is_paused(),
+            schedule_override: None,
+        }
+    }
+
+    /// The job's timing at a start at `start`, and the fires it runs first,
+    /// one after another: the abandoned executions it continues, then the
+    /// missed fires its policy runs. Counts and logs the missed fires that
+    /// do not run, and writes the job's schedule row.
+    pub(super) fn plan_start(
+        &self,
+        settings: &RunSettings,
+        schedule: Option<&Schedule>,
+        start: Instant,
+    ) -> (Timing, Vec<Fire>) {
+        let clock = settings.clock;
+        let wall_start = clock.wall_at(start);
+        let interval = match schedule {
+            Some(Schedule::Every(interval)) => Some(*interval),
+            _ => None,
+        };
+        let fire = |fire_at: SystemTime, cause: Cause, first_attempt: u32| Fire {
+            due: start,
+            fire_at,
+            cause,
+            first_attempt,
+            upstream_completed_at: None,
+            interval,
+        };
+        let retries = self.spec.retry_policy().retries;
+        let mut backlog: Vec<Fire> = std::mem::take(&mut *lock(&self.abandoned))
+            .into_iter()
+            .filter_map(|execution| {
+                let tried = execution.attempts.iter().map(|a| a.number).max().unwrap_or(0);
+                (tried <= retries)
+                    .then(|| fire(execution.fire_at, Cause::Recovery, tried.saturating_add(1)))
+            })
+            .collect();
+        let Some(schedule) = schedule else {
+            return (Timing::Unscheduled, backlog);
+        };
+        let mut row = lock(&self.row);
+        let known = match &*row {
+            Some(kept) => Known {
+                last_fire: kept.last_fire,
+                since: Some(kept.last_fire.unwrap_or(kept.anchor)),
+            },
+            None => Known {
+                last_fire: None,
+                since: None,
+            },
+        };
+        let row = row.get_or_insert_with(|| self.new_row(wall_start));
+        let fixed_delay = self.spec.is_fixed_delay();
+        let grid = match schedule {
+            Schedule::Every(interval) if fixed_delay => Grid::Delay(*interval),
+            Schedule::Every(interval) => Grid::Every {
+                anchor: row.anchor,
+                interval: *interval,
+            },
+            Schedule::Cron(cron) => Grid::Cron(cron),
+        };
+        let (policy, name) = match self.spec.missed_policy() {
+            Missed::Skip => (Policy::Skip, "skip"),
+            Missed::RunOnce => (Policy::RunOnce, "run_once"),
+        };
+        let plan = resume::plan(
+            grid,
+            known,
+            wall_start,
+            settings.misfire_threshold,
+            policy,
+            self.spec.runs_on_start_with(Some(schedule)),
+        );
+        if plan.missed > 0 {
+            let total = self.stats.missed(plan.missed);
+            events::execute_missed(&self.name, plan.missed, total, name);
+        }
+        backlog.extend(
+            plan.backlog
+                .iter()
+                .map(|&fire_at| fire(fire_at, Cause::Schedule, 1)),
+        );
+        if let Some(reached) = plan.reached {
+            row.last_fire = row.last_fire.max(Some(reached));
+        }
+        settings.store.record(Change::Schedule(row.clone()));
+        let timing = Timing::planned(Some(schedule), fixed_delay, (start, wall_start), plan.first);
+        (timing, backlog)
+    }
+}
+
+/// `JOBS_INSTANCE`, or the host's name and the process id.
+fn instance_name() -> Arc<str> {
+    if let Ok(name) = std::env::var(super::env::INSTANCE) {
+        if !name.trim().is_empty() {
+            return Arc::from(name.trim());
+        }
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    Arc::from(format!("{host}-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_round_trip_and_never_is_none() {
+        let at = from_millis(1_700_000_000_123);
+        assert_eq!(from_stored(to_stored(at)), Some(at));
+        assert_eq!(from_stored(NEVER), None);
+    }
+}
