@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::manager::shutdown;
+use crate::manager::{env, shutdown};
 use crate::{Error, Job, JobManager};
 
 /// Configures the jobs of a binary, then runs them until a shutdown signal.
@@ -27,11 +27,35 @@ use crate::{Error, Job, JobManager};
 #[must_use = "a builder does nothing until `run` is awaited"]
 pub struct Builder {
     manager: JobManager,
+    database_url: Option<String>,
 }
 
 impl Builder {
     pub(crate) fn new(manager: JobManager) -> Self {
-        Builder { manager }
+        Builder {
+            manager,
+            database_url: None,
+        }
+    }
+
+    /// Keeps executions and schedules in the database `url` names
+    /// (`sqlite://jobs.db`; see [`store::open`](crate::store::open)), opened
+    /// by [`run`](Self::run). Without it, `run` reads the
+    /// `JOBS_DATABASE_URL` environment variable, and without that keeps
+    /// them in memory.
+    ///
+    /// ```no_run
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), jobs_runtime::Error> {
+    ///     jobs_runtime::builder()
+    ///         .database_url("sqlite://jobs.db")
+    ///         .run()
+    ///         .await
+    /// }
+    /// ```
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
     }
 
     /// Provides the value that `State<T>` parameters receive (see
@@ -86,8 +110,19 @@ impl Builder {
     /// on until its closure returns) are not waited for.
     ///
     /// Fails before running anything if a job is misconfigured (see
-    /// [`JobManager::start_all`]).
+    /// [`JobManager::start_all`]), or if the store cannot be opened: the
+    /// error names the URL and what went wrong.
     pub async fn run(self) -> Result<(), Error> {
+        let url = match self.database_url {
+            Some(url) => Some(url),
+            None => env::database_url().inspect_err(crate::events::start_failed)?,
+        };
+        if let Some(url) = url {
+            self.manager
+                .connect(&url)
+                .await
+                .inspect_err(crate::events::start_failed)?;
+        }
         shutdown::run_until_signal(&self.manager).await
     }
 }

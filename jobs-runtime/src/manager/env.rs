@@ -74,6 +74,25 @@ pub(crate) const DATABASE_URL: &str = "JOBS_DATABASE_URL";
 /// The variable that names this process in the store's records.
 pub(crate) const INSTANCE: &str = "JOBS_INSTANCE";
 
+/// The store's URL from `JOBS_DATABASE_URL`, if set; an empty or
+/// non-Unicode value is an error naming the variable.
+pub(crate) fn database_url() -> Result<Option<String>, Error> {
+    match std::env::var(DATABASE_URL) {
+        Ok(url) if !url.trim().is_empty() => Ok(Some(url.trim().to_owned())),
+        Ok(url) => Err(Error::Store(crate::store::StoreError::InvalidUrl {
+            url,
+            reason: format!("{DATABASE_URL} is set but empty; unset it to keep executions in memory, or name a database such as sqlite://jobs.db"),
+        })),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(value)) => {
+            Err(Error::Store(crate::store::StoreError::InvalidUrl {
+                url: value.to_string_lossy().into_owned(),
+                reason: format!("{DATABASE_URL} is not valid UTF-8"),
+            }))
+        }
+    }
+}
+
 /// What is wrong with `variable`, a `JOBS_` variable; `None` when it is
 /// a setting of one of the jobs, which are keyed by their upper-cased name.
 fn unknown_variable_problem(
