@@ -86,6 +86,11 @@ pub enum Missed {
     /// another, oldest first, at most `limit` of them (older ones are
     /// skipped and counted as missed); never at once.
     ///
+    /// The fires missed while no process ran the job (found at start from
+    /// the schedule row the store kept) are run that way; for fires missed
+    /// while the process runs (suspended, a clock jump, slots busy) the job
+    /// runs once now, as with [`RunOnce`](Missed::RunOnce).
+    ///
     /// `limit` is from 1 to [`Missed::MAX_CATCH_UP_LIMIT`]; another value
     /// makes [`JobManager::start_all`](crate::JobManager::start_all) fail
     /// with an error naming the job. The attribute's `missed = "catch_up"`
