@@ -6,7 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use jobs_runtime::{Error, JobContext, JobManager, JobSpec, Overlap, Schedule};
+use jobs_runtime::execution::Retention;
+use jobs_runtime::{Error, JobContext, JobManager, JobSpec, Missed, Overlap, Schedule};
 
 use support::job_fn;
 
@@ -224,5 +225,74 @@ async fn an_unknown_upstream_suggests_the_closest_name_and_lists_each_name_once(
     assert_eq!(
         unknown.to_string(),
         "job `archive` runs after `zzz`, but no job has that name; registered jobs: report, archive"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_catch_up_limit_outside_1_to_1000_is_refused() {
+    for limit in [0, 1_001, u32::MAX] {
+        let (job, problem) =
+            refused(JobSpec::every("backlog", MINUTE).missed(Missed::CatchUp { limit }));
+        assert_eq!(job, "backlog");
+        assert_eq!(
+            problem,
+            format!("`catch_up_limit` {limit} is out of range; it must be from 1 to 1000")
+        );
+    }
+    assert_eq!(Missed::catch_up(1_001).unwrap_err().limit, 1_001);
+    for limit in [
+        1,
+        Missed::DEFAULT_CATCH_UP_LIMIT,
+        Missed::MAX_CATCH_UP_LIMIT,
+    ] {
+        let manager = JobManager::new();
+        let missed = Missed::catch_up(limit).unwrap();
+        register(&manager, JobSpec::every("backlog", MINUTE).missed(missed));
+        manager.start_all().unwrap();
+        manager.stop_all().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keep_outside_the_duration_bounds_is_refused() {
+    let (job, problem) = refused(JobSpec::every("history", MINUTE).keep(Duration::ZERO));
+    assert_eq!(job, "history");
+    assert_eq!(
+        problem,
+        "`keep`: duration \"0s\" is shorter than the minimum of 1ms (the timer's resolution)"
+    );
+    let (_, problem) = refused(JobSpec::every("history", MINUTE).keep(Duration::MAX));
+    assert!(problem.starts_with("`keep`: duration \""), "{problem}");
+    assert!(
+        problem.ends_with("is longer than the maximum of 100y (100 years)"),
+        "{problem}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keep_last_of_zero_is_refused() {
+    let (job, problem) = refused(JobSpec::every("history", MINUTE).keep_last(0));
+    assert_eq!(job, "history");
+    assert_eq!(problem, "`keep_last` must be at least 1, not 0");
+}
+
+#[test]
+fn retention_falls_back_to_the_default_key_by_key() {
+    let day = Duration::from_secs(24 * 3600);
+    let spec = JobSpec::every("history", MINUTE);
+    assert_eq!(spec.retention(), Retention::default());
+    assert_eq!(
+        spec.clone().keep(30 * day).retention(),
+        Retention {
+            keep_for: 30 * day,
+            keep_last: Retention::DEFAULT_KEEP_LAST
+        }
+    );
+    assert_eq!(
+        spec.keep(day).keep_last(100).retention(),
+        Retention {
+            keep_for: day,
+            keep_last: 100
+        }
     );
 }

@@ -21,6 +21,7 @@ const JITTER: &str = "jitter";
 const OVERLAP: &str = "overlap";
 const MAX_CONCURRENCY: &str = "max_concurrency";
 const MISSED: &str = "missed";
+const CATCH_UP_LIMIT: &str = "catch_up_limit";
 const RETRIES: &str = "retries";
 const BACKOFF: &str = "backoff";
 const BACKOFF_MAX: &str = "backoff_max";
@@ -28,6 +29,8 @@ const AFTER: &str = "after";
 const WHEN: &str = "when";
 const SLOTS: &str = "slots";
 const PRIORITY: &str = "priority";
+const KEEP: &str = "keep";
+const KEEP_LAST: &str = "keep_last";
 const CRATE: &str = "crate";
 const KEYS: &[&str] = &[
     NAME,
@@ -42,6 +45,7 @@ const KEYS: &[&str] = &[
     OVERLAP,
     MAX_CONCURRENCY,
     MISSED,
+    CATCH_UP_LIMIT,
     RETRIES,
     BACKOFF,
     BACKOFF_MAX,
@@ -49,13 +53,18 @@ const KEYS: &[&str] = &[
     WHEN,
     SLOTS,
     PRIORITY,
+    KEEP,
+    KEEP_LAST,
     CRATE,
 ];
 
 /// The words `delay`, `overlap`, `missed` and `priority` accept.
 const DELAY_WORDS: &[&str] = &["rate", "fixed"];
 const OVERLAP_WORDS: &[&str] = &["skip", "queue", "allow", "replace"];
-const MISSED_WORDS: &[&str] = &["skip", "run_once"];
+const MISSED_WORDS: &[&str] = &["skip", "run_once", "catch_up"];
+
+/// The largest `catch_up_limit`, as the runtime's `Missed::MAX_CATCH_UP_LIMIT`.
+const MAX_CATCH_UP_LIMIT: u32 = 1_000;
 const PRIORITY_WORDS: &[&str] = &["high", "normal", "low"];
 
 /// A job's configuration, validated. Keys left out are `None`: the runtime's
@@ -75,7 +84,9 @@ pub(crate) struct JobConfig {
     /// `skip`, `queue`, `allow` or `replace`.
     pub(crate) overlap: Option<String>,
     pub(crate) max_concurrency: Option<u32>,
-    pub(crate) missed_run_once: bool,
+    /// `skip`, `run_once` or `catch_up`.
+    pub(crate) missed: Option<String>,
+    pub(crate) catch_up_limit: Option<u32>,
     pub(crate) retries: Option<u32>,
     pub(crate) backoff: Option<Duration>,
     pub(crate) backoff_max: Option<Duration>,
@@ -84,6 +95,8 @@ pub(crate) struct JobConfig {
     pub(crate) slots: Option<u32>,
     /// `high`, `normal` or `low`.
     pub(crate) priority: Option<String>,
+    pub(crate) keep: Option<Duration>,
+    pub(crate) keep_last: Option<u32>,
     pub(crate) krate: Option<Path>,
 }
 
@@ -98,6 +111,8 @@ struct Builder {
     /// Whether the argument list could not be parsed to its end, so keys
     /// after the syntax error were never read.
     truncated: bool,
+    /// The job's name when `name` is not given: the function's.
+    default_name: String,
 }
 
 /// Collects every error, so one build shows every mistake.
@@ -117,11 +132,15 @@ impl Errors {
     }
 }
 
-/// Parses the attribute's arguments. Every problem is reported, each spanned
+/// Parses the attribute's arguments for the job whose name, unless `name`
+/// says otherwise, is `default_name`. Every problem is reported, each spanned
 /// on the token at fault; a syntax error in the argument list is reported
 /// along with the problems found before it.
-pub(crate) fn parse(args: TokenStream) -> Result<JobConfig, syn::Error> {
-    let mut builder = Builder::default();
+pub(crate) fn parse(args: TokenStream, default_name: &str) -> Result<JobConfig, syn::Error> {
+    let mut builder = Builder {
+        default_name: default_name.to_owned(),
+        ..Builder::default()
+    };
     let parser = syn::meta::parser(|meta| builder.key(&meta));
     if let Err(error) = syn::parse::Parser::parse2(parser, args) {
         builder.errors.push(error);
@@ -194,8 +213,10 @@ impl Builder {
             MAX_CONCURRENCY => {
                 positive(&value, MAX_CONCURRENCY).map(|max| config.max_concurrency = Some(max))
             }
-            MISSED => word(&value, MISSED, MISSED_WORDS)
-                .map(|missed| config.missed_run_once = missed == "run_once"),
+            MISSED => word(&value, MISSED, MISSED_WORDS).map(|missed| config.missed = Some(missed)),
+            CATCH_UP_LIMIT => {
+                catch_up_limit(&value).map(|limit| config.catch_up_limit = Some(limit))
+            }
             RETRIES => integer(&value, RETRIES).map(|retries| config.retries = Some(retries)),
             BACKOFF => duration(&value, BACKOFF).map(|backoff| config.backoff = Some(backoff)),
             BACKOFF_MAX => duration(&value, BACKOFF_MAX).map(|max| config.backoff_max = Some(max)),
@@ -206,6 +227,8 @@ impl Builder {
             SLOTS => positive(&value, SLOTS).map(|slots| config.slots = Some(slots)),
             PRIORITY => word(&value, PRIORITY, PRIORITY_WORDS)
                 .map(|priority| config.priority = Some(priority)),
+            KEEP => duration(&value, KEEP).map(|keep| config.keep = Some(keep)),
+            KEEP_LAST => positive(&value, KEEP_LAST).map(|keep| config.keep_last = Some(keep)),
             _ => string(&value, CRATE)
                 .and_then(|literal| parse_crate_path(&literal))
                 .map(|path| config.krate = Some(path)),
@@ -260,6 +283,13 @@ impl Builder {
                 "`max_concurrency` applies to `overlap = \"allow\"` only; add `overlap = \"allow\"` or remove `max_concurrency`".to_owned(),
             ));
         }
+        if has(CATCH_UP_LIMIT) && self.config.missed.as_deref() != Some("catch_up") {
+            let job = self.config.name.as_deref().unwrap_or(&self.default_name);
+            problems.push((
+                Some(CATCH_UP_LIMIT),
+                format!("job `{job}`: `catch_up_limit` needs `missed = \"catch_up\"`; add `missed = \"catch_up\"` or remove `catch_up_limit`"),
+            ));
+        }
         for key in [BACKOFF, BACKOFF_MAX] {
             if has(key) && !has(RETRIES) {
                 problems.push((
@@ -294,7 +324,7 @@ fn allowed(key: &str) -> &'static str {
     match key {
         NAME => "a job name in quotes, such as \"process-health\"",
         AFTER => "the name of another job in quotes, such as \"fetch-rates\"",
-        EVERY | TIMEOUT | JITTER | BACKOFF | BACKOFF_MAX => {
+        EVERY | TIMEOUT | JITTER | BACKOFF | BACKOFF_MAX | KEEP => {
             "a duration in quotes, such as \"30s\", \"2m\" or \"1h 30m\""
         }
         CRON => "a cron expression in quotes, such as \"0 */5 * * * *\" or \"@daily\"",
@@ -303,9 +333,10 @@ fn allowed(key: &str) -> &'static str {
         RUN_ON_START => "`true` or `false`",
         DELAY => "\"rate\" or \"fixed\"",
         OVERLAP => "\"skip\", \"queue\", \"allow\" or \"replace\"",
-        MISSED => "\"skip\" or \"run_once\"",
+        MISSED => "\"skip\", \"run_once\" or \"catch_up\"",
+        CATCH_UP_LIMIT => "a whole number from 1 to 1000, such as 10",
         PRIORITY => "\"high\", \"normal\" or \"low\"",
-        MAX_CONCURRENCY | SLOTS => "a whole number greater than zero, such as 2",
+        MAX_CONCURRENCY | SLOTS | KEEP_LAST => "a whole number greater than zero, such as 2",
         RETRIES => "a whole number, such as 3",
         WHEN => "the path of a function returning `bool` (sync or async), such as `is_leader` or `flags::enabled`",
         _ => "a path in quotes, such as \"::jobs_runtime\"",
@@ -436,6 +467,20 @@ fn positive(value: &Expr, key: &str) -> syn::Result<u32> {
     }
 }
 
+/// A `catch_up_limit`: from 1 to [`MAX_CATCH_UP_LIMIT`].
+fn catch_up_limit(value: &Expr) -> syn::Result<u32> {
+    match positive(value, CATCH_UP_LIMIT)? {
+        limit if limit > MAX_CATCH_UP_LIMIT => Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`{CATCH_UP_LIMIT}` takes {}, not {limit}",
+                allowed(CATCH_UP_LIMIT)
+            ),
+        )),
+        limit => Ok(limit),
+    }
+}
+
 /// One of the words a key accepts, written as a string.
 fn word(value: &Expr, key: &str, words: &[&str]) -> syn::Result<String> {
     let literal = string(value, key)?;
@@ -555,6 +600,11 @@ mod tests {
     use super::*;
     use quote::quote;
 
+    /// [`super::parse`] for a function named `tick`.
+    fn parse(args: TokenStream) -> Result<JobConfig, syn::Error> {
+        super::parse(args, "tick")
+    }
+
     /// The messages of the errors `args` gives; panics if it is accepted.
     fn errors(args: TokenStream) -> Vec<String> {
         match parse(args) {
@@ -594,7 +644,7 @@ mod tests {
         assert!(messages[0].contains("invalid duration \"2x\""));
         assert!(messages[1].contains("duplicate key `every`"));
         assert!(
-            messages[2].contains("valid keys are: name, every, cron, tz, env, run_on_start, timeout, delay, jitter, overlap, max_concurrency, missed, retries, backoff, backoff_max, after, when, slots, priority, crate")
+            messages[2].contains("valid keys are: name, every, cron, tz, env, run_on_start, timeout, delay, jitter, overlap, max_concurrency, missed, catch_up_limit, retries, backoff, backoff_max, after, when, slots, priority, keep, keep_last, crate")
         );
         assert!(messages[3].contains("must not be empty"));
     }
@@ -664,13 +714,78 @@ mod tests {
         assert_eq!(config.tz.as_deref(), Some("Europe/Berlin"));
         assert_eq!(config.overlap.as_deref(), Some("allow"));
         assert_eq!(config.max_concurrency, Some(3));
-        assert!(config.missed_run_once);
+        assert_eq!(config.missed.as_deref(), Some("run_once"));
         assert_eq!(config.retries, Some(3));
         assert_eq!(config.backoff_max, Some(Duration::from_secs(60)));
         assert_eq!(config.after.as_deref(), Some("fetch"));
         assert!(config.when.is_some());
         assert_eq!(config.slots, Some(2));
         assert_eq!(config.priority.as_deref(), Some("high"));
+    }
+
+    #[test]
+    fn catch_up_and_retention_keys() {
+        let config = parse(quote!(
+            every = "1m",
+            missed = "catch_up",
+            catch_up_limit = 1000,
+            keep = "30d",
+            keep_last = 100
+        ))
+        .unwrap();
+        assert_eq!(config.missed.as_deref(), Some("catch_up"));
+        assert_eq!(config.catch_up_limit, Some(1000));
+        assert_eq!(config.keep, Some(Duration::from_secs(30 * 24 * 3600)));
+        assert_eq!(config.keep_last, Some(100));
+        let config = parse(quote!(every = "1m", missed = "catch_up")).unwrap();
+        assert_eq!(config.catch_up_limit, None, "the runtime's default applies");
+    }
+
+    #[test]
+    fn bad_catch_up_and_retention_values() {
+        let messages = errors(quote!(
+            every = "1m",
+            missed = "catch_up",
+            catch_up_limit = 1001,
+            keep = "1ns",
+            keep_last = 0
+        ));
+        assert_eq!(
+            messages,
+            [
+                "`catch_up_limit` takes a whole number from 1 to 1000, such as 10, not 1001",
+                "`keep`: duration \"1ns\" is shorter than the minimum of 1ms (the timer's resolution)",
+                "`keep_last` takes a whole number greater than zero, such as 2, not 0",
+            ]
+        );
+        let zero = errors(quote!(
+            every = "1m",
+            missed = "catch_up",
+            catch_up_limit = 0
+        ));
+        assert_eq!(
+            zero,
+            ["`catch_up_limit` takes a whole number from 1 to 1000, such as 10, not 0"]
+        );
+    }
+
+    #[test]
+    fn a_catch_up_limit_needs_catch_up_and_names_the_job() {
+        let messages = errors(quote!(every = "1m", catch_up_limit = 5));
+        assert_eq!(
+            messages,
+            ["job `tick`: `catch_up_limit` needs `missed = \"catch_up\"`; add `missed = \"catch_up\"` or remove `catch_up_limit`"]
+        );
+        let messages = errors(quote!(
+            name = "backlog",
+            every = "1m",
+            missed = "run_once",
+            catch_up_limit = 5
+        ));
+        assert!(
+            messages[0].starts_with("job `backlog`: `catch_up_limit` needs"),
+            "{messages:?}"
+        );
     }
 
     #[test]

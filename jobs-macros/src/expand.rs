@@ -22,7 +22,9 @@ pub(crate) fn job(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let mut errors = Errors::default();
-    let config = attr::parse(args).map_err(|error| errors.push(error)).ok();
+    let config = attr::parse(args, &default_name(&function.sig.ident))
+        .map_err(|error| errors.push(error))
+        .ok();
     let params = check_signature(&function, &mut errors);
     match (errors.finish(), config) {
         (Ok(()), Some(config)) => {
@@ -206,8 +208,15 @@ fn spec_tokens(config: &JobConfig, ident: &syn::Ident) -> TokenStream {
         };
         option(quote!(overlap(#overlap)));
     }
-    if config.missed_run_once {
-        option(quote!(missed(__jobs::Missed::RunOnce)));
+    match (config.missed.as_deref(), config.catch_up_limit) {
+        (Some("run_once"), _) => option(quote!(missed(__jobs::Missed::RunOnce))),
+        (Some("catch_up"), Some(limit)) => {
+            option(quote!(missed(__jobs::Missed::CatchUp { limit: #limit })));
+        }
+        (Some("catch_up"), None) => option(quote!(missed(__jobs::Missed::CatchUp {
+            limit: __jobs::Missed::DEFAULT_CATCH_UP_LIMIT
+        }))),
+        _ => {}
     }
     if let Some(retries) = config.retries {
         option(quote!(retries(#retries)));
@@ -236,6 +245,14 @@ fn spec_tokens(config: &JobConfig, ident: &syn::Ident) -> TokenStream {
             _ => quote!(Normal),
         };
         option(quote!(priority(__jobs::Priority::#priority)));
+    }
+    if let Some(keep) = config.keep {
+        let keep = duration_tokens(keep);
+        option(quote!(keep(#keep)));
+    }
+    if let Some(keep_last) = config.keep_last {
+        let keep_last = keep_last as usize;
+        option(quote!(keep_last(#keep_last)));
     }
     spec
 }
@@ -294,6 +311,34 @@ mod tests {
         assert!(out.starts_with("async fn tick"), "{out}");
         assert!(out.contains("inventory :: submit"), "{out}");
         assert!(out.contains("JobSpec :: every (\"tick\""), "{out}");
+    }
+
+    #[test]
+    fn catch_up_and_retention_reach_the_spec() {
+        let spec = |args: TokenStream| {
+            let config = attr::parse(args, "tick").unwrap();
+            spec_tokens(&config, &format_ident!("tick")).to_string()
+        };
+        let out = spec(quote!(every = "1m", missed = "catch_up"));
+        assert!(
+            out.contains("missed (__jobs :: Missed :: CatchUp { limit : __jobs :: Missed :: DEFAULT_CATCH_UP_LIMIT })"),
+            "{out}"
+        );
+        let out = spec(quote!(
+            every = "1m",
+            missed = "catch_up",
+            catch_up_limit = 50,
+            keep = "2h",
+            keep_last = 100
+        ));
+        assert!(out.contains("CatchUp { limit : 50u32 }"), "{out}");
+        assert!(
+            out.contains("keep (__jobs :: Duration :: new (7200u64 , 0u32))"),
+            "{out}"
+        );
+        assert!(out.contains("keep_last (100usize)"), "{out}");
+        let out = spec(quote!(every = "1m", missed = "skip"));
+        assert!(!out.contains("missed"), "the default: {out}");
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! executions with a flush after each, as fires that come due together are,
 //! which shows the cost of one commit.
 //!
+//! Then each store is pruned job by job (`Store::prune` for each of the 100
+//! jobs, keeping each job's newest 100 ended executions), as the background
+//! pruner does; the time is for the whole round.
+//!
 //! `cargo bench -p jobs-runtime --features sqlite --bench store`;
 //! `JOBS_BENCH_QUICK=1` records 20,000 executions instead of 200,000.
 
@@ -17,7 +21,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use jobs_runtime::execution::{Attempt, Cause, ExecutionState, Outcome};
+use jobs_runtime::execution::{Attempt, Cause, ExecutionState, Outcome, Retention};
 use jobs_runtime::store::{Change, MemoryStore, NewExecution, SqliteStore, Store};
 
 fn main() {
@@ -31,6 +35,7 @@ fn main() {
             executions,
             &measure(&memory, executions, None).await,
         );
+        prune_round("memory store", &memory).await;
 
         let folder = tempfile::tempdir().expect("a temporary folder");
         let url = format!("sqlite://{}", folder.path().join("bench.db").display());
@@ -47,6 +52,7 @@ fn main() {
             executions,
             &measure(&sqlite, executions, Some(1_000)).await,
         );
+        prune_round("SQLite store", &sqlite).await;
     });
 }
 
@@ -105,6 +111,30 @@ async fn measure(store: &dyn Store, executions: u64, flush_every: Option<u64>) -
         total: started.elapsed(),
         other_load: load.describe(),
     }
+}
+
+/// Prunes each of the 100 jobs to its newest 100 ended executions, one job
+/// after another, and prints how long the round took.
+async fn prune_round(what: &str, store: &dyn Store) {
+    let retention = Retention {
+        keep_last: 100,
+        ..Retention::default()
+    };
+    let now = SystemTime::now();
+    let started = Instant::now();
+    let mut removed = 0;
+    for job in 0..100 {
+        removed += store
+            .prune(&format!("job-{job}"), retention, now)
+            .await
+            .expect("prune");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "(d) {what}: pruning 100 jobs to their newest 100 removed {removed} executions in {:.0} ms ({:.2} µs each)",
+        elapsed.as_secs_f64() * 1e3,
+        elapsed.as_secs_f64() * 1e6 / removed.max(1) as f64,
+    );
 }
 
 fn report(what: &str, executions: u64, timing: &Timing) {

@@ -64,7 +64,8 @@ pub use manager::{JobManager, DEFAULT_GRACE_PERIOD, DEFAULT_MISFIRE_THRESHOLD};
 pub use model::execution;
 pub use model::{
     Clock, Condition, ConditionFuture, CronError, CronSchedule, DurationError, IntoCondition,
-    JobSpec, Location, Missed, Overlap, Priority, RetryPolicy, Schedule, ScheduleError, ZoneError,
+    JobSpec, Location, Missed, MissedError, Overlap, Priority, RetryPolicy, Schedule,
+    ScheduleError, ZoneError,
 };
 pub use observe::{events, JobStats};
 

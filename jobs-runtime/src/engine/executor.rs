@@ -17,9 +17,9 @@ use crate::engine::slots::{SlotPermit, SlotPool};
 use crate::job::context::{ContextParts, RunToken};
 use crate::model::execution::{Attempt, Cause, ExecutionId, ExecutionState, Outcome};
 use crate::model::spec::Missed;
-use crate::store::{Change, NewExecution};
 use crate::observe::events::{self, SkipReason};
 use crate::observe::stats::Ending;
+use crate::store::{Change, NewExecution};
 use crate::JobContext;
 
 /// Runs one fire of `job` to its end: run `id` of its scheduler. `token`
@@ -71,6 +71,9 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
                     }
                     // This run is the one run `run_once` makes.
                     Missed::RunOnce => events::execute_missed(job.name(), 1, missed, "run_once"),
+                    Missed::CatchUp { .. } => {
+                        events::execute_missed(job.name(), 1, missed, "catch_up");
+                    }
                 }
             }
             Some(permit)
@@ -260,11 +263,9 @@ async fn attempts(
         });
     }
     let (outcome, retry_cancelled, finished_at) = loop {
-        let outcome =
-            run_attempt(job, fire, id, number, attempt, started_at, token).await;
+        let outcome = run_attempt(job, fire, id, number, attempt, started_at, token).await;
         let finished_at = job.clock().now();
-        let retrying =
-            !outcome.is_success() && attempt <= retry.retries && !token.is_cancelled();
+        let retrying = !outcome.is_success() && attempt <= retry.retries && !token.is_cancelled();
         store.record(Change::AttemptEnded {
             id,
             attempt: Attempt {
@@ -438,11 +439,9 @@ impl Drop for AbortGuard<'_> {
             state: ExecutionState::Cancelled,
             at: now,
         });
-        let errors = job.stats().finish(
-            self.started.elapsed(),
-            now,
-            Ending::Failure(&message),
-        );
+        let errors = job
+            .stats()
+            .finish(self.started.elapsed(), now, Ending::Failure(&message));
         events::execute_aborted(job.name(), self.number, errors, &message);
     }
 }

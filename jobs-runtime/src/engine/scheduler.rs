@@ -799,7 +799,10 @@ impl SchedulingState {
         let Some(armed) = self.armed.filter(|armed| armed.at <= now) else {
             if let Some((last_due, last_wall)) = missed {
                 // With `run_once` the job runs once now.
-                if job.job.spec().missed_policy() == Missed::RunOnce {
+                if matches!(
+                    job.job.spec().missed_policy(),
+                    Missed::RunOnce | Missed::CatchUp { .. }
+                ) {
                     let fire = self.scheduled_fire(last_due, last_wall);
                     self.fire(job, fire, false, runs);
                 }
@@ -875,6 +878,7 @@ impl SchedulingState {
         let policy = match job.job.spec().missed_policy() {
             Missed::Skip => "skip",
             Missed::RunOnce => "run_once",
+            Missed::CatchUp { .. } => "catch_up",
         };
         events::execute_missed(job.job.name(), missed, total, policy);
         self.arm(job, now);

@@ -5,6 +5,7 @@
 pub(crate) mod builder;
 pub(crate) mod env;
 mod persist;
+pub(crate) mod retention;
 pub(crate) mod shutdown;
 
 use std::collections::hash_map::{Entry, HashMap};
@@ -27,8 +28,8 @@ use crate::job::registry::{self, Registration};
 use crate::job::runnable::{HandWritten, Runnable};
 use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
-use crate::model::names;
 use crate::model::execution::Execution;
+use crate::model::names;
 use crate::model::spec::{Location, Overlap};
 use crate::observe::stats::StatsCell;
 use crate::store::{ScheduleRow, Store};
@@ -791,7 +792,10 @@ impl JobSlot {
                 problem,
             })
         };
-        for problem in names::spec_problems(spec) {
+        for problem in names::spec_problems(spec)
+            .into_iter()
+            .chain(spec.value_problems())
+        {
             spec_problem(problem);
         }
         if let Overlap::Allow { max_concurrency: 0 } = spec.overlap_policy() {

@@ -170,10 +170,8 @@ impl JobSlot {
     /// Takes what the store kept for this job: its schedule row (pause and
     /// schedule override included) and its last completion.
     fn adopt(&self, row: Option<ScheduleRow>, completed: Option<SystemTime>) -> Result<(), Error> {
-        self.last_completed.store(
-            completed.map_or(NEVER, to_stored),
-            Ordering::Relaxed,
-        );
+        self.last_completed
+            .store(completed.map_or(NEVER, to_stored), Ordering::Relaxed);
         if let Some(row) = &row {
             self.paused.store(row.paused, Ordering::SeqCst);
             if let Some(text) = &row.schedule_override {
@@ -242,7 +240,12 @@ impl JobSlot {
         let mut backlog: Vec<Fire> = std::mem::take(&mut *lock(&self.abandoned))
             .into_iter()
             .filter_map(|execution| {
-                let tried = execution.attempts.iter().map(|a| a.number).max().unwrap_or(0);
+                let tried = execution
+                    .attempts
+                    .iter()
+                    .map(|a| a.number)
+                    .max()
+                    .unwrap_or(0);
                 (tried <= retries)
                     .then(|| fire(execution.fire_at, Cause::Recovery, tried.saturating_add(1)))
             })
@@ -274,6 +277,7 @@ impl JobSlot {
         let (policy, name) = match self.spec.missed_policy() {
             Missed::Skip => (Policy::Skip, "skip"),
             Missed::RunOnce => (Policy::RunOnce, "run_once"),
+            Missed::CatchUp { limit } => (Policy::CatchUp(limit), "catch_up"),
         };
         let plan = resume::plan(
             grid,

@@ -504,9 +504,12 @@ impl ExecutionFilter {
     }
 }
 
-/// How long ended executions are kept: pruning removes those due more than
-/// `keep_for` ago, and all but the newest `keep_last` of each job. Running,
-/// retrying and pending executions are never pruned.
+/// How long and how many of one job's ended executions are kept:
+/// [`Store::prune`](crate::store::Store::prune) removes the job's ended
+/// executions due more than `keep_for` ago, and all but its newest
+/// `keep_last`. Running, retrying and pending executions are never pruned.
+/// Each job has its own, from its `keep` and `keep_last`
+/// ([`JobSpec::retention`](crate::JobSpec::retention)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     /// Keep ended executions due within this long before now.

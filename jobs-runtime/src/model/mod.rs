@@ -21,4 +21,4 @@ pub use condition::{Condition, ConditionFuture, IntoCondition};
 pub use cron::{CronError, CronSchedule, DurationError, ScheduleError, ZoneError};
 pub use priority::Priority;
 pub use schedule::Schedule;
-pub use spec::{JobSpec, Location, Missed, Overlap};
+pub use spec::{JobSpec, Location, Missed, MissedError, Overlap};

@@ -126,11 +126,7 @@ pub(crate) fn plan(
         _ => latest.last().copied(),
     };
     let never_fired = known.last_fire.is_none();
-    if first.is_none()
-        && backlog.is_empty()
-        && run_on_start
-        && (never_fired || missed_count > 0)
-    {
+    if first.is_none() && backlog.is_empty() && run_on_start && (never_fired || missed_count > 0) {
         first = Some(now);
     }
     if first.is_none() {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::model::backoff::RetryPolicy;
 use crate::model::condition::{Condition, IntoCondition};
+use crate::model::execution::Retention;
 use crate::model::Priority;
 use crate::Schedule;
 
@@ -46,6 +47,8 @@ pub struct JobSpec {
     condition: Option<Condition>,
     slots: u32,
     priority: Priority,
+    keep: Option<Duration>,
+    keep_last: Option<usize>,
 }
 
 /// What happens to a fire that comes while the job's previous run is still
@@ -79,6 +82,67 @@ pub enum Missed {
     Skip,
     /// Missed fires are counted and logged, and the job runs once at once.
     RunOnce,
+    /// Fires missed while the process was down or busy run one after
+    /// another, oldest first, at most `limit` of them (older ones are
+    /// skipped and counted as missed); never at once.
+    ///
+    /// The fires missed while no process ran the job (found at start from
+    /// the schedule row the store kept) are run that way; for fires missed
+    /// while the process runs (suspended, a clock jump, slots busy) the job
+    /// runs once now, as with [`RunOnce`](Missed::RunOnce).
+    ///
+    /// `limit` is from 1 to [`Missed::MAX_CATCH_UP_LIMIT`]; another value
+    /// makes [`JobManager::start_all`](crate::JobManager::start_all) fail
+    /// with an error naming the job. The attribute's `missed = "catch_up"`
+    /// uses [`Missed::DEFAULT_CATCH_UP_LIMIT`] unless `catch_up_limit` says
+    /// otherwise.
+    CatchUp {
+        /// The most missed fires that are run.
+        limit: u32,
+    },
+}
+
+impl Missed {
+    /// The catch-up limit of `missed = "catch_up"` without
+    /// `catch_up_limit`: 10.
+    pub const DEFAULT_CATCH_UP_LIMIT: u32 = 10;
+
+    /// The largest catch-up limit: 1,000.
+    pub const MAX_CATCH_UP_LIMIT: u32 = 1_000;
+
+    /// [`Missed::CatchUp`] with `limit`, checked: a limit of 0 or above
+    /// [`Missed::MAX_CATCH_UP_LIMIT`] is an error saying what is allowed.
+    ///
+    /// ```
+    /// use jobs_runtime::Missed;
+    ///
+    /// assert_eq!(Missed::catch_up(5), Ok(Missed::CatchUp { limit: 5 }));
+    /// assert!(Missed::catch_up(0).is_err());
+    /// ```
+    pub fn catch_up(limit: u32) -> Result<Missed, MissedError> {
+        if (1..=Missed::MAX_CATCH_UP_LIMIT).contains(&limit) {
+            Ok(Missed::CatchUp { limit })
+        } else {
+            Err(MissedError { limit })
+        }
+    }
+
+    /// Checks the policy's values: a [`CatchUp`](Missed::CatchUp) limit
+    /// must be from 1 to [`Missed::MAX_CATCH_UP_LIMIT`].
+    pub fn validate(self) -> Result<(), MissedError> {
+        match self {
+            Missed::CatchUp { limit } => Missed::catch_up(limit).map(|_| ()),
+            Missed::Skip | Missed::RunOnce => Ok(()),
+        }
+    }
+}
+
+/// A catch-up limit outside 1 to [`Missed::MAX_CATCH_UP_LIMIT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("`catch_up_limit` {limit} is out of range; it must be from 1 to {max}", max = Missed::MAX_CATCH_UP_LIMIT)]
+pub struct MissedError {
+    /// The limit given.
+    pub limit: u32,
 }
 
 impl JobSpec {
@@ -120,6 +184,8 @@ impl JobSpec {
             condition: None,
             slots: 1,
             priority: Priority::Normal,
+            keep: None,
+            keep_last: None,
         }
     }
 
@@ -218,6 +284,60 @@ impl JobSpec {
     pub fn priority(mut self, priority: Priority) -> Self {
         self.priority = priority;
         self
+    }
+
+    /// How long the store keeps this job's ended executions, counted from
+    /// their fire time (default [`Retention::DEFAULT_KEEP_FOR`], 7 days);
+    /// from 1 ms to 100 years, checked when the job starts.
+    pub fn keep(mut self, keep: Duration) -> Self {
+        self.keep = Some(keep);
+        self
+    }
+
+    /// How many of this job's ended executions the store keeps at most, the
+    /// newest (default [`Retention::DEFAULT_KEEP_LAST`], 1,000); at least 1,
+    /// checked when the job starts.
+    pub fn keep_last(mut self, keep_last: usize) -> Self {
+        self.keep_last = Some(keep_last);
+        self
+    }
+
+    /// What the store keeps of this job's ended executions: its
+    /// [`keep`](Self::keep) and [`keep_last`](Self::keep_last), each
+    /// [`Retention`]'s default where unset.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobs_runtime::execution::Retention;
+    /// use jobs_runtime::JobSpec;
+    ///
+    /// let spec = JobSpec::every("digest", Duration::from_secs(60)).keep_last(100);
+    /// assert_eq!(
+    ///     spec.retention(),
+    ///     Retention { keep_for: Retention::DEFAULT_KEEP_FOR, keep_last: 100 }
+    /// );
+    /// ```
+    pub fn retention(&self) -> Retention {
+        Retention {
+            keep_for: self.keep.unwrap_or(Retention::DEFAULT_KEEP_FOR),
+            keep_last: self.keep_last.unwrap_or(Retention::DEFAULT_KEEP_LAST),
+        }
+    }
+
+    /// What is wrong with the values of the missed-run policy and the
+    /// retention; each problem names the key and says what is allowed.
+    pub(crate) fn value_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(error) = self.missed.validate() {
+            problems.push(error.to_string());
+        }
+        if let Some(Err(error)) = self.keep.map(jobs_grammar::check_duration) {
+            problems.push(format!("`keep`: {error}"));
+        }
+        if self.keep_last == Some(0) {
+            problems.push("`keep_last` must be at least 1, not 0".to_owned());
+        }
+        problems
     }
 
     /// The job's name, unique within a [`JobManager`](crate::JobManager).

@@ -139,6 +139,16 @@ pub(crate) fn execute_missed(job_name: &str, missed: u64, missed_count: u64, pol
     );
 }
 
+pub(crate) fn store_prune_failed(job_name: &str, error: &str) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "store_prune_failed",
+        job_name,
+        error,
+        "pruning the job's ended executions failed; tried again at the next round"
+    );
+}
+
 pub(crate) fn execute_success(job_name: &str, execution_number: u64, elapsed: Duration) {
     tracing::info!(
         target: TARGET,

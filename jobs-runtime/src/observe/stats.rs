@@ -307,11 +307,7 @@ mod tests {
         cell.finish(Duration::from_millis(30), at, Ending::Success);
         assert_eq!(cell.begin(at), 2);
         assert_eq!(
-            cell.finish(
-                Duration::from_millis(10),
-                at,
-                Ending::Failure("boom")
-            ),
+            cell.finish(Duration::from_millis(10), at, Ending::Failure("boom")),
             1
         );
         let stats = cell.snapshot("j", false, None, InFlightStats::default());

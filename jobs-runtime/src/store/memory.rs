@@ -18,7 +18,8 @@ use crate::execution::{
 ///
 /// Memory stays bounded: each job keeps at most its retention's `keep_last`
 /// ended executions (the oldest is dropped as a newer one ends), and
-/// [`prune`](Store::prune) drops those older than `keep_for`. Times are kept
+/// [`prune`](Store::prune) drops one job's ended executions by the
+/// retention it is given. Times are kept
 /// to the millisecond, as a database keeps them.
 ///
 /// ```
@@ -224,23 +225,22 @@ impl Inner {
         }
     }
 
-    fn prune_older_than(&mut self, cutoff: SystemTime) -> u64 {
-        let mut removed = 0;
+    /// Drops `job`'s ended executions due before `cutoff`.
+    fn prune_older_than(&mut self, job: &str, cutoff: SystemTime) {
+        let Some(entry) = self.jobs.get_mut(job) else {
+            return;
+        };
         let executions = &mut self.executions;
-        for entry in self.jobs.values_mut() {
-            entry.ids.retain(|id| {
-                let old = executions.get(id).is_some_and(|execution| {
-                    execution.state.is_terminal() && execution.fire_at < cutoff
-                });
-                if old {
-                    executions.remove(id);
-                    entry.ended -= 1;
-                    removed += 1;
-                }
-                !old
+        entry.ids.retain(|id| {
+            let old = executions.get(id).is_some_and(|execution| {
+                execution.state.is_terminal() && execution.fire_at < cutoff
             });
-        }
-        removed
+            if old {
+                executions.remove(id);
+                entry.ended -= 1;
+            }
+            !old
+        });
     }
 }
 
@@ -343,17 +343,18 @@ impl Store for MemoryStore {
         Box::pin(ready(Ok(at)))
     }
 
-    fn prune(&self, retention: Retention, now: SystemTime) -> StoreFuture<'_, u64> {
+    fn prune<'a>(
+        &'a self,
+        job: &'a str,
+        retention: Retention,
+        now: SystemTime,
+    ) -> StoreFuture<'a, u64> {
         let mut inner = self.lock();
         let before = inner.executions.len();
-        let cutoff = now.checked_sub(retention.keep_for);
-        if let Some(cutoff) = cutoff {
-            inner.prune_older_than(cutoff);
+        if let Some(cutoff) = now.checked_sub(retention.keep_for) {
+            inner.prune_older_than(job, cutoff);
         }
-        let jobs: Vec<Arc<str>> = inner.jobs.keys().cloned().collect();
-        for job in jobs {
-            inner.keep_last(&job, retention.keep_last);
-        }
+        inner.keep_last(job, retention.keep_last);
         let removed = before - inner.executions.len();
         Box::pin(ready(Ok(removed as u64)))
     }

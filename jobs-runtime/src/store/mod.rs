@@ -25,6 +25,10 @@
 //! - The memory store also bounds itself as executions end (at most
 //!   `keep_last` ended executions per job); a database store keeps
 //!   everything until [`Store::prune`] runs.
+//! - Each job is pruned by its own [`Retention`]
+//!   ([`JobSpec::retention`](crate::JobSpec::retention): its `keep` and
+//!   `keep_last`), one job per [`Store::prune`] call, by a background task
+//!   that prunes every job at start and then periodically.
 //! - An execution left `pending` by a dead process stays `pending`:
 //!   [`Store::recover`] only abandons what had started.
 //! - Queries ([`Store::executions`], [`Store::execution`],
@@ -68,13 +72,17 @@ pub use sqlite::SqliteStore;
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     let scheme = url.split_once(':').map(|(scheme, _)| scheme);
     match scheme {
-        Some("memory") if url == "memory:" || url == "memory://" => Ok(Arc::new(MemoryStore::new())),
+        Some("memory") if url == "memory:" || url == "memory://" => {
+            Ok(Arc::new(MemoryStore::new()))
+        }
         #[cfg(feature = "sqlite")]
         Some("sqlite") => Ok(Arc::new(SqliteStore::open(url).await?)),
         #[cfg(not(feature = "sqlite"))]
         Some("sqlite") => Err(StoreError::InvalidUrl {
             url: url.to_owned(),
-            reason: "this program was built without SQLite: enable the `sqlite` feature of jobs-runtime".to_owned(),
+            reason:
+                "this program was built without SQLite: enable the `sqlite` feature of jobs-runtime"
+                    .to_owned(),
         }),
         _ => Err(StoreError::InvalidUrl {
             url: url.to_owned(),
@@ -129,10 +137,19 @@ pub trait Store: Send + Sync + 'static {
     /// execution is pruned.
     fn last_completed_at<'a>(&'a self, job: &'a str) -> StoreFuture<'a, Option<SystemTime>>;
 
-    /// Removes ended executions that `retention` does not keep, as of `now`,
-    /// in batches that let recorded changes through between them. Resolves
-    /// with how many executions were removed.
-    fn prune(&self, retention: Retention, now: SystemTime) -> StoreFuture<'_, u64>;
+    /// Removes the ended executions of `job` that `retention` does not
+    /// keep, as of `now`: those due more than `retention.keep_for` before
+    /// `now`, and those beyond the newest `retention.keep_last` (by id).
+    /// Other jobs' executions, and `job`'s pending, running and retrying
+    /// ones, are untouched; [`last_completed_at`](Store::last_completed_at)
+    /// is kept. Works in batches that let recorded changes through between
+    /// them. Resolves with how many executions were removed.
+    fn prune<'a>(
+        &'a self,
+        job: &'a str,
+        retention: Retention,
+        now: SystemTime,
+    ) -> StoreFuture<'a, u64>;
 }
 
 /// What [`Store::recover`] found.

@@ -141,6 +141,21 @@ async fn get(store: &dyn Store, id: ExecutionId) -> Execution {
         .expect("the execution is kept")
 }
 
+/// Prunes each of `jobs` by `retention`, one after another, and returns
+/// how many executions went in all.
+async fn prune_each(
+    store: &dyn Store,
+    jobs: &[&str],
+    retention: Retention,
+    now: SystemTime,
+) -> u64 {
+    let mut removed = 0;
+    for job in jobs {
+        removed += store.prune(job, retention, now).await.unwrap();
+    }
+    removed
+}
+
 async fn ids(store: &dyn Store, filter: ExecutionFilter) -> Vec<ExecutionId> {
     store.flush().await.expect("flush");
     let found = store.executions(filter).await.expect("query");
@@ -517,7 +532,7 @@ async fn last_completion_is_the_latest_success_and_outlives_pruning(mut harness:
             keep_for: Duration::ZERO,
             keep_last: 0,
         };
-        store.prune(everything, at(T + 100_000)).await.unwrap();
+        prune_each(store, &["digest", "other"], everything, at(T + 100_000)).await;
         assert_eq!(ids(store, ExecutionFilter::new()).await, []);
         assert_eq!(
             store.last_completed_at("digest").await.unwrap(),
@@ -549,15 +564,18 @@ async fn pruning_by_age_keeps_the_recent_and_the_unfinished(mut harness: impl Ha
         keep_for: Duration::from_millis(hour),
         keep_last: 1_000,
     };
-    let removed = store.prune(retention, at(T + 2 * hour + 1)).await.unwrap();
+    let now = at(T + 2 * hour + 1);
+    let removed = prune_each(store, &["a", "b"], retention, now).await;
     assert_eq!(removed, 2);
     let left = ids(store, ExecutionFilter::new().oldest_first()).await;
     assert_eq!(left, [old_running, old_pending, recent]);
     assert_eq!(store.execution(old).await.unwrap(), None);
     assert_eq!(store.execution(old_failed).await.unwrap(), None);
+    assert_eq!(prune_each(store, &["a", "b"], retention, now).await, 0);
     assert_eq!(
-        store.prune(retention, at(T + 2 * hour + 1)).await.unwrap(),
-        0
+        store.prune("no-such-job", retention, now).await.unwrap(),
+        0,
+        "a job with no executions"
     );
 }
 
@@ -580,7 +598,7 @@ async fn pruning_by_count_keeps_the_newest_of_each_job(mut harness: impl Harness
         keep_for: Duration::from_secs(365 * 24 * 3600),
         keep_last: 3,
     };
-    let removed = store.prune(retention, at(T + 10_000)).await.unwrap();
+    let removed = prune_each(store, &["a", "b", "c"], retention, at(T + 10_000)).await;
     assert_eq!(removed, 2 + 1_207);
     assert_eq!(
         ids(store, ExecutionFilter::new().job("a").oldest_first()).await,
@@ -592,6 +610,61 @@ async fn pruning_by_count_keeps_the_newest_of_each_job(mut harness: impl Harness
         b
     );
     assert_eq!(ids(store, ExecutionFilter::new().job("c")).await.len(), 3);
+}
+
+async fn each_job_is_pruned_by_its_own_retention_and_no_other(mut harness: impl Harness) {
+    let store = harness.open().await;
+    let store = &*store;
+    let hour = 3_600_000;
+    let now = at(T + 10 * hour);
+    // `aged` keeps an hour, however many: three recent ones and an old one.
+    let aged_old = complete(store, "aged", at(T), Outcome::Succeeded);
+    // More than one batch of old ones.
+    for index in 0..1_100 {
+        complete(store, "aged", at(T + 100 + index), Outcome::Succeeded);
+    }
+    let aged_recent: Vec<ExecutionId> = (0..3)
+        .map(|index| complete(store, "aged", at(T + 9 * hour + index), Outcome::Succeeded))
+        .collect();
+    // `counted` keeps its newest two, however old: four old ones and one
+    // still running.
+    let counted: Vec<ExecutionId> = (0..4)
+        .map(|index| complete(store, "counted", at(T + index), Outcome::Succeeded))
+        .collect();
+    let counted_running = started(store, "counted", at(T + 10), true);
+    store.flush().await.unwrap();
+    let aged = Retention {
+        keep_for: Duration::from_millis(hour),
+        keep_last: 1_000,
+    };
+    let by_count = Retention {
+        keep_for: Duration::from_secs(365 * 24 * 3600),
+        keep_last: 2,
+    };
+    let counted_before = ids(store, ExecutionFilter::new().job("counted").oldest_first()).await;
+
+    assert_eq!(store.prune("aged", aged, now).await.unwrap(), 1 + 1_100);
+    assert_eq!(
+        ids(store, ExecutionFilter::new().job("aged").oldest_first()).await,
+        aged_recent
+    );
+    assert_eq!(store.execution(aged_old).await.unwrap(), None);
+    assert_eq!(
+        ids(store, ExecutionFilter::new().job("counted").oldest_first()).await,
+        counted_before,
+        "the other job is untouched, old as its executions are"
+    );
+
+    assert_eq!(store.prune("counted", by_count, now).await.unwrap(), 2);
+    assert_eq!(
+        ids(store, ExecutionFilter::new().job("counted").oldest_first()).await,
+        [counted[2], counted[3], counted_running]
+    );
+    assert_eq!(
+        ids(store, ExecutionFilter::new().job("aged").oldest_first()).await,
+        aged_recent,
+        "the other job is untouched, more as it has than two"
+    );
 }
 
 async fn ids_are_unique_across_restarts(mut harness: impl Harness) {
@@ -609,7 +682,7 @@ async fn ids_are_unique_across_restarts(mut harness: impl Harness) {
             keep_for: Duration::ZERO,
             keep_last: 0,
         };
-        store.prune(everything, at(T + 100_000)).await.unwrap();
+        store.prune("a", everything, at(T + 100_000)).await.unwrap();
         assert_eq!(ids(&*store, ExecutionFilter::new()).await, []);
     }
     let store = harness.open().await;
@@ -683,6 +756,7 @@ suite!(
     last_completion_is_the_latest_success_and_outlives_pruning,
     pruning_by_age_keeps_the_recent_and_the_unfinished,
     pruning_by_count_keeps_the_newest_of_each_job,
+    each_job_is_pruned_by_its_own_retention_and_no_other,
     ids_are_unique_across_restarts,
     a_flush_makes_everything_recorded_durable,
 );

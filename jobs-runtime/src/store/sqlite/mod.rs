@@ -299,8 +299,15 @@ impl Store for SqliteStore {
         })
     }
 
-    fn prune(&self, retention: Retention, now: SystemTime) -> StoreFuture<'_, u64> {
+    fn prune<'a>(
+        &'a self,
+        job: &'a str,
+        retention: Retention,
+        now: SystemTime,
+    ) -> StoreFuture<'a, u64> {
+        let job = job.to_owned();
         self.ask(|reply| Message::Prune {
+            job,
             retention,
             now,
             reply,

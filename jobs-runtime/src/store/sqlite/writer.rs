@@ -27,8 +27,10 @@ pub(super) enum Message {
     },
     /// Commit what came before and stop.
     Close,
-    /// Remove what the retention does not keep, a batch at a time.
+    /// Remove the ended executions of `job` that the retention does not
+    /// keep, a batch at a time.
     Prune {
+        job: String,
         retention: Retention,
         now: SystemTime,
         reply: oneshot::Sender<Result<u64, StoreError>>,
@@ -75,15 +77,18 @@ struct Writer {
     prunes: VecDeque<Prune>,
 }
 
-/// A pruning in progress.
+/// A pruning of one job in progress.
 struct Prune {
-    retention: Retention,
+    job: String,
+    /// Executions due before this (milliseconds) go; `None` when the
+    /// retention reaches back before the earliest time.
     cutoff: Option<i64>,
+    keep_last: usize,
     reply: oneshot::Sender<Result<u64, StoreError>>,
     removed: u64,
-    /// `None` while old executions are removed; then the jobs whose surplus
-    /// is removed next.
-    jobs: Option<Vec<String>>,
+    /// Whether the executions past the cutoff are all gone, so the surplus
+    /// over `keep_last` is removed next.
+    aged_out: bool,
 }
 
 impl Writer {
@@ -127,16 +132,21 @@ impl Writer {
                     let _ = reply.send(self.recover(now));
                 }
                 Some(Message::Prune {
+                    job,
                     retention,
                     now,
                     reply,
-                }) => self.prunes.push_back(Prune {
-                    retention,
-                    cutoff: now.checked_sub(retention.keep_for).map(to_millis),
-                    reply,
-                    removed: 0,
-                    jobs: None,
-                }),
+                }) => {
+                    let cutoff = now.checked_sub(retention.keep_for).map(to_millis);
+                    self.prunes.push_back(Prune {
+                        job,
+                        cutoff,
+                        keep_last: retention.keep_last,
+                        reply,
+                        removed: 0,
+                        aged_out: cutoff.is_none(),
+                    });
+                }
                 Some(Message::Close) => break,
                 _ => {}
             }
@@ -489,30 +499,27 @@ fn prune_step(connection: &mut Connection, prune: &mut Prune) -> rusqlite::Resul
          ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
         [],
     )?;
-    let ids: Vec<i64> = match (&prune.jobs, prune.cutoff) {
-        (None, Some(cutoff)) => {
+    let ids: Vec<i64> = match (prune.aged_out, prune.cutoff) {
+        (false, Some(cutoff)) => {
             let mut statement = transaction.prepare_cached(
                 "SELECT id FROM jobs_executions
-                 WHERE fire_at < ?1 AND state NOT IN ('pending', 'running', 'retrying')
-                 LIMIT ?2",
+                 WHERE job = ?1 AND fire_at < ?2
+                     AND state NOT IN ('pending', 'running', 'retrying')
+                 LIMIT ?3",
             )?;
-            let rows = statement.query_map((cutoff, PRUNE_BATCH), |row| row.get(0))?;
+            let rows = statement.query_map((&prune.job, cutoff, PRUNE_BATCH), |row| row.get(0))?;
             rows.collect::<rusqlite::Result<_>>()?
         }
-        (None, None) => Vec::new(),
-        (Some(jobs), _) => match jobs.last() {
-            None => Vec::new(),
-            Some(job) => {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT id FROM jobs_executions
-                     WHERE job = ?1 AND state NOT IN ('pending', 'running', 'retrying')
-                     ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-                )?;
-                let keep = i64::try_from(prune.retention.keep_last).unwrap_or(i64::MAX);
-                let rows = statement.query_map((job, PRUNE_BATCH, keep), |row| row.get(0))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            }
-        },
+        _ => {
+            let mut statement = transaction.prepare_cached(
+                "SELECT id FROM jobs_executions
+                 WHERE job = ?1 AND state NOT IN ('pending', 'running', 'retrying')
+                 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+            )?;
+            let keep = i64::try_from(prune.keep_last).unwrap_or(i64::MAX);
+            let rows = statement.query_map((&prune.job, PRUNE_BATCH, keep), |row| row.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        }
     };
     for &id in &ids {
         transaction
@@ -525,21 +532,15 @@ fn prune_step(connection: &mut Connection, prune: &mut Prune) -> rusqlite::Resul
             .prepare_cached("DELETE FROM jobs_executions WHERE id = ?1")?
             .execute([id])?;
     }
-    let full = ids.len() as i64 == PRUNE_BATCH;
-    prune.removed += ids.len() as u64;
-    if !full {
-        match &mut prune.jobs {
-            None => {
-                let mut statement =
-                    transaction.prepare("SELECT DISTINCT job FROM jobs_executions")?;
-                let rows = statement.query_map([], |row| row.get(0))?;
-                prune.jobs = Some(rows.collect::<rusqlite::Result<_>>()?);
-            }
-            Some(jobs) => {
-                jobs.pop();
-            }
-        }
-    }
     transaction.commit()?;
-    Ok(matches!(&prune.jobs, Some(jobs) if jobs.is_empty()))
+    prune.removed += ids.len() as u64;
+    let full = ids.len() as i64 == PRUNE_BATCH;
+    if full {
+        return Ok(false);
+    }
+    if prune.aged_out {
+        return Ok(true);
+    }
+    prune.aged_out = true;
+    Ok(false)
 }
