@@ -123,7 +123,10 @@ async fn every_execution_is_recorded_with_its_attempts_and_typed_outcomes() {
         .collect();
     assert_eq!(
         outcomes,
-        vec![Some(Outcome::failed_with("disk full")), Some(Outcome::Succeeded)]
+        vec![
+            Some(Outcome::failed_with("disk full")),
+            Some(Outcome::Succeeded)
+        ]
     );
     // The retry starts after its backoff.
     assert!(scheduled.attempts[1].started_at > scheduled.attempts[0].started_at);
@@ -155,7 +158,11 @@ async fn a_restart_keeps_the_grid_and_the_last_completion() {
     let fires: Vec<_> = seen.iter().map(|seen| seen.fire_at).collect();
     assert_eq!(
         fires,
-        vec![start + 10 * SECOND, start + 20 * SECOND, start + 30 * SECOND]
+        vec![
+            start + 10 * SECOND,
+            start + 20 * SECOND,
+            start + 30 * SECOND
+        ]
     );
     // The first run after the restart knows when the last one before it
     // completed.
@@ -247,7 +254,10 @@ async fn pause_and_a_schedule_set_at_run_time_survive_a_restart() {
     second.start_all().unwrap();
     let stats = second.stats("tuned").unwrap();
     assert!(stats.is_paused);
-    assert_eq!(stats.schedule, Some(Schedule::Every(Duration::from_secs(90))));
+    assert_eq!(
+        stats.schedule,
+        Some(Schedule::Every(Duration::from_secs(90)))
+    );
     second.resume("tuned").unwrap();
     second.stop_all().await;
     let third = manager(&db, clock, |m| m.register(noting(spec(), &seen))).await;
@@ -332,7 +342,10 @@ async fn a_bad_database_url_is_an_error_naming_it() {
     assert!(message.contains("mysql://db/jobs"), "{message}");
     assert!(message.contains("sqlite://"), "{message}");
     let folder = tempfile::tempdir().unwrap();
-    let missing = format!("sqlite://{}/no/such/folder/jobs.db", folder.path().display());
+    let missing = format!(
+        "sqlite://{}/no/such/folder/jobs.db",
+        folder.path().display()
+    );
     let message = manager.connect(&missing).await.unwrap_err().to_string();
     assert!(message.contains(&missing), "{message}");
 }
@@ -340,9 +353,7 @@ async fn a_bad_database_url_is_an_error_naming_it() {
 #[tokio::test]
 async fn the_store_cannot_change_while_jobs_run() {
     let manager = JobManager::new();
-    manager.register(job_fn(JobSpec::every("busy", SECOND), |_| async {
-        Ok(())
-    }));
+    manager.register(job_fn(JobSpec::every("busy", SECOND), |_| async { Ok(()) }));
     manager.start_all().unwrap();
     let error = manager.connect("memory:").await.unwrap_err();
     assert!(error.to_string().contains("`busy`"), "{error}");

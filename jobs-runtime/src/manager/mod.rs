@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::engine::active::{ActiveJob, Registered, RunSettings};
 use crate::engine::driver;
@@ -80,7 +81,13 @@ struct Inner {
     pool: Mutex<Option<Arc<SlotPool>>>,
     /// The timer of every started job.
     timers: Arc<Timers<Arc<Started>>>,
+    /// Stops the background pruner, while one runs.
+    pruner: Mutex<Option<CancellationToken>>,
 }
+
+/// How often the background pruner removes the ended executions that the
+/// jobs' retention does not keep; the first round runs at the first start.
+pub const PRUNE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Default)]
 struct Settings {
@@ -88,7 +95,8 @@ struct Settings {
     misfire_threshold: Option<Duration>,
     available_slots: Option<u32>,
     clock: Clock,
-    /// The store; a [`MemoryStore`] is made the first time one is needed.
+    /// The store; a [`MemoryStore`](crate::store::MemoryStore) is made the
+    /// first time one is needed.
     store: Option<Arc<dyn Store>>,
     /// This process's name in the store's records, read the first time it
     /// is needed.
@@ -296,6 +304,37 @@ impl JobManager {
         lock(&self.inner.settings).clock = clock;
     }
 
+    /// Starts the background pruner, unless it runs: each registered job's
+    /// ended executions are kept within its retention (`keep`,
+    /// `keep_last`), every [`PRUNE_INTERVAL`].
+    fn start_pruner(&self, registry: &Registry, settings: &RunSettings) {
+        let mut pruner = lock(&self.inner.pruner);
+        if pruner.is_some() {
+            return;
+        }
+        let stop = CancellationToken::new();
+        let jobs = registry
+            .slots
+            .iter()
+            .map(|slot| (Arc::clone(&slot.name), slot.spec.retention()))
+            .collect();
+        drop(retention::spawn_pruner(
+            Arc::clone(&settings.store),
+            jobs,
+            settings.clock,
+            PRUNE_INTERVAL,
+            stop.clone(),
+        ));
+        *pruner = Some(stop);
+    }
+
+    /// Stops the background pruner, if it runs.
+    fn stop_pruner(&self) {
+        if let Some(stop) = lock(&self.inner.pruner).take() {
+            stop.cancel();
+        }
+    }
+
     /// The wall-clock time now, on the manager's clock.
     fn now(&self) -> SystemTime {
         lock(&self.inner.settings).clock.now()
@@ -409,6 +448,7 @@ impl JobManager {
         for (slot, launch) in ready {
             slot.launch(&settings, &self.inner.timers, launch);
         }
+        self.start_pruner(registry, &settings);
         Ok(())
     }
 
@@ -538,6 +578,7 @@ impl JobManager {
         for slot in &slots {
             slot.begin_stop(deadline);
         }
+        self.stop_pruner();
         for slot in &slots {
             slot.wait_stopped().await;
         }
@@ -563,6 +604,7 @@ impl JobManager {
             // Stopping already, or just now: abort either way.
             slot.abort_runs(cause);
         }
+        self.stop_pruner();
         for slot in &slots {
             slot.wait_stopped().await;
         }

@@ -4,7 +4,7 @@
 //! writes, and the history it reads.
 //!
 //! A job's start plan follows the restart rules of
-//! [`resume`](crate::model::resume): the fires missed while no process ran
+//! [`crate::model::resume`]: the fires missed while no process ran
 //! the job go through its `missed` policy, `run_on_start` runs it only if it
 //! never fired or its last fire was missed, an interval grid keeps the
 //! anchor the store keeps, and each abandoned execution whose job's retry

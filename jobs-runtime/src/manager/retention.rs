@@ -21,7 +21,6 @@ use crate::store::Store;
 /// failed prune is logged (`store_prune_failed`) and the round goes on with
 /// the next job; the failed one is tried again at the next round. The wall
 /// clock `clock` gives each prune's "now".
-#[allow(dead_code)]
 pub(crate) fn spawn_pruner(
     store: Arc<dyn Store>,
     jobs: Vec<(Arc<str>, Retention)>,

@@ -65,7 +65,9 @@ pub use sqlite::SqliteStore;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let error = jobs_runtime::store::open("mysql://db/jobs").await.unwrap_err();
+/// let Err(error) = jobs_runtime::store::open("mysql://db/jobs").await else {
+///     panic!("mysql is not a store");
+/// };
 /// assert!(error.to_string().contains("mysql://db/jobs"));
 /// # }
 /// ```
