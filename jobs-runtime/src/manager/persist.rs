@@ -21,12 +21,20 @@ use super::{lock, JobManager, JobSlot};
 use crate::engine::active::{Fire, RunSettings};
 use crate::engine::scheduler::Timing;
 use crate::model::execution::{
-    from_millis, to_millis, Cause, Execution, ExecutionFilter, ExecutionId,
+    from_millis, to_millis, Cause, Execution, ExecutionFilter, ExecutionId, Retention,
 };
 use crate::model::resume::{self, Grid, Known, Policy};
 use crate::model::spec::Missed;
 use crate::store::{Change, MemoryStore, ScheduleRow, Store};
 use crate::{events, Error, Schedule};
+
+/// What the default memory store keeps: each job's latest 100 ended
+/// executions (and none older than the default 7 days), so that a process
+/// with many jobs keeps its memory bounded.
+const MEMORY_RETENTION: Retention = Retention {
+    keep_for: Retention::DEFAULT_KEEP_FOR,
+    keep_last: 100,
+};
 
 /// A job's last completion when it never completed, as stored in its slot.
 pub(super) const NEVER: i64 = i64::MIN;
@@ -108,13 +116,14 @@ impl JobManager {
     }
 
     /// The store executions are kept in: the one [set](Self::set_store),
-    /// or the default [`MemoryStore`].
+    /// or the default [`MemoryStore`], which keeps each job's latest 100
+    /// ended executions.
     pub(super) fn store(&self) -> Arc<dyn Store> {
         let mut settings = lock(&self.inner.settings);
         Arc::clone(
             settings
                 .store
-                .get_or_insert_with(|| Arc::new(MemoryStore::new())),
+                .get_or_insert_with(|| Arc::new(MemoryStore::with_retention(MEMORY_RETENTION))),
         )
     }
 
