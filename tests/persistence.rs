@@ -237,6 +237,40 @@ async fn run_on_start_runs_only_if_the_last_fire_was_missed_or_never_came() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_run_on_start_between_two_fires_keeps_the_grid() {
+    let db = database();
+    let clock = clock();
+    let start = clock.now();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let spec = || JobSpec::every("eager-grid", 10 * SECOND).run_on_start(true);
+    let first = manager(&db, clock, |m| m.register(noting(spec(), &seen))).await;
+    first.start_all().unwrap();
+    tokio::time::sleep(15 * SECOND).await;
+    first.stop_all().await;
+    // Down from 15 s to 47 s: the fires at 20, 30 and 40 s are missed, so
+    // the job runs at the start (47 s), and then at 50 s on its grid, not
+    // at 57 s.
+    tokio::time::sleep(32 * SECOND).await;
+    let second = manager(&db, clock, |m| m.register(noting(spec(), &seen))).await;
+    second.set_misfire_threshold(2 * SECOND);
+    second.start_all().unwrap();
+    tokio::time::sleep(14 * SECOND).await;
+    second.stop_all().await;
+
+    let fires: Vec<_> = seen.lock().unwrap().iter().map(|s| s.fire_at).collect();
+    assert_eq!(
+        fires,
+        vec![
+            start,
+            start + 10 * SECOND,
+            start + 47 * SECOND,
+            start + 50 * SECOND,
+            start + 60 * SECOND,
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn pause_and_a_schedule_set_at_run_time_survive_a_restart() {
     let db = database();
     let clock = clock();

@@ -15,7 +15,8 @@
 //!   last fire was missed and nothing else runs at start. A job that fired
 //!   on time before the restart does not run again.
 //! - An interval grid counts from its anchor, kept in the store: it
-//!   continues across restarts and is never re-anchored at a start.
+//!   continues across restarts and is never re-anchored at a start (a run
+//!   on start between two of its fires does not move it).
 
 use std::time::{Duration, SystemTime};
 
@@ -58,12 +59,13 @@ pub(crate) struct Known {
 /// What the job does at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Plan {
-    /// The fire the job waits for first: a late fire or the run on start
-    /// (due now or just before: it runs at once), else the first fire after
-    /// now; `None` for a fixed-delay job with a backlog (its next fire
-    /// follows the backlog's end) or a schedule with no further fire.
+    /// The fire the job waits for first: a late fire or a run on start on
+    /// the grid (due now or just before: it runs at once), else the first
+    /// fire after now; `None` for a fixed-delay job with a backlog (its next
+    /// fire follows the backlog's end) or a schedule with no further fire.
     pub(crate) first: Option<SystemTime>,
-    /// Missed fires that run now, one after another, oldest first.
+    /// Missed fires that run now, one after another, oldest first; or the
+    /// run on start, when it is not one of an interval grid's fires.
     pub(crate) backlog: Vec<SystemTime>,
     /// Missed fires that do not run.
     pub(crate) missed: u64,
@@ -126,8 +128,16 @@ pub(crate) fn plan(
         _ => latest.last().copied(),
     };
     let never_fired = known.last_fire.is_none();
+    let mut reached = reached;
     if first.is_none() && backlog.is_empty() && run_on_start && (never_fired || missed_count > 0) {
-        first = Some(now);
+        if on_grid(grid, now) {
+            first = Some(now);
+        } else {
+            // Off the grid: the run on start goes first, and the grid goes
+            // on from its anchor after it.
+            backlog.push(now);
+            reached = reached.max(Some(now));
+        }
     }
     if first.is_none() {
         first = match grid {
@@ -144,6 +154,17 @@ pub(crate) fn plan(
         backlog,
         missed,
         reached,
+    }
+}
+
+/// Whether `at` is one of the grid's fires; every time is one for a fixed
+/// delay or a cron expression, whose next fire counts from the run at `at`.
+fn on_grid(grid: Grid<'_>, at: SystemTime) -> bool {
+    match grid {
+        Grid::Every { anchor, interval } => at
+            .duration_since(anchor)
+            .is_ok_and(|past| past.as_nanos() % interval.as_nanos().max(1) == 0),
+        Grid::Delay(_) | Grid::Cron(_) => true,
     }
 }
 
@@ -357,8 +378,11 @@ mod tests {
     fn run_on_start_runs_after_a_missed_fire_but_not_after_an_on_time_one() {
         let grid = every(t(0), 60);
         let missed = plan(grid, known(0), t(65), MIN, Policy::Skip, true);
-        assert_eq!(missed.first, Some(t(65)));
+        // The run on start, then the grid from its anchor: :120, not :125.
+        assert_eq!(missed.backlog, vec![t(65)]);
+        assert_eq!(missed.first, Some(t(120)));
         assert_eq!(missed.missed, 1);
+        assert_eq!(missed.reached, Some(t(65)));
         let on_time = plan(grid, known(60), t(61), MIN, Policy::Skip, true);
         assert_eq!(on_time.first, Some(t(120)));
         assert_eq!(on_time.missed, 0);
