@@ -132,6 +132,9 @@ pub(crate) struct JobSlot {
     last_completed: AtomicI64,
     /// Its schedule row as the store keeps it, once read or written.
     row: Mutex<Option<ScheduleRow>>,
+    /// Whether `row` was read from the store and not yet used by a start:
+    /// the next start resumes from it.
+    resumed: AtomicBool,
     /// Its executions that a dead process abandoned, which the job's retry
     /// policy continues at its next start.
     abandoned: Mutex<Vec<Execution>>,
@@ -243,6 +246,7 @@ impl JobManager {
             abort_cause: AtomicU8::new(AbortCause::GracePeriod.to_byte()),
             last_completed: AtomicI64::new(persist::NEVER),
             row: Mutex::new(None),
+            resumed: AtomicBool::new(false),
             abandoned: Mutex::new(Vec::new()),
         });
         let mut guard = lock(&self.inner.registry);

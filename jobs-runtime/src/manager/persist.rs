@@ -192,6 +192,7 @@ impl JobSlot {
                 *lock(&self.schedule_override) = Some(Some(schedule));
             }
         }
+        self.resumed.store(row.is_some(), Ordering::SeqCst);
         *lock(&self.row) = row;
         Ok(())
     }
@@ -263,6 +264,16 @@ impl JobSlot {
             return (Timing::Unscheduled, backlog);
         };
         let mut row = lock(&self.row);
+        // Only a row read from the store resumes; a job started again in
+        // the same process gets a new grid from now, keeping its pause and
+        // schedule override.
+        if !self.resumed.swap(false, Ordering::SeqCst) {
+            let schedule_override = row.take().and_then(|kept| kept.schedule_override);
+            *row = Some(ScheduleRow {
+                schedule_override,
+                ..self.new_row(wall_start)
+            });
+        }
         let known = match &*row {
             Some(kept) => Known {
                 last_fire: kept.last_fire,
