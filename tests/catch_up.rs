@@ -9,8 +9,8 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use jobs_runtime::execution::{Execution, ExecutionFilter, ExecutionId, Retention};
-use jobs_runtime::store::{Change, MemoryStore, Recovered, ScheduleRow, Store, StoreFuture};
+use jobs_runtime::execution::ExecutionFilter;
+use jobs_runtime::store::{MemoryStore, Store};
 use jobs_runtime::{Clock, JobManager, JobSpec, Missed};
 use serde_json::json;
 use tokio::time::Instant;
@@ -18,44 +18,6 @@ use tokio::time::Instant;
 use support::{next_soon as next, recording, settle, wall, Logs};
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-/// One memory store shared by the managers of a test.
-struct Shared(Arc<MemoryStore>);
-
-impl Store for Shared {
-    fn recover(&self, now: SystemTime) -> StoreFuture<'_, Recovered> {
-        self.0.recover(now)
-    }
-    fn next_id(&self) -> ExecutionId {
-        self.0.next_id()
-    }
-    fn record(&self, change: Change) {
-        self.0.record(change);
-    }
-    fn flush(&self) -> StoreFuture<'_, ()> {
-        self.0.flush()
-    }
-    fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>> {
-        self.0.schedules()
-    }
-    fn executions(&self, filter: ExecutionFilter) -> StoreFuture<'_, Vec<Execution>> {
-        self.0.executions(filter)
-    }
-    fn execution(&self, id: ExecutionId) -> StoreFuture<'_, Option<Execution>> {
-        self.0.execution(id)
-    }
-    fn last_completed_at<'a>(&'a self, job: &'a str) -> StoreFuture<'a, Option<SystemTime>> {
-        self.0.last_completed_at(job)
-    }
-    fn prune<'a>(
-        &'a self,
-        job: &'a str,
-        retention: Retention,
-        now: SystemTime,
-    ) -> StoreFuture<'a, u64> {
-        self.0.prune(job, retention, now)
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn catch_up_runs_the_latest_missed_fires_one_after_another_after_a_restart() {
@@ -69,7 +31,7 @@ async fn catch_up_runs_the_latest_missed_fires_one_after_another_after_a_restart
     first.set_clock(Clock::starting_at(start));
     let (job, mut runs) = recording(spec(), work);
     first.register(job);
-    first.set_store(Shared(store.clone())).await.unwrap();
+    first.set_store(Arc::clone(&store)).await.unwrap();
     first.start_all().unwrap();
     assert_eq!(next(&mut runs).await.number, 1);
     settle().await;
@@ -87,7 +49,7 @@ async fn catch_up_runs_the_latest_missed_fires_one_after_another_after_a_restart
     let (job, mut runs) = recording(spec(), work);
     second.register(job);
     // After the job is registered, so that its schedule row is read back.
-    second.set_store(Shared(store.clone())).await.unwrap();
+    second.set_store(Arc::clone(&store)).await.unwrap();
     second.start_all().unwrap();
 
     // The latest three, oldest first, each once the one before it ended.

@@ -298,24 +298,26 @@ async fn pause_and_a_schedule_set_at_run_time_survive_a_restart() {
     assert!(!third.stats("tuned").unwrap().is_paused);
 }
 
+/// What a process that died mid-execution leaves in the file: an
+/// execution of `job`, due and started at `fire_at`, still running.
+async fn left_running(db: &Database, job: &str, fire_at: SystemTime) {
+    let store = SqliteStore::open(&db.url).await.unwrap();
+    store.recorder(job).record(Change::Started(NewExecution {
+        id: store.next_id(),
+        fire_at,
+        cause: Cause::Trigger,
+        instance: "dead-1".into(),
+        started_at: Some(fire_at),
+    }));
+    store.flush().await.unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_execution_a_dead_process_left_running_is_abandoned_and_retried() {
     let db = database();
     let clock = clock();
     let fire_at = clock.now();
-    // What a process that died mid-execution leaves: a running execution.
-    {
-        let store = SqliteStore::open(&db.url).await.unwrap();
-        store.record(Change::Started(NewExecution {
-            id: store.next_id(),
-            job: "import".into(),
-            fire_at,
-            cause: Cause::Trigger,
-            instance: "dead-1".into(),
-            started_at: Some(fire_at),
-        }));
-        store.flush().await.unwrap();
-    }
+    left_running(&db, "import", fire_at).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let manager = manager(&db, clock, |m| {
         m.register(noting(JobSpec::unscheduled("import").retries(2), &seen));
@@ -342,18 +344,7 @@ async fn an_execution_a_dead_process_left_running_is_abandoned_and_retried() {
 async fn an_abandoned_execution_with_no_retry_left_stays_abandoned() {
     let db = database();
     let clock = clock();
-    {
-        let store = SqliteStore::open(&db.url).await.unwrap();
-        store.record(Change::Started(NewExecution {
-            id: store.next_id(),
-            job: "once".into(),
-            fire_at: clock.now(),
-            cause: Cause::Trigger,
-            instance: "dead-1".into(),
-            started_at: Some(clock.now()),
-        }));
-        store.flush().await.unwrap();
-    }
+    left_running(&db, "once", clock.now()).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let manager = manager(&db, clock, |m| {
         m.register(noting(JobSpec::unscheduled("once"), &seen));

@@ -17,7 +17,7 @@ use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
 use crate::model::execution::Cause;
 use crate::observe::stats::StatsCell;
-use crate::store::Store;
+use crate::store::{Recorder, Store};
 use crate::JobSpec;
 
 /// A registered job as the engine sees it: what it is, its statistics, and
@@ -49,6 +49,8 @@ pub(crate) struct ActiveJob {
     pub(crate) settings: Arc<RunSettings>,
     /// The jobs that run after each success of this one.
     pub(crate) dependents: Box<[Arc<dyn Registered>]>,
+    /// Where the job's executions and fires are recorded.
+    pub(crate) recorder: Arc<dyn Recorder>,
 }
 
 /// What the jobs started together share: where runs are spawned, and the
@@ -61,7 +63,8 @@ pub(crate) struct RunSettings {
     pub(crate) pool: Option<Arc<SlotPool>>,
     /// Notified each time one of these jobs has stopped.
     pub(crate) stopped: Notify,
-    /// Where executions are recorded.
+    /// Where executions are recorded: each job's recorder, and the
+    /// execution ids.
     pub(crate) store: Arc<dyn Store>,
     /// The name of this process in the store's records.
     pub(crate) instance: Arc<str>,

@@ -137,8 +137,8 @@ async fn execute(
     permit: Option<SlotPermit>,
     run: RunOf<'_>,
 ) {
-    let store = &*job.settings.store;
-    let id = store.next_id();
+    let store = &*job.recorder;
+    let id = job.settings.store.next_id();
     let started_at = job.clock().now();
     let started = Instant::now();
     let number = job.stats().begin(started_at);
@@ -147,7 +147,6 @@ async fn execute(
     let first_recorded = fire.first_attempt == 1;
     store.record(Change::Started(NewExecution {
         id,
-        job: Arc::clone(job.name()),
         fire_at: fire.fire_at,
         cause: fire.cause,
         instance: Arc::clone(&job.settings.instance),
@@ -177,7 +176,6 @@ async fn execute(
     };
     store.record(Change::Finished {
         id,
-        job: Arc::clone(job.name()),
         state,
         at: finished_at,
     });
@@ -251,7 +249,7 @@ async fn attempts(
     mut permit: Option<SlotPermit>,
 ) -> Ended {
     let (job, id, number, token) = (guard.job, guard.id, guard.number, run.token);
-    let store = &*job.settings.store;
+    let store = &*job.recorder;
     let retry = job.spec().retry_policy();
     let mut attempt = fire.first_attempt;
     let mut attempt_started_at = started_at;
@@ -422,7 +420,7 @@ impl Drop for AbortGuard<'_> {
         let job = self.job;
         let message = job.slot.abort_cause().message();
         let now = job.clock().now();
-        let store = &*job.settings.store;
+        let store = &*job.recorder;
         store.record(Change::AttemptEnded {
             id: self.id,
             attempt: Attempt {
@@ -435,7 +433,6 @@ impl Drop for AbortGuard<'_> {
         });
         store.record(Change::Finished {
             id: self.id,
-            job: Arc::clone(job.name()),
             state: ExecutionState::Cancelled,
             at: now,
         });

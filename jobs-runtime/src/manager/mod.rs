@@ -896,6 +896,7 @@ impl JobSlot {
                 .iter()
                 .map(|slot| Arc::clone(slot) as Arc<dyn Registered>)
                 .collect(),
+            recorder: context.settings.store.recorder(&self.name),
         };
         Prepared::Ready(Launch { active, schedule })
     }
@@ -913,7 +914,7 @@ impl JobSlot {
         let Launch { active, schedule } = launch;
         events::job_start(&self.name, schedule.as_ref());
         self.stats.mark_started(schedule.clone());
-        let (timing, backlog) = self.plan_start(settings, schedule.as_ref(), start);
+        let (timing, backlog) = self.plan_start(&active, schedule.as_ref(), start);
         let (shard, start_driver) = timers.attach(&settings.runtime);
         if start_driver {
             settings.runtime.spawn(driver::drive(Arc::clone(&shard)));

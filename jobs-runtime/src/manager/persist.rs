@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use super::{lock, JobManager, JobSlot};
-use crate::engine::active::{Fire, RunSettings};
+use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::scheduler::Timing;
 use crate::model::execution::{
     from_millis, to_millis, Cause, Execution, ExecutionFilter, ExecutionId, Retention,
@@ -208,7 +208,9 @@ impl JobSlot {
         let mut row = lock(&self.row);
         let row = row.get_or_insert_with(|| self.new_row(now));
         change(row);
-        store.record(Change::Schedule(row.clone()));
+        store
+            .recorder(&self.name)
+            .record(Change::Schedule(row.clone()));
     }
 
     fn new_row(&self, anchor: SystemTime) -> ScheduleRow {
@@ -228,10 +230,11 @@ impl JobSlot {
     /// do not run, and writes the job's schedule row.
     pub(super) fn plan_start(
         &self,
-        settings: &RunSettings,
+        active: &ActiveJob,
         schedule: Option<&Schedule>,
         start: Instant,
     ) -> (Timing, Vec<Fire>) {
+        let settings = &active.settings;
         let clock = settings.clock;
         let wall_start = clock.wall_at(start);
         let interval = match schedule {
@@ -319,7 +322,7 @@ impl JobSlot {
         if let Some(reached) = plan.reached {
             row.last_fire = row.last_fire.max(Some(reached));
         }
-        settings.store.record(Change::Schedule(row.clone()));
+        active.recorder.record(Change::Schedule(row.clone()));
         let timing = Timing::planned(Some(schedule), fixed_delay, (start, wall_start), plan.first);
         (timing, backlog)
     }

@@ -62,7 +62,8 @@ mod tests {
     use super::*;
     use crate::execution::{Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState};
     use crate::store::{
-        Change, MemoryStore, NewExecution, Recovered, ScheduleRow, StoreError, StoreFuture,
+        Change, MemoryStore, NewExecution, Recorder, Recovered, ScheduleRow, StoreError,
+        StoreFuture,
     };
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -77,17 +78,16 @@ mod tests {
     /// Records an execution of `job` due at `fire_at` that has ended.
     fn ended(store: &dyn Store, job: &str, fire_at: SystemTime) -> ExecutionId {
         let id = store.next_id();
-        store.record(Change::Started(NewExecution {
+        let recorder = store.recorder(job);
+        recorder.record(Change::Started(NewExecution {
             id,
-            job: job.into(),
             fire_at,
             cause: Cause::Schedule,
             instance: "host".into(),
             started_at: Some(fire_at),
         }));
-        store.record(Change::Finished {
+        recorder.record(Change::Finished {
             id,
-            job: job.into(),
             state: ExecutionState::Succeeded,
             at: fire_at,
         });
@@ -167,8 +167,8 @@ mod tests {
         fn next_id(&self) -> ExecutionId {
             self.inner.next_id()
         }
-        fn record(&self, change: Change) {
-            self.inner.record(change);
+        fn recorder(&self, job: &str) -> Arc<dyn Recorder> {
+            self.inner.recorder(job)
         }
         fn flush(&self) -> StoreFuture<'_, ()> {
             self.inner.flush()

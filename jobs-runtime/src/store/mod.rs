@@ -2,24 +2,21 @@
 //! [`MemoryStore`] (no I/O, the default) and, with the `sqlite` feature, the
 //! embedded `SqliteStore`.
 //!
-//! # Store (in progress)
+//! # How the engine uses a store
 //!
-//! The stores are complete and pass one conformance suite
-//! (`tests/store-conformance`), but the engine does not use them yet. This is
-//! how it will:
-//!
-//! - At start, the engine holds an `Arc<dyn Store>` and calls
-//!   [`Store::recover`] once, before recording anything: it gets back the
-//!   executions a dead process left `running` or `retrying` (now
-//!   `abandoned`, so their jobs' retry policy can apply) and every
-//!   [`ScheduleRow`], from which it takes each recurring job's anchor, last
-//!   fire, pause and schedule override.
-//! - On each fire, it takes an id from [`Store::next_id`] (an atomic
-//!   counter, no round trip) and records what happens with
-//!   [`Store::record`]: a synchronous call that never waits for the disk.
-//!   A no-op execution is three changes: [`Change::Started`],
-//!   [`Change::AttemptEnded`] and [`Change::Finished`]. A schedule row is
-//!   written the same way, with [`Change::Schedule`].
+//! - At start, the manager calls [`Store::recover`] once, before recording
+//!   anything: it gets back the executions a dead process left `running` or
+//!   `retrying` (now `abandoned`, so their jobs' retry policy can apply) and
+//!   every [`ScheduleRow`], from which it takes each recurring job's anchor,
+//!   last fire, pause and schedule override.
+//! - Each started job gets its [`Recorder`] from [`Store::recorder`] once.
+//!   On each fire the job takes an id from [`Store::next_id`] (an atomic
+//!   counter, no round trip) and records what happens through its
+//!   recorder: a synchronous call that never waits for the disk, and that
+//!   looks nothing up by the job's name. A no-op execution is three
+//!   changes: [`Change::Started`], [`Change::AttemptEnded`] and
+//!   [`Change::Finished`]; each scheduled fire is a [`Change::Fired`]. A
+//!   schedule row is written the same way, with [`Change::Schedule`].
 //! - [`Store::flush`] is awaited at stop, so that everything recorded is
 //!   durable before the process exits.
 //! - The memory store also bounds itself as executions end (at most
@@ -37,7 +34,9 @@
 //!
 //! The SQLite store hands every change to one writer thread, which commits
 //! all the changes queued since its last commit in one transaction (group
-//! commit): at a burst of fires, one transaction records them all.
+//! commit): at a burst of fires, one transaction records them all. The
+//! memory store keeps each job's executions in a cell of the job's own, so
+//! jobs that fire together on several threads do not wait for one lock.
 
 mod memory;
 #[cfg(feature = "sqlite")]
@@ -99,7 +98,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 
 /// Keeps executions and schedule rows.
 ///
-/// Recording ([`record`](Store::record), [`next_id`](Store::next_id)) is
+/// Recording ([`recorder`](Store::recorder), [`next_id`](Store::next_id)) is
 /// synchronous and never waits for I/O, so the per-fire path stays fast;
 /// everything else is async. Every store passes the same conformance suite.
 pub trait Store: Send + Sync + 'static {
@@ -114,11 +113,11 @@ pub trait Store: Send + Sync + 'static {
     /// than every id given before. No I/O.
     fn next_id(&self) -> ExecutionId;
 
-    /// Records a change. Never blocks on I/O: a durable store queues it and
-    /// writes it soon, in one transaction with the changes queued with it.
-    /// A change that cannot be written is logged and reported by the next
-    /// [`flush`](Store::flush).
-    fn record(&self, change: Change);
+    /// The recorder of `job`'s changes: every change about the job's
+    /// executions and its schedule row is recorded through it. Asked for
+    /// once per job, at its start; two recorders of one job record into the
+    /// same place.
+    fn recorder(&self, job: &str) -> Arc<dyn Recorder>;
 
     /// Resolves once every change recorded before the call is durable, or
     /// with the error that kept some of them from being written since the
@@ -154,6 +153,60 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'a, u64>;
 }
 
+/// A shared store is a store: one store can serve several managers (as a
+/// database serves several processes), each given an `Arc` of it.
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn recover(&self, now: SystemTime) -> StoreFuture<'_, Recovered> {
+        (**self).recover(now)
+    }
+
+    fn next_id(&self) -> ExecutionId {
+        (**self).next_id()
+    }
+
+    fn recorder(&self, job: &str) -> Arc<dyn Recorder> {
+        (**self).recorder(job)
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        (**self).flush()
+    }
+
+    fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>> {
+        (**self).schedules()
+    }
+
+    fn executions(&self, filter: ExecutionFilter) -> StoreFuture<'_, Vec<Execution>> {
+        (**self).executions(filter)
+    }
+
+    fn execution(&self, id: ExecutionId) -> StoreFuture<'_, Option<Execution>> {
+        (**self).execution(id)
+    }
+
+    fn last_completed_at<'a>(&'a self, job: &'a str) -> StoreFuture<'a, Option<SystemTime>> {
+        (**self).last_completed_at(job)
+    }
+
+    fn prune<'a>(
+        &'a self,
+        job: &'a str,
+        retention: Retention,
+        now: SystemTime,
+    ) -> StoreFuture<'a, u64> {
+        (**self).prune(job, retention, now)
+    }
+}
+
+/// Records the changes of one job (see [`Store::recorder`]).
+pub trait Recorder: Send + Sync + 'static {
+    /// Records a change of this recorder's job. Never blocks on I/O: a
+    /// durable store queues it and writes it soon, in one transaction with
+    /// the changes queued with it. A change that cannot be written is
+    /// logged and reported by the store's next [`flush`](Store::flush).
+    fn record(&self, change: Change);
+}
+
 /// What [`Store::recover`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovered {
@@ -183,13 +236,11 @@ pub struct ScheduleRow {
     pub schedule_override: Option<String>,
 }
 
-/// A new execution, recorded by [`Change::Started`].
+/// A new execution of the recorder's job, recorded by [`Change::Started`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewExecution {
     /// Its id, from [`Store::next_id`].
     pub id: ExecutionId,
-    /// The job's name.
-    pub job: Arc<str>,
     /// The wall-clock time it was due.
     pub fire_at: SystemTime,
     /// Why it exists.
@@ -201,7 +252,8 @@ pub struct NewExecution {
     pub started_at: Option<SystemTime>,
 }
 
-/// One change to what a store keeps, recorded with [`Store::record`].
+/// One change to what a store keeps about a job, recorded with the job's
+/// [`Recorder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// A new execution, pending or with its first attempt running.
@@ -232,21 +284,19 @@ pub enum Change {
     Finished {
         /// The execution.
         id: ExecutionId,
-        /// Its job, so the job's last completion is kept without a lookup.
-        job: Arc<str>,
         /// How it ended: a terminal state.
         state: ExecutionState,
         /// When.
         at: SystemTime,
     },
-    /// A recurring job's schedule row, written whole (inserted or replaced).
+    /// The job's schedule row, written whole (inserted or replaced); its
+    /// `job` is the recorder's. A row's last fire only moves forward: a row
+    /// written with an older last fire than the store has keeps the newer.
     Schedule(ScheduleRow),
-    /// A recurring job's schedule reached the fire due at `at` (whether it
-    /// ran, was skipped or was missed): the job's schedule row, if it has
-    /// one, keeps it as its last fire.
+    /// The job's schedule reached the fire due at `at` (whether it ran, was
+    /// skipped or was missed): the job's schedule row, if it has one, keeps
+    /// it as its last fire.
     Fired {
-        /// The job.
-        job: Arc<str>,
         /// The fire's wall-clock time.
         at: SystemTime,
     },

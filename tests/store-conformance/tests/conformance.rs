@@ -75,9 +75,8 @@ const T: u64 = 1_700_000_000_000;
 
 fn started(store: &dyn Store, job: &str, fire_at: SystemTime, running: bool) -> ExecutionId {
     let id = store.next_id();
-    store.record(Change::Started(NewExecution {
+    store.recorder(job).record(Change::Started(NewExecution {
         id,
-        job: job.into(),
         fire_at,
         cause: Cause::Schedule,
         instance: "host-1".into(),
@@ -88,13 +87,14 @@ fn started(store: &dyn Store, job: &str, fire_at: SystemTime, running: bool) -> 
 
 fn ended(
     store: &dyn Store,
+    job: &str,
     id: ExecutionId,
     number: u32,
     started_at: SystemTime,
     outcome: Outcome,
     retrying: bool,
 ) {
-    store.record(Change::AttemptEnded {
+    store.recorder(job).record(Change::AttemptEnded {
         id,
         attempt: Attempt {
             number,
@@ -113,9 +113,8 @@ fn finished(
     state: ExecutionState,
     when: SystemTime,
 ) {
-    store.record(Change::Finished {
+    store.recorder(job).record(Change::Finished {
         id,
-        job: job.into(),
         state,
         at: when,
     });
@@ -127,7 +126,7 @@ fn complete(store: &dyn Store, job: &str, fire_at: SystemTime, outcome: Outcome)
     let id = started(store, job, fire_at, true);
     let state = outcome.final_state();
     let begun = fire_at + Duration::from_millis(1);
-    ended(store, id, 1, begun, outcome, false);
+    ended(store, job, id, 1, begun, outcome, false);
     finished(store, id, job, state, begun + Duration::from_millis(10));
     id
 }
@@ -187,14 +186,15 @@ async fn record_and_read_back(mut harness: impl Harness) {
     assert_eq!(expected.outcome(), Some(&Outcome::Succeeded));
 
     let pending = store.next_id();
-    store.record(Change::Started(NewExecution {
-        id: pending,
-        job: "index".into(),
-        fire_at: at(T + 500),
-        cause: Cause::Upstream,
-        instance: "host-2".into(),
-        started_at: None,
-    }));
+    store
+        .recorder("index")
+        .record(Change::Started(NewExecution {
+            id: pending,
+            fire_at: at(T + 500),
+            cause: Cause::Upstream,
+            instance: "host-2".into(),
+            started_at: None,
+        }));
     let execution = get(store, pending).await;
     assert_eq!(execution.state, ExecutionState::Pending);
     assert_eq!(execution.cause, Cause::Upstream);
@@ -290,7 +290,7 @@ async fn states_through_pending_retries_and_failure(mut harness: impl Harness) {
     let id = started(store, "sync", at(T), false);
     assert_eq!(get(store, id).await.state, ExecutionState::Pending);
 
-    store.record(Change::AttemptStarted {
+    store.recorder("sync").record(Change::AttemptStarted {
         id,
         number: 1,
         at: at(T + 5),
@@ -313,13 +313,13 @@ async fn states_through_pending_retries_and_failure(mut harness: impl Harness) {
         error: "connection refused".into(),
         causes: Vec::new(),
     };
-    ended(store, id, 1, at(T + 5), failure.clone(), true);
+    ended(store, "sync", id, 1, at(T + 5), failure.clone(), true);
     let execution = get(store, id).await;
     assert_eq!(execution.state, ExecutionState::Retrying);
     assert_eq!(execution.attempts.len(), 1);
     assert_eq!(execution.outcome(), Some(&failure));
 
-    store.record(Change::AttemptStarted {
+    store.recorder("sync").record(Change::AttemptStarted {
         id,
         number: 2,
         at: at(T + 1_000),
@@ -339,7 +339,7 @@ async fn states_through_pending_retries_and_failure(mut harness: impl Harness) {
         message: "index out of bounds".into(),
         location: Some("src/sync.rs:10:5".into()),
     };
-    ended(store, id, 2, at(T + 1_000), panic.clone(), false);
+    ended(store, "sync", id, 2, at(T + 1_000), panic.clone(), false);
     finished(store, id, "sync", ExecutionState::Failed, at(T + 1_020));
     let execution = get(store, id).await;
     assert_eq!(execution.state, ExecutionState::Failed);
@@ -416,7 +416,7 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
             error: "timeout talking to the API".into(),
             causes: vec!["deadline exceeded".into()],
         };
-        ended(store, retrying, 1, at(T + 201), failure, true);
+        ended(store, "b", retrying, 1, at(T + 201), failure, true);
         pending = started(store, "c", at(T + 300), false);
         done = complete(store, "d", at(T + 400), Outcome::Succeeded);
         store.flush().await.unwrap();
@@ -475,12 +475,18 @@ async fn schedule_rows_round_trip_and_survive_a_restart(mut harness: impl Harnes
     {
         let store = harness.open().await;
         assert!(store.schedules().await.unwrap().is_empty());
-        store.record(Change::Schedule(hourly.clone()));
-        store.record(Change::Schedule(digest.clone()));
+        store
+            .recorder("hourly")
+            .record(Change::Schedule(hourly.clone()));
+        store
+            .recorder("digest")
+            .record(Change::Schedule(digest.clone()));
         digest.paused = true;
         digest.last_fire = Some(at(T + 60_000));
         digest.schedule_override = Some("every 5m".into());
-        store.record(Change::Schedule(digest.clone()));
+        store
+            .recorder("digest")
+            .record(Change::Schedule(digest.clone()));
         store.flush().await.unwrap();
         let rows = store.schedules().await.unwrap();
         assert_eq!(rows, [digest.clone(), hourly.clone()], "by job name");

@@ -212,9 +212,8 @@ async fn changes_that_cannot_be_written_are_reported_by_the_next_flush() {
     let url = format!("{}?busy_timeout=20ms", url_of(&path));
     let store = SqliteStore::open(&url).await.unwrap();
     let record = |job: &str| {
-        store.record(Change::Started(NewExecution {
+        store.recorder(job).record(Change::Started(NewExecution {
             id: store.next_id(),
-            job: job.into(),
             fire_at: std::time::SystemTime::now(),
             cause: Cause::Trigger,
             instance: "host".into(),

@@ -51,7 +51,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::{Change, Recovered, ScheduleRow, Store, StoreError, StoreFuture};
+use super::{Change, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture};
 use crate::execution::{Execution, ExecutionFilter, ExecutionId, Retention};
 use writer::Message;
 
@@ -68,7 +68,7 @@ const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// A store in a SQLite database file: executions, attempts and schedule rows
 /// survive the process. Needs the `sqlite` feature.
 ///
-/// [`record`](Store::record) queues a change for the writer thread and
+/// A [recorder](Store::recorder)'s `record` queues a change for the writer thread and
 /// returns; [`flush`](Store::flush) waits until what was queued before it is
 /// committed (`synchronous = FULL`, so committed means on disk). Dropping
 /// the store waits for the writer to commit what is still queued, then
@@ -257,6 +257,22 @@ impl SqliteStore {
     }
 }
 
+/// One job's [`Recorder`]: hands each change, with the job, to the writer.
+struct JobRecorder {
+    job: Arc<str>,
+    url: Arc<str>,
+    writer: mpsc::Sender<Message>,
+}
+
+impl Recorder for JobRecorder {
+    fn record(&self, change: Change) {
+        let message = Message::Change(Arc::clone(&self.job), change);
+        if self.writer.send(message).is_err() {
+            tracing::error!(url = %self.url, job = %self.job, "job store writer has stopped; a change was not recorded");
+        }
+    }
+}
+
 impl Store for SqliteStore {
     fn recover(&self, now: SystemTime) -> StoreFuture<'_, Recovered> {
         self.ask(|reply| Message::Recover { now, reply })
@@ -266,10 +282,12 @@ impl Store for SqliteStore {
         ExecutionId(self.last_id.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
-    fn record(&self, change: Change) {
-        if self.writer.send(Message::Change(change)).is_err() {
-            tracing::error!(url = %self.url, "job store writer has stopped; a change was not recorded");
-        }
+    fn recorder(&self, job: &str) -> Arc<dyn Recorder> {
+        Arc::new(JobRecorder {
+            job: Arc::from(job),
+            url: Arc::clone(&self.url),
+            writer: self.writer.clone(),
+        })
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {

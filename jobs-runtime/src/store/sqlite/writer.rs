@@ -16,8 +16,8 @@ use crate::store::{Change, Recovered, StoreError};
 
 /// What the writer is asked to do, in the order asked.
 pub(super) enum Message {
-    /// Write a change.
-    Change(Change),
+    /// Write a change of a job.
+    Change(Arc<str>, Change),
     /// Answer once every change before this message is committed.
     Flush(oneshot::Sender<Result<(), StoreError>>),
     /// Mark the executions left running as abandoned.
@@ -112,7 +112,7 @@ impl Writer {
             let mut next = first;
             while let Some(message) = next.take() {
                 match message {
-                    Message::Change(change) => changes.push(change),
+                    Message::Change(job, change) => changes.push((job, change)),
                     Message::Flush(reply) => flushes.push(reply),
                     message => {
                         other = Some(message);
@@ -169,7 +169,7 @@ impl Writer {
 
     /// Writes `changes` in one transaction, trying again a little later if
     /// it fails, and empties it.
-    fn commit(&mut self, changes: &mut Vec<Change>) {
+    fn commit(&mut self, changes: &mut Vec<(Arc<str>, Change)>) {
         if changes.is_empty() {
             return;
         }
@@ -193,7 +193,7 @@ impl Writer {
         changes.clear();
     }
 
-    fn write(&mut self, changes: &[Change]) -> rusqlite::Result<()> {
+    fn write(&mut self, changes: &[(Arc<str>, Change)]) -> rusqlite::Result<()> {
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -290,18 +290,20 @@ struct NewRow<'a> {
     finished_at: Option<i64>,
 }
 
-/// Writes `changes`, in order, on `connection` (inside a transaction).
-fn write_batch(connection: &Connection, changes: &[Change]) -> rusqlite::Result<()> {
+/// Writes `changes`, each of its job, in order, on `connection` (inside a
+/// transaction).
+fn write_batch(connection: &Connection, changes: &[(Arc<str>, Change)]) -> rusqlite::Result<()> {
     let mut rows: Vec<NewRow<'_>> = Vec::new();
     let mut new: HashMap<ExecutionId, usize> = HashMap::new();
     let mut completions: HashMap<&str, i64> = HashMap::new();
-    for change in changes {
+    for (job, change) in changes {
+        let job: &str = job;
         match change {
             Change::Started(started) => {
                 let started_at = started.started_at.map(to_millis);
                 let row = NewRow {
                     id: started.id.0,
-                    job: &started.job,
+                    job,
                     fire_at: to_millis(started.fire_at),
                     cause: started.cause.as_str(),
                     state: if started_at.is_some() {
@@ -364,7 +366,7 @@ fn write_batch(connection: &Connection, changes: &[Change]) -> rusqlite::Result<
                     }
                 }
             }
-            Change::Finished { id, job, state, at } => {
+            Change::Finished { id, state, at } => {
                 let at = to_millis(*at);
                 match new.get(id) {
                     Some(&index) => {
@@ -384,20 +386,33 @@ fn write_batch(connection: &Connection, changes: &[Change]) -> rusqlite::Result<
                     *latest = (*latest).max(at);
                 }
             }
-            Change::Fired { job, at } => {
+            Change::Fired { at } => {
                 connection
-                    .prepare_cached("UPDATE jobs_schedules SET last_fire = ?2 WHERE job = ?1")?
-                    .execute((&**job, to_millis(*at)))?;
+                    .prepare_cached(
+                        "UPDATE jobs_schedules SET last_fire = max(coalesce(last_fire, ?2), ?2)
+                         WHERE job = ?1",
+                    )?
+                    .execute((job, to_millis(*at)))?;
             }
             Change::Schedule(row) => {
                 connection
                     .prepare_cached(
-                        "INSERT OR REPLACE INTO jobs_schedules
+                        // A row's last fire and last success only move
+                        // forward.
+                        "INSERT INTO jobs_schedules
                              (job, anchor, last_fire, last_success, paused, schedule_override)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (job) DO UPDATE SET
+                             anchor = excluded.anchor,
+                             last_fire = max(coalesce(last_fire, excluded.last_fire),
+                                             coalesce(excluded.last_fire, last_fire)),
+                             last_success = max(coalesce(last_success, excluded.last_success),
+                                                coalesce(excluded.last_success, last_success)),
+                             paused = excluded.paused,
+                             schedule_override = excluded.schedule_override",
                     )?
                     .execute((
-                        &row.job,
+                        job,
                         to_millis(row.anchor),
                         row.last_fire.map(to_millis),
                         row.last_success.map(to_millis),
@@ -431,8 +446,13 @@ fn write_batch(connection: &Connection, changes: &[Change]) -> rusqlite::Result<
         "INSERT INTO jobs_completions (job, finished_at) VALUES (?1, ?2)
          ON CONFLICT (job) DO UPDATE SET finished_at = max(finished_at, excluded.finished_at)",
     )?;
+    let mut succeeded = connection.prepare_cached(
+        "UPDATE jobs_schedules SET last_success = max(coalesce(last_success, ?2), ?2)
+         WHERE job = ?1",
+    )?;
     for (job, at) in completions {
         complete.execute((job, at))?;
+        succeeded.execute((job, at))?;
     }
     Ok(())
 }
