@@ -149,7 +149,7 @@ async fn execute(
         id,
         fire_at: fire.fire_at,
         cause: fire.cause,
-        instance: Arc::clone(&job.settings.instance),
+        instance: Arc::clone(&job.instance),
         started_at: first_recorded.then_some(started_at),
     }));
     let span = events::execution_span(job.name(), number, id.get());

@@ -897,6 +897,7 @@ impl JobSlot {
                 .map(|slot| Arc::clone(slot) as Arc<dyn Registered>)
                 .collect(),
             recorder: context.settings.store.recorder(&self.name),
+            instance: Arc::from(&*context.settings.instance),
         };
         Prepared::Ready(Launch { active, schedule })
     }

@@ -244,7 +244,14 @@ impl History {
             started_at,
             finished_at: None,
         };
-        match self.find(started.id) {
+        // Ids increase: only an id not above the newest can be known (an
+        // execution recorded again), so a new one is not looked for.
+        let newest = self.executions.back().map(|execution| execution.id);
+        let known = match newest {
+            Some(newest) if newest >= started.id => self.find(started.id),
+            _ => None,
+        };
+        match known {
             Some(known) => {
                 let replaced = std::mem::replace(known, execution);
                 if replaced.state.is_terminal() {
