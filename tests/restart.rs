@@ -3,7 +3,8 @@
 //! started again on the same file, and the file then says what the restart
 //! did: the execution the kill interrupted is `abandoned` and continued by a
 //! `recovery` execution, the fires missed while down follow each job's
-//! `missed` policy, an interval grid keeps its anchor, `run_on_start` runs
+//! `missed` policy (`skip`, `run_once`, `catch_up`), an interval grid keeps
+//! its anchor, `run_on_start` runs
 //! only after a missed fire, and every execution ends in a terminal state.
 //!
 //! These run in real time (the processes and the signals are the point),
@@ -30,7 +31,7 @@ const INTERVAL: Duration = Duration::from_secs(2);
 const THRESHOLD: Duration = Duration::from_millis(250);
 
 /// The jobs of the service.
-const JOBS: [&str; 5] = ["long", "skipper", "once", "hourly", "starter"];
+const JOBS: [&str; 6] = ["long", "skipper", "once", "catchup", "hourly", "starter"];
 
 /// A scenario: a folder with the database and the logs of each start.
 struct Scenario {
@@ -251,7 +252,7 @@ fn assert_all_ended(executions: &[Execution]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kill_abandons_the_running_execution_and_missed_fires_follow_their_policy() {
-    let mut scenario = Scenario::new(&["long", "skipper", "once"]);
+    let mut scenario = Scenario::new(&["long", "skipper", "once", "catchup"]);
     let mut first = scenario.start("first");
     let store = scenario.store().await;
     wait_for(&store, "the long job to run", |all| {
@@ -262,8 +263,11 @@ async fn a_kill_abandons_the_running_execution_and_missed_fires_follow_their_pol
     .await;
     let anchor = schedule_row(&store, "skipper").await.anchor;
     let once_anchor = schedule_row(&store, "once").await.anchor;
+    let catchup_anchor = schedule_row(&store, "catchup").await.anchor;
     wait_for(&store, "two fires of each 2 s job", |all| {
-        succeeded(all, "skipper", "first") >= 2 && succeeded(all, "once", "first") >= 2
+        ["skipper", "once", "catchup"]
+            .iter()
+            .all(|job| succeeded(all, job, "first") >= 2)
     })
     .await;
     // Killed in the middle of an interval, down for 6 s (three fires of
@@ -278,8 +282,9 @@ async fn a_kill_abandons_the_running_execution_and_missed_fires_follow_their_pol
         "the recovery and two fires after the restart",
         |all| {
             succeeded(all, "long", "second") == 1
-                && succeeded(all, "skipper", "second") >= 2
-                && succeeded(all, "once", "second") >= 2
+                && ["skipper", "once", "catchup"]
+                    .iter()
+                    .all(|job| succeeded(all, job, "second") >= 2)
         },
     )
     .await;
@@ -309,7 +314,11 @@ async fn a_kill_abandons_the_running_execution_and_missed_fires_follow_their_pol
     assert_eq!(numbers, [2]);
     assert_eq!(recovery.outcome(), Some(&Outcome::Succeeded));
 
-    for (job, anchor) in [("skipper", anchor), ("once", once_anchor)] {
+    for (job, anchor) in [
+        ("skipper", anchor),
+        ("once", once_anchor),
+        ("catchup", catchup_anchor),
+    ] {
         // The grid kept its anchor: the row still has it, and every fire
         // before and after the restart is on it.
         assert_eq!(schedule_row(&store, job).await.anchor, anchor, "{job}");
@@ -344,7 +353,13 @@ async fn a_kill_abandons_the_running_execution_and_missed_fires_follow_their_pol
             // skip: none of them runs.
             "skipper" => assert_eq!(in_gap, [], "skip ran a missed fire"),
             // run_once: the latest of them runs, once.
-            _ => assert_eq!(in_gap, [latest_missed], "run_once ran these"),
+            "once" => assert_eq!(in_gap, [latest_missed], "run_once ran these"),
+            // catch_up with a limit of 2: the latest two, oldest first.
+            _ => assert_eq!(
+                in_gap,
+                [latest_missed - INTERVAL, latest_missed],
+                "catch_up ran these"
+            ),
         }
         // After the restart the grid goes on: the next fires, in order.
         let after: Vec<_> = runs

@@ -32,6 +32,17 @@ async fn skipper() {}
 #[job(name = "once", every = "2s", missed = "run_once", run_on_start = false)]
 async fn once() {}
 
+/// Every 2 s on its grid; the latest two fires missed while down run one
+/// after another.
+#[job(
+    name = "catchup",
+    every = "2s",
+    missed = "catch_up",
+    catch_up_limit = 2,
+    run_on_start = false
+)]
+async fn catchup() {}
+
 /// Runs at start, then every hour.
 #[job(name = "hourly", every = "1h")]
 async fn hourly() {}
