@@ -99,6 +99,45 @@ async fn run_once_runs_once_at_once_then_keeps_the_grid() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn catch_up_runs_the_latest_missed_fires_one_after_another_then_keeps_the_grid() {
+    let (logs, _guard) = Logs::capture();
+    let manager = JobManager::new();
+    let work = secs(5);
+    let (job, mut runs) = recording(
+        JobSpec::every("catching", TWO_MINUTES).missed(Missed::CatchUp { limit: 3 }),
+        work,
+    );
+    manager.register(job);
+    let start = Instant::now();
+    manager.start_all().unwrap();
+    assert_eq!(next(&mut runs).await.started_at, start);
+    settle().await;
+
+    // Suspended for 11.5 minutes: the fires due at 2 to 10 minutes are
+    // missed; the latest three run, oldest first, each once the one before
+    // it has ended.
+    tokio::time::advance(secs(690)).await;
+    for (k, due) in [(0, 360), (1, 480), (2, 600)] {
+        let run = next(&mut runs).await;
+        assert_eq!(run.number, 2 + k);
+        assert_eq!(run.scheduled_at, start + secs(due), "run {k}");
+        assert_eq!(run.started_at, start + secs(690) + work * k as u32);
+    }
+    // Then the grid goes on.
+    let run = next(&mut runs).await;
+    assert_eq!(run.scheduled_at, start + secs(720));
+    assert_eq!(run.started_at, start + secs(720));
+    manager.stop_all().await;
+
+    let stats = manager.stats("catching").unwrap();
+    assert_eq!(stats.missed_count, 5);
+    let missed = logs.job_operation("catching", "job_execute_missed");
+    assert_eq!(missed.len(), 1);
+    assert_eq!(missed[0].field("missed"), &json!(5));
+    assert_eq!(missed[0].str("policy"), "catch_up");
+}
+
+#[tokio::test(start_paused = true)]
 async fn missed_fires_add_up_over_several_jumps() {
     let manager = JobManager::new();
     let (job, mut runs) = recording(JobSpec::every("jumpy", secs(60)), Duration::ZERO);

@@ -298,6 +298,35 @@ async fn pause_and_a_schedule_set_at_run_time_survive_a_restart() {
     assert!(!third.stats("tuned").unwrap().is_paused);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_paused_job_runs_none_of_its_missed_fires_at_a_restart() {
+    let db = database();
+    let clock = clock();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let spec = || {
+        JobSpec::every("resting", 10 * SECOND)
+            .run_on_start(false)
+            .missed(Missed::CatchUp { limit: 3 })
+    };
+    let first = manager(&db, clock, |m| m.register(noting(spec(), &seen))).await;
+    first.start_all().unwrap();
+    tokio::time::sleep(15 * SECOND).await;
+    first.pause("resting").unwrap();
+    first.stop_all().await;
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    // Down past five fires: still paused at the restart, so the catch-up
+    // runs none of them; each is skipped as a paused job's fires are.
+    tokio::time::sleep(60 * SECOND).await;
+    let second = manager(&db, clock, |m| m.register(noting(spec(), &seen))).await;
+    second.start_all().unwrap();
+    tokio::task::yield_now().await;
+    let stats = second.stats("resting").unwrap();
+    second.stop_all().await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "a paused job ran");
+    assert!(stats.is_paused);
+    assert_eq!(stats.skipped_count, 3);
+}
+
 /// What a process that died mid-execution leaves in the file: an
 /// execution of `job`, due and started at `fire_at`, still running.
 async fn left_running(db: &Database, job: &str, fire_at: SystemTime) {

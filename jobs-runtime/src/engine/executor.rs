@@ -64,16 +64,11 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
                 && fire.due.elapsed() > job.settings.misfire_threshold
             {
                 let missed = job.stats().missed(1);
-                match spec.missed_policy() {
-                    Missed::Skip => {
-                        events::execute_missed(job.name(), 1, missed, "skip");
-                        return;
-                    }
-                    // This run is the one run `run_once` makes.
-                    Missed::RunOnce => events::execute_missed(job.name(), 1, missed, "run_once"),
-                    Missed::CatchUp { .. } => {
-                        events::execute_missed(job.name(), 1, missed, "catch_up");
-                    }
+                let policy = spec.missed_policy();
+                events::execute_missed(job.name(), 1, missed, policy.as_str());
+                // Otherwise this run is the one run of its missed fire.
+                if policy == Missed::Skip {
+                    return;
                 }
             }
             Some(permit)

@@ -736,7 +736,9 @@ impl SchedulingState {
         }
     }
 
-    /// Starts the next fire of the backlog, if no run is in flight.
+    /// Starts the next fire of the backlog, if no run is in flight. While
+    /// the job is paused its scheduled fires are skipped, as its other
+    /// fires are; a recovery runs.
     fn start_backlog(&mut self, job: &Arc<Started>, runs: &mut Vec<Run<Started>>) {
         if !self.runs.is_empty() {
             return;
@@ -744,7 +746,15 @@ impl SchedulingState {
         let Some(backlog) = &mut self.backlog else {
             return;
         };
-        let next = backlog.pop_front();
+        let mut next = backlog.pop_front();
+        while let Some(fire) = next.filter(|fire| fire.cause == Cause::Schedule) {
+            if !job.job.is_paused() {
+                next = Some(fire);
+                break;
+            }
+            job.skip(SkipReason::Paused);
+            next = backlog.pop_front();
+        }
         if backlog.is_empty() {
             self.backlog = None;
         }
@@ -793,20 +803,28 @@ impl SchedulingState {
             }
         }
         let clock = *job.job.clock();
-        let (missed, after_due) = self.skip_missed(job, now, reading);
+        let (mut missed, after_due) = self.skip_missed(job, now, reading);
         // No fire due now: every due fire was missed (a fixed-delay job has
         // none pending after a missed one).
         let Some(armed) = self.armed.filter(|armed| armed.at <= now) else {
-            if let Some((last_due, last_wall)) = missed {
-                // With `run_once` the job runs once now.
-                if matches!(
-                    job.job.spec().missed_policy(),
-                    Missed::RunOnce | Missed::CatchUp { .. }
-                ) {
-                    let fire = self.scheduled_fire(last_due, last_wall);
-                    self.fire(job, fire, false, runs);
+            if let Some(last) = missed.back() {
+                job.fired(last.fire_at);
+            }
+            match job.job.spec().missed_policy() {
+                Missed::Skip => {}
+                // The job runs once now.
+                Missed::RunOnce => {
+                    if let Some(fire) = missed.pop_back() {
+                        self.fire(job, fire, false, runs);
+                    }
                 }
-                job.fired(last_wall);
+                // The latest missed fires run one after another.
+                Missed::CatchUp { .. } => {
+                    self.backlog
+                        .get_or_insert_with(Default::default)
+                        .extend(missed);
+                    self.start_backlog(job, runs);
+                }
             }
             self.rearm_if_idle(job, now);
             return;
@@ -838,19 +856,25 @@ impl SchedulingState {
 
     /// Consumes the missed fires: those due fires that a later due fire
     /// supersedes, or that are later than the misfire threshold. Counts and
-    /// logs them, and returns the last one's due instant and wall time; and,
-    /// when a due fire is left to run, the fire that follows it (computed
-    /// here anyway, so a cron expression is evaluated once per fire).
+    /// logs them, and returns the latest of them (one, or a catch-up's
+    /// limit), oldest first, each as a scheduled fire; and, when a due fire
+    /// is left to run, the fire that follows it (computed here anyway, so a
+    /// cron expression is evaluated once per fire).
     fn skip_missed(
         &mut self,
         job: &Arc<Started>,
         now: Instant,
         reading: &Reading,
-    ) -> (Option<(Instant, SystemTime)>, Option<Following>) {
+    ) -> (VecDeque<Fire>, Option<Following>) {
         let clock = *job.job.clock();
         let threshold = job.job.settings.misfire_threshold;
+        let policy = job.job.spec().missed_policy();
+        let keep = match policy {
+            Missed::CatchUp { limit } => usize::try_from(limit).unwrap_or(usize::MAX),
+            Missed::Skip | Missed::RunOnce => 1,
+        };
         let mut missed = 0;
-        let mut last_missed = None;
+        let mut latest = VecDeque::new();
         let mut after_due = None;
         while let Some(due) = self.timing.due().filter(|due| *due <= now) {
             let following = self.timing.following(&clock, reading);
@@ -868,21 +892,19 @@ impl SchedulingState {
                 .timing
                 .due_wall(&clock, reading)
                 .unwrap_or_else(|| clock.wall_by(due, reading));
-            last_missed = Some((due, wall));
+            if latest.len() == keep {
+                latest.pop_front();
+            }
+            latest.push_back(self.scheduled_fire(due, wall));
             self.timing.take(following);
         }
         if missed == 0 {
-            return (None, after_due);
+            return (latest, after_due);
         }
         let total = job.job.stats().missed(missed);
-        let policy = match job.job.spec().missed_policy() {
-            Missed::Skip => "skip",
-            Missed::RunOnce => "run_once",
-            Missed::CatchUp { .. } => "catch_up",
-        };
-        events::execute_missed(job.job.name(), missed, total, policy);
+        events::execute_missed(job.job.name(), missed, total, policy.as_str());
         self.arm(job, now);
-        (last_missed, after_due)
+        (latest, after_due)
     }
 
     /// Applies pause and the overlap policy to one fire; a manual trigger

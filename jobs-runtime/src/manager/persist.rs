@@ -23,8 +23,7 @@ use crate::engine::scheduler::Timing;
 use crate::model::execution::{
     from_millis, to_millis, Cause, Execution, ExecutionFilter, ExecutionId, Retention,
 };
-use crate::model::resume::{self, Grid, Known, Policy};
-use crate::model::spec::Missed;
+use crate::model::resume::{self, Grid, Known};
 use crate::store::{Change, MemoryStore, ScheduleRow, Store};
 use crate::{events, Error, Schedule};
 
@@ -297,22 +296,18 @@ impl JobSlot {
             },
             Schedule::Cron(cron) => Grid::Cron(cron),
         };
-        let (policy, name) = match self.spec.missed_policy() {
-            Missed::Skip => (Policy::Skip, "skip"),
-            Missed::RunOnce => (Policy::RunOnce, "run_once"),
-            Missed::CatchUp { limit } => (Policy::CatchUp(limit), "catch_up"),
-        };
+        let missed = self.spec.missed_policy();
         let plan = resume::plan(
             grid,
             known,
             wall_start,
             settings.misfire_threshold,
-            policy,
+            missed,
             self.spec.runs_on_start_with(Some(schedule)),
         );
         if plan.missed > 0 {
             let total = self.stats.missed(plan.missed);
-            events::execute_missed(&self.name, plan.missed, total, name);
+            events::execute_missed(&self.name, plan.missed, total, missed.as_str());
         }
         backlog.extend(
             plan.backlog

@@ -10,7 +10,8 @@
 //!   fire.
 //! - `skip` runs none of the missed fires, `run_once` runs the latest of
 //!   them, `catch_up` runs the latest `limit` of them one after another,
-//!   oldest first. Missed fires that do not run are counted.
+//!   oldest first. Every missed fire is counted, whether its policy runs it
+//!   late or not, as fires missed in a running process are.
 //! - `run_on_start` runs the job at start if it has never fired, or if its
 //!   last fire was missed and nothing else runs at start. A job that fired
 //!   on time before the restart does not run again.
@@ -21,6 +22,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::model::cron::CronSchedule;
+use crate::model::spec::Missed;
 
 /// A recurring job's fire times.
 #[derive(Debug, Clone, Copy)]
@@ -34,15 +36,6 @@ pub(crate) enum Grid<'a> {
     Delay(Duration),
     /// A cron expression's matches.
     Cron(&'a CronSchedule),
-}
-
-/// The policy for fires missed while the process was down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Policy {
-    Skip,
-    RunOnce,
-    /// Runs at most this many, the latest, oldest first.
-    CatchUp(u32),
 }
 
 /// What a job knows at start.
@@ -67,7 +60,7 @@ pub(crate) struct Plan {
     /// Missed fires that run now, one after another, oldest first; or the
     /// run on start, when it is not one of an interval grid's fires.
     pub(crate) backlog: Vec<SystemTime>,
-    /// Missed fires that do not run.
+    /// The missed fires, run late or not.
     pub(crate) missed: u64,
     /// The latest fire this plan handles at start (missed, or in the
     /// backlog): the job's last fire from now on. A fire left to
@@ -85,12 +78,12 @@ pub(crate) fn plan(
     known: Known,
     now: SystemTime,
     threshold: Duration,
-    policy: Policy,
+    policy: Missed,
     run_on_start: bool,
 ) -> Plan {
     let keep = match policy {
-        Policy::CatchUp(limit) => usize::try_from(limit).unwrap_or(usize::MAX).max(2),
-        Policy::Skip | Policy::RunOnce => 2,
+        Missed::CatchUp { limit } => usize::try_from(limit).unwrap_or(usize::MAX).max(2),
+        Missed::Skip | Missed::RunOnce => 2,
     };
     let (count, latest) = match known.since {
         Some(since) => due_between(grid, since, now, keep),
@@ -106,29 +99,25 @@ pub(crate) fn plan(
     let missed_latest = &latest[..latest.len() - usize::from(late.is_some())];
     let mut first = late;
     let mut backlog = Vec::new();
-    let mut missed = missed_count;
     match policy {
-        Policy::Skip => {}
-        Policy::RunOnce => {
+        Missed::Skip => {}
+        Missed::RunOnce => {
             if late.is_none() {
                 backlog.extend(missed_latest.last().copied());
             }
         }
-        Policy::CatchUp(limit) => {
+        Missed::CatchUp { limit } => {
             let limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1);
             let start = latest.len().saturating_sub(limit);
             backlog.extend_from_slice(&latest[start..]);
             first = None;
-            let ran = missed_latest.len().saturating_sub(start);
-            missed = missed_count - u64::try_from(ran).unwrap_or(missed_count);
         }
     }
-    let reached = match late {
+    let mut reached = match late {
         Some(_) if first.is_some() => missed_latest.last().copied(),
         _ => latest.last().copied(),
     };
     let never_fired = known.last_fire.is_none();
-    let mut reached = reached;
     if first.is_none() && backlog.is_empty() && run_on_start && (never_fired || missed_count > 0) {
         if on_grid(grid, now) {
             first = Some(now);
@@ -152,7 +141,7 @@ pub(crate) fn plan(
     Plan {
         first,
         backlog,
-        missed,
+        missed: missed_count,
         reached,
     }
 }
@@ -317,10 +306,10 @@ mod tests {
     #[test]
     fn a_new_job_misses_nothing_and_runs_on_start_only_if_asked() {
         let grid = every(t(0), 10);
-        let quiet = plan(grid, FRESH, t(0), MIN, Policy::Skip, false);
+        let quiet = plan(grid, FRESH, t(0), MIN, Missed::Skip, false);
         assert_eq!(quiet.first, Some(t(10)));
         assert_eq!((quiet.missed, quiet.reached), (0, None));
-        let eager = plan(grid, FRESH, t(0), MIN, Policy::Skip, true);
+        let eager = plan(grid, FRESH, t(0), MIN, Missed::Skip, true);
         assert_eq!(eager.first, Some(t(0)));
         assert!(eager.backlog.is_empty());
     }
@@ -328,7 +317,7 @@ mod tests {
     #[test]
     fn the_grid_keeps_its_anchor_across_a_restart() {
         // Fired at :00, restarted at :05: the next fire is :10, not :15.
-        let result = plan(every(t(0), 10), known(0), t(5), MIN, Policy::Skip, true);
+        let result = plan(every(t(0), 10), known(0), t(5), MIN, Missed::Skip, true);
         assert_eq!(result.first, Some(t(10)));
         assert_eq!((result.missed, result.reached), (0, None));
     }
@@ -336,7 +325,7 @@ mod tests {
     #[test]
     fn skip_counts_the_missed_fires_and_runs_none() {
         // Last fire :00, down until :35: :10, :20, :30 missed.
-        let result = plan(every(t(0), 10), known(0), t(35), MIN, Policy::Skip, false);
+        let result = plan(every(t(0), 10), known(0), t(35), MIN, Missed::Skip, false);
         assert!(result.backlog.is_empty());
         assert_eq!(result.missed, 3);
         assert_eq!(result.first, Some(t(40)));
@@ -347,7 +336,7 @@ mod tests {
     fn a_fire_late_by_less_than_the_threshold_just_runs() {
         // :30 was due half a minute ago: late, not missed.
         let now = t(30) + Duration::from_secs(30);
-        let result = plan(every(t(0), 10), known(0), now, MIN, Policy::Skip, false);
+        let result = plan(every(t(0), 10), known(0), now, MIN, Missed::Skip, false);
         assert_eq!(result.first, Some(t(30)));
         assert_eq!(result.missed, 2);
         assert_eq!(result.reached, Some(t(20)));
@@ -355,7 +344,7 @@ mod tests {
 
     #[test]
     fn run_once_runs_the_latest_missed_fire() {
-        let result = plan(every(t(0), 10), known(0), t(35), MIN, Policy::RunOnce, true);
+        let result = plan(every(t(0), 10), known(0), t(35), MIN, Missed::RunOnce, true);
         assert_eq!(result.backlog, vec![t(30)]);
         assert_eq!(result.missed, 3);
         assert_eq!(result.first, Some(t(40)));
@@ -364,26 +353,40 @@ mod tests {
     #[test]
     fn catch_up_runs_the_latest_missed_fires_up_to_its_limit() {
         let grid = every(t(0), 10);
-        let all = plan(grid, known(0), t(35), MIN, Policy::CatchUp(10), false);
+        let all = plan(
+            grid,
+            known(0),
+            t(35),
+            MIN,
+            Missed::CatchUp { limit: 10 },
+            false,
+        );
         assert_eq!(all.backlog, vec![t(10), t(20), t(30)]);
-        assert_eq!(all.missed, 0);
+        assert_eq!(all.missed, 3);
         assert_eq!(all.first, Some(t(40)));
-        let two = plan(grid, known(0), t(35), MIN, Policy::CatchUp(2), false);
+        let two = plan(
+            grid,
+            known(0),
+            t(35),
+            MIN,
+            Missed::CatchUp { limit: 2 },
+            false,
+        );
         assert_eq!(two.backlog, vec![t(20), t(30)]);
-        assert_eq!(two.missed, 1);
+        assert_eq!(two.missed, 3);
         assert_eq!(two.reached, Some(t(30)));
     }
 
     #[test]
     fn run_on_start_runs_after_a_missed_fire_but_not_after_an_on_time_one() {
         let grid = every(t(0), 60);
-        let missed = plan(grid, known(0), t(65), MIN, Policy::Skip, true);
+        let missed = plan(grid, known(0), t(65), MIN, Missed::Skip, true);
         // The run on start, then the grid from its anchor: :120, not :125.
         assert_eq!(missed.backlog, vec![t(65)]);
         assert_eq!(missed.first, Some(t(120)));
         assert_eq!(missed.missed, 1);
         assert_eq!(missed.reached, Some(t(65)));
-        let on_time = plan(grid, known(60), t(61), MIN, Policy::Skip, true);
+        let on_time = plan(grid, known(60), t(61), MIN, Missed::Skip, true);
         assert_eq!(on_time.first, Some(t(120)));
         assert_eq!(on_time.missed, 0);
     }
@@ -395,22 +398,29 @@ mod tests {
             interval: Duration::from_millis(1),
         };
         let days = 40 * 24 * 60;
-        let result = plan(grid, known(0), t(days), MIN, Policy::CatchUp(3), false);
+        let result = plan(
+            grid,
+            known(0),
+            t(days),
+            MIN,
+            Missed::CatchUp { limit: 3 },
+            false,
+        );
         assert_eq!(result.backlog.len(), 3);
         assert_eq!(result.backlog[2], t(days));
-        // The last three run, the one due now among them.
-        assert_eq!(result.missed, days * 60_000 - 3);
+        // The last three run; the one due now is not missed.
+        assert_eq!(result.missed, days * 60_000 - 1);
     }
 
     #[test]
     fn fixed_delay_counts_one_interval_from_the_last_fire() {
         let grid = Grid::Delay(MIN * 10);
-        let waiting = plan(grid, known(0), t(5), MIN, Policy::Skip, false);
+        let waiting = plan(grid, known(0), t(5), MIN, Missed::Skip, false);
         assert_eq!(waiting.first, Some(t(10)));
-        let overdue = plan(grid, known(0), t(30), MIN, Policy::RunOnce, false);
+        let overdue = plan(grid, known(0), t(30), MIN, Missed::RunOnce, false);
         assert_eq!(overdue.backlog, vec![t(10)]);
         assert_eq!(overdue.first, None);
-        let skipped = plan(grid, known(0), t(30), MIN, Policy::Skip, false);
+        let skipped = plan(grid, known(0), t(30), MIN, Missed::Skip, false);
         assert_eq!(skipped.missed, 1);
         assert_eq!(skipped.first, Some(t(40)));
     }
@@ -428,10 +438,10 @@ mod tests {
             known(0),
             t(35),
             MIN,
-            Policy::CatchUp(2),
+            Missed::CatchUp { limit: 2 },
             false,
         );
-        assert_eq!(result.missed, 1);
+        assert_eq!(result.missed, 3);
         assert_eq!(result.backlog.len(), 2);
         assert!(result.backlog[0] < result.backlog[1] && result.backlog[1] <= t(35));
         assert!(result.first.is_some_and(|next| next > t(35)));

@@ -82,14 +82,13 @@ pub enum Missed {
     Skip,
     /// Missed fires are counted and logged, and the job runs once at once.
     RunOnce,
-    /// Fires missed while the process was down or busy run one after
-    /// another, oldest first, at most `limit` of them (older ones are
-    /// skipped and counted as missed); never at once.
-    ///
-    /// The fires missed while no process ran the job (found at start from
-    /// the schedule row the store kept) are run that way; for fires missed
-    /// while the process runs (suspended, a clock jump, slots busy) the job
-    /// runs once now, as with [`RunOnce`](Missed::RunOnce).
+    /// Missed fires are counted and logged, and the latest `limit` of them
+    /// run one after another, oldest first (older ones are skipped); never
+    /// at once. This holds for fires missed while no process ran the job
+    /// (found at start from the schedule row the store kept) and for fires
+    /// a running process missed (it was suspended, or its clock jumped); a
+    /// run that waited for slots past its fire time is the one run of its
+    /// fire.
     ///
     /// `limit` is from 1 to [`Missed::MAX_CATCH_UP_LIMIT`]; another value
     /// makes [`JobManager::start_all`](crate::JobManager::start_all) fail
@@ -124,6 +123,16 @@ impl Missed {
             Ok(Missed::CatchUp { limit })
         } else {
             Err(MissedError { limit })
+        }
+    }
+
+    /// The policy's name, as logs show it: `skip`, `run_once` or
+    /// `catch_up`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Missed::Skip => "skip",
+            Missed::RunOnce => "run_once",
+            Missed::CatchUp { .. } => "catch_up",
         }
     }
 

@@ -497,6 +497,53 @@ async fn schedule_rows_round_trip_and_survive_a_restart(mut harness: impl Harnes
     assert_eq!(store.schedules().await.unwrap(), [digest, hourly]);
 }
 
+async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl Harness) {
+    let row = ScheduleRow {
+        job: "hourly".into(),
+        anchor: at(T),
+        last_fire: Some(at(T + 3_600_000)),
+        last_success: None,
+        paused: false,
+        schedule_override: None,
+    };
+    let store = harness.open().await;
+    let recorder = store.recorder("hourly");
+    recorder.record(Change::Schedule(row.clone()));
+    // A fire moves the last fire on; an older one does not move it back.
+    recorder.record(Change::Fired {
+        at: at(T + 7_200_000),
+    });
+    recorder.record(Change::Fired {
+        at: at(T + 3_600_000),
+    });
+    // A success sets the row's last success.
+    let id = started(&*store, "hourly", at(T + 7_200_000), true);
+    finished(
+        &*store,
+        id,
+        "hourly",
+        ExecutionState::Succeeded,
+        at(T + 7_200_500),
+    );
+    // A row written again with what its writer knew earlier (a pause, say)
+    // keeps the newer last fire and last success.
+    recorder.record(Change::Schedule(ScheduleRow {
+        paused: true,
+        ..row.clone()
+    }));
+    store.flush().await.unwrap();
+    let rows = store.schedules().await.unwrap();
+    assert_eq!(
+        rows,
+        [ScheduleRow {
+            last_fire: Some(at(T + 7_200_000)),
+            last_success: Some(at(T + 7_200_500)),
+            paused: true,
+            ..row
+        }]
+    );
+}
+
 async fn last_completion_is_the_latest_success_and_outlives_pruning(mut harness: impl Harness) {
     {
         let store = harness.open().await;
@@ -759,6 +806,7 @@ suite!(
     every_outcome_round_trips,
     a_restart_abandons_what_was_running,
     schedule_rows_round_trip_and_survive_a_restart,
+    a_rows_last_fire_and_last_success_only_move_forward,
     last_completion_is_the_latest_success_and_outlives_pruning,
     pruning_by_age_keeps_the_recent_and_the_unfinished,
     pruning_by_count_keeps_the_newest_of_each_job,
