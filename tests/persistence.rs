@@ -299,6 +299,48 @@ async fn pause_and_a_schedule_set_at_run_time_survive_a_restart() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn stats_start_from_what_earlier_processes_recorded() {
+    let db = database();
+    let clock = clock();
+    let start = clock.now();
+    let job = || {
+        let tries = AtomicU32::new(0);
+        job_fn(
+            JobSpec::every("counted", 10 * SECOND).run_on_start(false),
+            move |_| {
+                let failing = tries.fetch_add(1, Ordering::SeqCst) % 2 == 1;
+                async move {
+                    if failing {
+                        Err("upstream answered 503".into())
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+        )
+    };
+    let first = manager(&db, clock, |m| m.register(job())).await;
+    first.start_all().unwrap();
+    // Fires at 10 s (succeeds) and 20 s (fails).
+    tokio::time::sleep(25 * SECOND).await;
+    first.stop_all().await;
+
+    let second = manager(&db, clock, |m| m.register(job())).await;
+    let stats = second.stats("counted").unwrap();
+    assert_eq!((stats.execution_count, stats.error_count), (2, 1));
+    assert_eq!(stats.last_error.as_deref(), Some("upstream answered 503"));
+    assert_eq!(stats.last_started_at, Some(start + 20 * SECOND));
+    assert_eq!(stats.last_finished_at, Some(start + 20 * SECOND));
+    // Times cover this process: none has run yet.
+    assert_eq!(stats.average_execution_time, Duration::ZERO);
+    second.start_all().unwrap();
+    tokio::time::sleep(10 * SECOND).await;
+    second.stop_all().await;
+    let stats = second.stats("counted").unwrap();
+    assert_eq!((stats.execution_count, stats.error_count), (3, 1));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_paused_job_runs_none_of_its_missed_fires_at_a_restart() {
     let db = database();
     let clock = clock();

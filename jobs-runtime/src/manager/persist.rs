@@ -88,12 +88,14 @@ impl JobManager {
         }
         let clock = lock(&self.inner.settings).clock;
         let recovered = store.recover(clock.now()).await?;
-        let mut completions = Vec::with_capacity(slots.len());
+        let mut kept = Vec::with_capacity(slots.len());
         for slot in &slots {
-            completions.push(store.last_completed_at(&slot.name).await?);
+            let completed = store.last_completed_at(&slot.name).await?;
+            kept.push((completed, store.totals(&slot.name).await?));
         }
         let mut problems = Vec::new();
-        for (slot, completed) in slots.iter().zip(completions) {
+        for (slot, (completed, totals)) in slots.iter().zip(kept) {
+            slot.stats.restore(&totals);
             let row = recovered
                 .schedules
                 .iter()

@@ -6,13 +6,17 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::store::JobTotals;
 use crate::Schedule;
 
 /// A snapshot of one job's statistics, from
 /// [`JobManager::stats`](crate::JobManager::stats).
 ///
-/// Counts and times cover the life of the manager. Execution times are zero
-/// until the first execution finishes.
+/// Counts and times cover the life of the manager. With a database store,
+/// `execution_count`, `error_count`, `last_started_at`, `last_finished_at`
+/// and `last_error` start from what earlier processes recorded; the other
+/// counts and the execution times cover this manager only. Execution times
+/// are zero until the first execution finishes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct JobStats {
@@ -99,6 +103,8 @@ struct StatsData {
     schedule: Option<Schedule>,
     numbers_issued: u64,
     execution_count: u64,
+    /// Executions finished by this process, which the times cover.
+    timed: u64,
     error_count: u64,
     failed_attempts: u64,
     retry_count: u64,
@@ -150,6 +156,19 @@ impl StatsCell {
         self.with(|data| data.started = false);
     }
 
+    /// Starts the counts, the last start and end, and the last error from
+    /// what a store kept of earlier processes; execution times cover this
+    /// process only.
+    pub(crate) fn restore(&self, totals: &JobTotals) {
+        self.with(|data| {
+            data.execution_count = totals.executions;
+            data.error_count = totals.failures;
+            data.last_started_at = totals.last_started_at;
+            data.last_finished_at = totals.last_finished_at;
+            data.last_error.clone_from(&totals.last_error);
+        });
+    }
+
     /// Records the start of an execution and returns its number.
     pub(crate) fn begin(&self, started_at: SystemTime) -> u64 {
         self.with(|data| {
@@ -172,11 +191,12 @@ impl StatsCell {
             }
             data.last_finished_at = Some(finished_at);
             data.execution_count += 1;
+            data.timed += 1;
             let elapsed = nanos(elapsed);
             data.total_time = data.total_time.saturating_add(elapsed);
             data.last_time = elapsed;
             data.max_time = data.max_time.max(elapsed);
-            data.min_time = if data.execution_count == 1 {
+            data.min_time = if data.timed == 1 {
                 elapsed
             } else {
                 data.min_time.min(elapsed)
@@ -253,7 +273,7 @@ impl StatsCell {
                 runs => mean(data.total_queue_time, u64::from(runs)),
             },
             max_queue_time: Duration::from_nanos(data.max_queue_time),
-            average_execution_time: match data.execution_count {
+            average_execution_time: match data.timed {
                 0 => Duration::ZERO,
                 count => mean(data.total_time, count),
             },

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::{Change, NewExecution, Recorder, Recovered, ScheduleRow, Store, StoreFuture};
+use super::{
+    Change, JobTotals, NewExecution, Recorder, Recovered, ScheduleRow, Store, StoreFuture,
+};
 use crate::execution::{
     truncate_millis, Attempt, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome,
     Retention,
@@ -61,13 +63,14 @@ struct JobCell {
 }
 
 /// One job's executions, oldest first (in the order they started), how
-/// many of them have ended, when its last successful one finished, and its
-/// schedule row.
+/// many of them have ended, when its last successful one finished, its
+/// totals and its schedule row.
 #[derive(Debug, Default)]
 struct History {
     executions: VecDeque<Execution>,
     ended: usize,
     last_completed_at: Option<SystemTime>,
+    totals: JobTotals,
     schedule: Option<ScheduleRow>,
 }
 
@@ -168,9 +171,16 @@ impl History {
                         u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
                     );
                 }
+                let error = match &attempt.outcome {
+                    Some(outcome) if !retrying => outcome.error(),
+                    _ => None,
+                };
                 put_attempt(&mut execution.attempts, attempt);
                 if retrying {
                     execution.state = ExecutionState::Retrying;
+                }
+                if error.is_some() {
+                    self.totals.last_error = error;
                 }
             }
             Change::Finished { id, state, at } => {
@@ -189,6 +199,9 @@ impl History {
                 }
                 if state.is_terminal() && !was_ended {
                     self.ended += 1;
+                    self.totals.executions += 1;
+                    self.totals.failures += u64::from(state != ExecutionState::Succeeded);
+                    self.totals.last_finished_at = self.totals.last_finished_at.max(Some(at));
                 }
                 self.keep_last(keep_last);
             }
@@ -221,6 +234,7 @@ impl History {
 
     fn start(&mut self, started: NewExecution, job: &Arc<str>) {
         let started_at = started.started_at.map(truncate_millis);
+        self.totals.last_started_at = self.totals.last_started_at.max(started_at);
         let execution = Execution {
             id: started.id,
             job: Arc::clone(job),
@@ -310,6 +324,13 @@ impl History {
             execution.state = ExecutionState::Abandoned;
             execution.finished_at = Some(now);
             abandoned.push(execution.clone());
+        }
+        if !abandoned.is_empty() {
+            let count = abandoned.len() as u64;
+            self.totals.executions += count;
+            self.totals.failures += count;
+            self.totals.last_finished_at = self.totals.last_finished_at.max(Some(now));
+            self.totals.last_error = Outcome::Abandoned.error();
         }
         self.ended += abandoned.len();
         self.keep_last(keep_last);
@@ -416,6 +437,14 @@ impl Store for MemoryStore {
             .known(job)
             .and_then(|cell| lock(&cell.history).last_completed_at);
         Box::pin(ready(Ok(at)))
+    }
+
+    fn totals<'a>(&'a self, job: &'a str) -> StoreFuture<'a, JobTotals> {
+        let totals = self
+            .known(job)
+            .map(|cell| lock(&cell.history).totals.clone())
+            .unwrap_or_default();
+        Box::pin(ready(Ok(totals)))
     }
 
     fn prune<'a>(

@@ -138,6 +138,10 @@ pub trait Store: Send + Sync + 'static {
     /// execution is pruned.
     fn last_completed_at<'a>(&'a self, job: &'a str) -> StoreFuture<'a, Option<SystemTime>>;
 
+    /// What `job`'s executions add up to since the store first met it,
+    /// whatever has been pruned since.
+    fn totals<'a>(&'a self, job: &'a str) -> StoreFuture<'a, JobTotals>;
+
     /// Removes the ended executions of `job` that `retention` does not
     /// keep, as of `now`: those due more than `retention.keep_for` before
     /// `now`, and those beyond the newest `retention.keep_last` (by id).
@@ -188,6 +192,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         (**self).last_completed_at(job)
     }
 
+    fn totals<'a>(&'a self, job: &'a str) -> StoreFuture<'a, JobTotals> {
+        (**self).totals(job)
+    }
+
     fn prune<'a>(
         &'a self,
         job: &'a str,
@@ -205,6 +213,23 @@ pub trait Recorder: Send + Sync + 'static {
     /// the changes queued with it. A change that cannot be written is
     /// logged and reported by the store's next [`flush`](Store::flush).
     fn record(&self, change: Change);
+}
+
+/// What one job's executions add up to, kept by the store as they end
+/// (from [`Store::totals`]); a restart starts the job's stats from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobTotals {
+    /// Ended executions, of every outcome (abandoned ones included).
+    pub executions: u64,
+    /// Those that did not succeed: failed, cancelled or abandoned.
+    pub failures: u64,
+    /// When the latest execution started.
+    pub last_started_at: Option<SystemTime>,
+    /// When the latest execution ended.
+    pub last_finished_at: Option<SystemTime>,
+    /// The error of the latest failed attempt that ended its execution, as
+    /// [`Outcome::error`](crate::execution::Outcome::error) words it.
+    pub last_error: Option<String>,
 }
 
 /// What [`Store::recover`] found.

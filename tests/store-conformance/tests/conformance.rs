@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jobs_runtime::execution::{
     Attempt, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
 };
-use jobs_runtime::store::{Change, MemoryStore, NewExecution, ScheduleRow, SqliteStore, Store};
+use jobs_runtime::store::{
+    Change, JobTotals, MemoryStore, NewExecution, ScheduleRow, SqliteStore, Store,
+};
 
 /// Opens the store under test, the first time or again after a restart.
 trait Harness {
@@ -544,6 +546,55 @@ async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl H
     );
 }
 
+async fn totals_add_up_every_ended_execution_and_outlive_pruning(mut harness: impl Harness) {
+    {
+        let store = harness.open().await;
+        let store = &*store;
+        assert_eq!(store.totals("sync").await.unwrap(), JobTotals::default());
+        complete(store, "sync", at(T), Outcome::Succeeded);
+        let failure = Outcome::failed_with("connection refused");
+        complete(store, "sync", at(T + 1_000), failure.clone());
+        complete(store, "sync", at(T + 2_000), Outcome::Succeeded);
+        complete(store, "other", at(T + 3_000), Outcome::Succeeded);
+        started(store, "sync", at(T + 4_000), true);
+        store.flush().await.unwrap();
+        assert_eq!(
+            store.totals("sync").await.unwrap(),
+            JobTotals {
+                executions: 3,
+                failures: 1,
+                last_started_at: Some(at(T + 4_001)),
+                last_finished_at: Some(at(T + 2_011)),
+                last_error: Some("connection refused".into()),
+            }
+        );
+        prune_each(
+            store,
+            &["sync"],
+            Retention {
+                keep_for: Retention::DEFAULT_KEEP_FOR,
+                keep_last: 1,
+            },
+            at(T + 5_000),
+        )
+        .await;
+    }
+    // A restart abandons the running one: an ended execution, a failure.
+    let store = harness.open().await;
+    store.recover(at(T + 9_000)).await.unwrap();
+    assert_eq!(
+        store.totals("sync").await.unwrap(),
+        JobTotals {
+            executions: 4,
+            failures: 2,
+            last_started_at: Some(at(T + 4_001)),
+            last_finished_at: Some(at(T + 9_000)),
+            last_error: Outcome::Abandoned.error(),
+        }
+    );
+    assert_eq!(store.totals("other").await.unwrap().executions, 1);
+}
+
 async fn last_completion_is_the_latest_success_and_outlives_pruning(mut harness: impl Harness) {
     {
         let store = harness.open().await;
@@ -808,6 +859,7 @@ suite!(
     schedule_rows_round_trip_and_survive_a_restart,
     a_rows_last_fire_and_last_success_only_move_forward,
     last_completion_is_the_latest_success_and_outlives_pruning,
+    totals_add_up_every_ended_execution_and_outlive_pruning,
     pruning_by_age_keeps_the_recent_and_the_unfinished,
     pruning_by_count_keeps_the_newest_of_each_job,
     each_job_is_pruned_by_its_own_retention_and_no_other,

@@ -169,7 +169,7 @@ async fn a_database_from_a_newer_version_is_refused() {
             error,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),
@@ -177,8 +177,24 @@ async fn a_database_from_a_newer_version_is_refused() {
     );
     assert_eq!(
         error.to_string(),
-        format!("cannot open the job store {url:?}: its schema is version 99, but this program knows versions up to 1; upgrade the program or use another database")
+        format!("cannot open the job store {url:?}: its schema is version 99, but this program knows versions up to 2; upgrade the program or use another database")
     );
+}
+
+#[tokio::test]
+async fn a_database_of_an_older_version_is_migrated_at_open() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("jobs.db");
+    create(&path).await;
+    // What the first version of the schema left: no totals table.
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute_batch("DROP TABLE jobs_totals; DELETE FROM jobs_schema_version WHERE version = 2")
+        .unwrap();
+    drop(connection);
+    let store = SqliteStore::open(&url_of(&path)).await.unwrap();
+    let totals = store.totals("sync").await.expect("the totals table is back");
+    assert_eq!(totals.executions, 0);
 }
 
 #[tokio::test]
@@ -195,7 +211,7 @@ async fn migrations_are_applied_once_and_the_schema_is_recorded() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     let mode: String = connection
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap();

@@ -51,12 +51,15 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::{Change, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture};
+use super::{Change, JobTotals, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture};
 use crate::execution::{Execution, ExecutionFilter, ExecutionId, Retention};
 use writer::Message;
 
 /// The migrations, in order: migration `n` is at index `n - 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_executions.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_executions.sql"),
+    include_str!("migrations/0002_totals.sql"),
+];
 
 /// The newest schema version this program knows.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -314,6 +317,13 @@ impl Store for SqliteStore {
         let job = job.to_owned();
         self.read("reading a job's last completion", move |connection| {
             read::last_completed_at(connection, &job)
+        })
+    }
+
+    fn totals<'a>(&'a self, job: &'a str) -> StoreFuture<'a, JobTotals> {
+        let job = job.to_owned();
+        self.read("reading a job's totals", move |connection| {
+            read::totals(connection, &job)
         })
     }
 

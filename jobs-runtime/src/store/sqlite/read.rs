@@ -11,10 +11,30 @@ use crate::execution::{
     from_millis, to_millis, Attempt, Execution, ExecutionFilter, ExecutionId, ExecutionState,
     Outcome,
 };
-use crate::store::ScheduleRow;
+use crate::store::{JobTotals, ScheduleRow};
 
 const EXECUTION_COLUMNS: &str = "id, job, fire_at, cause, state, instance, attempt, \
      attempt_started_at, started_at, finished_at";
+
+/// What `job`'s executions add up to; zeros for a job with none.
+pub(super) fn totals(connection: &Connection, job: &str) -> rusqlite::Result<JobTotals> {
+    let totals = connection
+        .prepare_cached(
+            "SELECT executions, failures, last_started_at, last_finished_at, last_error
+             FROM jobs_totals WHERE job = ?1",
+        )?
+        .query_row([job], |row| {
+            Ok(JobTotals {
+                executions: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(0),
+                failures: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                last_started_at: row.get::<_, Option<i64>>(2)?.map(from_millis),
+                last_finished_at: row.get::<_, Option<i64>>(3)?.map(from_millis),
+                last_error: row.get(4)?,
+            })
+        })
+        .optional()?;
+    Ok(totals.unwrap_or_default())
+}
 
 /// The executions that pass `filter`, in its order and up to its limit.
 pub(super) fn executions(

@@ -241,6 +241,14 @@ impl Writer {
             if let Some(execution) =
                 read::execution(&transaction, ExecutionId(id)).map_err(failed)?
             {
+                let total = Totals {
+                    executions: 1,
+                    failures: 1,
+                    last_finished_at: Some(now),
+                    last_error: Outcome::Abandoned.error(),
+                    ..Totals::default()
+                };
+                add_totals(&transaction, &execution.job, &total).map_err(failed)?;
                 abandoned.push(execution);
             }
         }
@@ -296,11 +304,15 @@ fn write_batch(connection: &Connection, changes: &[(Arc<str>, Change)]) -> rusql
     let mut rows: Vec<NewRow<'_>> = Vec::new();
     let mut new: HashMap<ExecutionId, usize> = HashMap::new();
     let mut completions: HashMap<&str, i64> = HashMap::new();
+    let mut fires: HashMap<&str, i64> = HashMap::new();
+    let mut totals: HashMap<&str, Totals> = HashMap::new();
     for (job, change) in changes {
         let job: &str = job;
         match change {
             Change::Started(started) => {
                 let started_at = started.started_at.map(to_millis);
+                let total = totals.entry(job).or_default();
+                total.last_started_at = total.last_started_at.max(started_at);
                 let row = NewRow {
                     id: started.id.0,
                     job,
@@ -353,6 +365,10 @@ fn write_batch(connection: &Connection, changes: &[(Arc<str>, Change)]) -> rusql
                 retrying,
             } => {
                 insert_attempt(connection, *id, attempt)?;
+                let error = attempt.outcome.as_ref().and_then(Outcome::error);
+                if let (false, Some(error)) = (*retrying, error) {
+                    totals.entry(job).or_default().last_error = Some(error);
+                }
                 if *retrying {
                     match new.get(id) {
                         Some(&index) => rows[index].state = ExecutionState::Retrying,
@@ -385,14 +401,16 @@ fn write_batch(connection: &Connection, changes: &[(Arc<str>, Change)]) -> rusql
                     let latest = completions.entry(job).or_insert(at);
                     *latest = (*latest).max(at);
                 }
+                if state.is_terminal() {
+                    let total = totals.entry(job).or_default();
+                    total.executions += 1;
+                    total.failures += i64::from(*state != ExecutionState::Succeeded);
+                    total.last_finished_at = total.last_finished_at.max(Some(at));
+                }
             }
             Change::Fired { at } => {
-                connection
-                    .prepare_cached(
-                        "UPDATE jobs_schedules SET last_fire = max(coalesce(last_fire, ?2), ?2)
-                         WHERE job = ?1",
-                    )?
-                    .execute((job, to_millis(*at)))?;
+                let latest = fires.entry(job).or_insert(i64::MIN);
+                *latest = (*latest).max(to_millis(*at));
             }
             Change::Schedule(row) => {
                 connection
@@ -454,6 +472,52 @@ fn write_batch(connection: &Connection, changes: &[(Arc<str>, Change)]) -> rusql
         complete.execute((job, at))?;
         succeeded.execute((job, at))?;
     }
+    let mut fired = connection.prepare_cached(
+        "UPDATE jobs_schedules SET last_fire = max(coalesce(last_fire, ?2), ?2) WHERE job = ?1",
+    )?;
+    for (job, at) in fires {
+        fired.execute((job, at))?;
+    }
+    for (job, total) in totals {
+        add_totals(connection, job, &total)?;
+    }
+    Ok(())
+}
+
+/// What a batch adds to one job's totals.
+#[derive(Default)]
+struct Totals {
+    executions: i64,
+    failures: i64,
+    last_started_at: Option<i64>,
+    last_finished_at: Option<i64>,
+    last_error: Option<String>,
+}
+
+/// Adds `total` to `job`'s row of `jobs_totals`.
+fn add_totals(connection: &Connection, job: &str, total: &Totals) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO jobs_totals
+                 (job, executions, failures, last_started_at, last_finished_at, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (job) DO UPDATE SET
+                 executions = executions + excluded.executions,
+                 failures = failures + excluded.failures,
+                 last_started_at = max(coalesce(last_started_at, excluded.last_started_at),
+                                       coalesce(excluded.last_started_at, last_started_at)),
+                 last_finished_at = max(coalesce(last_finished_at, excluded.last_finished_at),
+                                        coalesce(excluded.last_finished_at, last_finished_at)),
+                 last_error = coalesce(excluded.last_error, last_error)",
+        )?
+        .execute((
+            job,
+            total.executions,
+            total.failures,
+            total.last_started_at,
+            total.last_finished_at,
+            &total.last_error,
+        ))?;
     Ok(())
 }
 
