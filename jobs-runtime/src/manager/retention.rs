@@ -62,7 +62,7 @@ mod tests {
     use super::*;
     use crate::execution::{Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState};
     use crate::store::{
-        Change, MemoryStore, NewExecution, Recorder, Recovered, ScheduleRow, StoreError,
+        Change, JobTotals, MemoryStore, NewExecution, Recorder, Recovered, ScheduleRow, StoreError,
         StoreFuture,
     };
 
@@ -184,6 +184,9 @@ mod tests {
         }
         fn last_completed_at<'a>(&'a self, job: &'a str) -> StoreFuture<'a, Option<SystemTime>> {
             self.inner.last_completed_at(job)
+        }
+        fn totals<'a>(&'a self, job: &'a str) -> StoreFuture<'a, JobTotals> {
+            self.inner.totals(job)
         }
         fn prune<'a>(
             &'a self,

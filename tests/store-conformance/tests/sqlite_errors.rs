@@ -193,7 +193,10 @@ async fn a_database_of_an_older_version_is_migrated_at_open() {
         .unwrap();
     drop(connection);
     let store = SqliteStore::open(&url_of(&path)).await.unwrap();
-    let totals = store.totals("sync").await.expect("the totals table is back");
+    let totals = store
+        .totals("sync")
+        .await
+        .expect("the totals table is back");
     assert_eq!(totals.executions, 0);
 }
 
