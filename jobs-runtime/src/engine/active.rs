@@ -34,11 +34,6 @@ pub(crate) trait Registered: Send + Sync + 'static {
     /// The job's upstream job succeeded at `at`: the job runs once now, if
     /// it is started.
     fn upstream_completed(&self, at: SystemTime);
-    /// When the job's latest successful execution finished, as the store
-    /// keeps it across restarts.
-    fn last_completed_at(&self) -> Option<SystemTime>;
-    /// An execution of the job succeeded at `at`.
-    fn completed(&self, at: SystemTime);
 }
 
 /// Everything the executor needs to run one job, resolved at start.

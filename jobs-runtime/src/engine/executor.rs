@@ -136,7 +136,7 @@ async fn execute(
     let id = job.settings.store.next_id();
     let started_at = job.clock().now();
     let started = Instant::now();
-    let number = job.stats().begin(started_at);
+    let (number, last_completed_at) = job.stats().begin(started_at);
     // The first attempt is recorded with the execution, unless it continues
     // an abandoned one from a later attempt number.
     let first_recorded = fire.first_attempt == 1;
@@ -158,7 +158,17 @@ async fn execute(
         attempt: fire.first_attempt,
         attempt_started_at: started_at,
     };
-    let attempts = attempts(abort_guard, fire, started_at, first_recorded, run, permit);
+    let context = ContextParts {
+        execution_id: id,
+        execution_number: number,
+        attempt: fire.first_attempt,
+        scheduled_at: fire.due,
+        fire_at: fire.fire_at,
+        started_at,
+        upstream_completed_at: fire.upstream_completed_at,
+        last_completed_at,
+    };
+    let attempts = attempts(abort_guard, context, first_recorded, run, permit);
     let mut attempts = pin!(attempts.instrument(span));
     let ended = attempts.as_mut().await;
     let _entered = attempts.span().enter();
@@ -176,7 +186,6 @@ async fn execute(
     });
     if ended.outcome.is_success() {
         job.stats().finish(elapsed, finished_at, Ending::Success);
-        job.slot.completed(finished_at);
         events::execute_success(job.name(), number, elapsed);
         for dependent in &job.dependents {
             dependent.upstream_completed(finished_at);
@@ -237,8 +246,7 @@ pub(crate) trait Waits: Send + Sync {
 /// (in line with other runs) before the next attempt.
 async fn attempts(
     mut guard: AbortGuard<'_>,
-    fire: &Fire,
-    started_at: SystemTime,
+    mut context: ContextParts,
     first_recorded: bool,
     run: RunOf<'_>,
     mut permit: Option<SlotPermit>,
@@ -246,7 +254,8 @@ async fn attempts(
     let (job, id, number, token) = (guard.job, guard.id, guard.number, run.token);
     let store = &*job.recorder;
     let retry = job.spec().retry_policy();
-    let mut attempt = fire.first_attempt;
+    let started_at = context.started_at;
+    let mut attempt = context.attempt;
     let mut attempt_started_at = started_at;
     if !first_recorded {
         store.record(Change::AttemptStarted {
@@ -256,7 +265,8 @@ async fn attempts(
         });
     }
     let (outcome, retry_cancelled, finished_at) = loop {
-        let outcome = run_attempt(job, fire, id, number, attempt, started_at, token).await;
+        context.attempt = attempt;
+        let outcome = run_attempt(job, context, token).await;
         let finished_at = job.clock().now();
         let retrying = !outcome.is_success() && attempt <= retry.retries && !token.is_cancelled();
         store.record(Change::AttemptEnded {
@@ -327,16 +337,9 @@ async fn wait_to_retry(
     true
 }
 
-/// Runs one attempt with panic capture and the timeout.
-async fn run_attempt(
-    job: &ActiveJob,
-    fire: &Fire,
-    id: ExecutionId,
-    number: u64,
-    attempt: u32,
-    started_at: SystemTime,
-    token: &RunToken,
-) -> Outcome {
+/// Runs one attempt, whose context is made of `context`, with panic
+/// capture and the timeout.
+async fn run_attempt(job: &ActiveJob, context: ContextParts, token: &RunToken) -> Outcome {
     // A timeout cancels the attempt alone, so it needs a token of its own;
     // otherwise the run's token serves.
     let timeout = job
@@ -347,17 +350,7 @@ async fn run_attempt(
         Some((_, own)) => token.with_own(Arc::clone(own)),
         None => token.clone(),
     };
-    let parts = ContextParts {
-        execution_id: id,
-        execution_number: number,
-        attempt,
-        scheduled_at: fire.due,
-        fire_at: fire.fire_at,
-        started_at,
-        upstream_completed_at: fire.upstream_completed_at,
-        last_completed_at: job.slot.last_completed_at(),
-    };
-    let ctx = JobContext::new(parts, token);
+    let ctx = JobContext::new(context, token);
     // Building the future runs the parameter extractors, which may panic too.
     let future =
         match std::panic::catch_unwind(AssertUnwindSafe(|| Arc::clone(&job.runnable).execute(ctx)))

@@ -44,6 +44,7 @@ pub struct JobContext {
 }
 
 /// What an execution's context is made of, from the executor.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct ContextParts {
     pub(crate) execution_id: ExecutionId,
     pub(crate) execution_number: u64,

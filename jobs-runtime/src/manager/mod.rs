@@ -10,7 +10,7 @@ pub(crate) mod shutdown;
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -127,9 +127,6 @@ pub(crate) struct JobSlot {
     running: Mutex<Option<Running>>,
     /// Why its runs were last aborted (an [`AbortCause`] as its byte).
     abort_cause: AtomicU8,
-    /// When its latest successful execution finished, in milliseconds
-    /// since the Unix epoch; [`persist::NEVER`] if it never succeeded.
-    last_completed: AtomicI64,
     /// Its schedule row as the store keeps it, once read or written.
     row: Mutex<Option<ScheduleRow>>,
     /// Whether `row` was read from the store and not yet used by a start:
@@ -244,7 +241,6 @@ impl JobManager {
             schedule_override: Mutex::new(None),
             running: Mutex::new(None),
             abort_cause: AtomicU8::new(AbortCause::GracePeriod.to_byte()),
-            last_completed: AtomicI64::new(persist::NEVER),
             row: Mutex::new(None),
             resumed: AtomicBool::new(false),
             abandoned: Mutex::new(Vec::new()),
@@ -774,15 +770,6 @@ impl Registered for JobSlot {
         if let Some(started) = self.started() {
             started.upstream_completed(at);
         }
-    }
-
-    fn last_completed_at(&self) -> Option<SystemTime> {
-        persist::from_stored(self.last_completed.load(Ordering::Relaxed))
-    }
-
-    fn completed(&self, at: SystemTime) {
-        self.last_completed
-            .fetch_max(persist::to_stored(at), Ordering::Relaxed);
     }
 }
 

@@ -20,33 +20,18 @@ use tokio::time::Instant;
 use super::{lock, JobManager, JobSlot};
 use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::scheduler::Timing;
-use crate::model::execution::{
-    from_millis, to_millis, Cause, Execution, ExecutionFilter, ExecutionId, Retention,
-};
+use crate::model::execution::{Cause, Execution, ExecutionFilter, ExecutionId, Retention};
 use crate::model::resume::{self, Grid, Known};
 use crate::store::{Change, MemoryStore, ScheduleRow, Store};
 use crate::{events, Error, Schedule};
 
-/// What the default memory store keeps: each job's latest 100 ended
+/// What the default memory store keeps: each job's latest 10 ended
 /// executions (and none older than the default 7 days), so that a process
-/// with many jobs keeps its memory bounded.
+/// with many jobs keeps its memory bounded (a database keeps more).
 const MEMORY_RETENTION: Retention = Retention {
     keep_for: Retention::DEFAULT_KEEP_FOR,
-    keep_last: 100,
+    keep_last: 10,
 };
-
-/// A job's last completion when it never completed, as stored in its slot.
-pub(super) const NEVER: i64 = i64::MIN;
-
-/// A wall-clock time as a slot keeps it: milliseconds since the epoch.
-pub(super) fn to_stored(at: SystemTime) -> i64 {
-    to_millis(at)
-}
-
-/// A slot's stored time back as a wall-clock time.
-pub(super) fn from_stored(millis: i64) -> Option<SystemTime> {
-    (millis != NEVER).then(|| from_millis(millis))
-}
 
 impl JobManager {
     /// Keeps executions and schedules in `store` from now on, instead of
@@ -95,13 +80,13 @@ impl JobManager {
         }
         let mut problems = Vec::new();
         for (slot, (completed, totals)) in slots.iter().zip(kept) {
-            slot.stats.restore(&totals);
+            slot.stats.restore(&totals, completed);
             let row = recovered
                 .schedules
                 .iter()
                 .find(|row| *row.job == *slot.name)
                 .cloned();
-            if let Err(problem) = slot.adopt(row, completed) {
+            if let Err(problem) = slot.adopt(row) {
                 problems.push(problem);
             }
             *lock(&slot.abandoned) = recovered
@@ -117,7 +102,7 @@ impl JobManager {
     }
 
     /// The store executions are kept in: the one [set](Self::set_store),
-    /// or the default [`MemoryStore`], which keeps each job's latest 100
+    /// or the default [`MemoryStore`], which keeps each job's latest 10
     /// ended executions.
     pub(super) fn store(&self) -> Arc<dyn Store> {
         let mut settings = lock(&self.inner.settings);
@@ -177,11 +162,9 @@ impl JobManager {
 }
 
 impl JobSlot {
-    /// Takes what the store kept for this job: its schedule row (pause and
-    /// schedule override included) and its last completion.
-    fn adopt(&self, row: Option<ScheduleRow>, completed: Option<SystemTime>) -> Result<(), Error> {
-        self.last_completed
-            .store(completed.map_or(NEVER, to_stored), Ordering::Relaxed);
+    /// Takes the schedule row the store kept for this job: its pause and
+    /// schedule override.
+    fn adopt(&self, row: Option<ScheduleRow>) -> Result<(), Error> {
         if let Some(row) = &row {
             self.paused.store(row.paused, Ordering::SeqCst);
             if let Some(text) = &row.schedule_override {
@@ -340,16 +323,4 @@ fn instance_name() -> Arc<str> {
         .filter(|host| !host.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());
     Arc::from(format!("{host}-{}", std::process::id()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_times_round_trip_and_never_is_none() {
-        let at = from_millis(1_700_000_000_123);
-        assert_eq!(from_stored(to_stored(at)), Some(at));
-        assert_eq!(from_stored(NEVER), None);
-    }
 }

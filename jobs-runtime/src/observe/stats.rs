@@ -123,6 +123,9 @@ struct StatsData {
     started: bool,
     last_started_at: Option<SystemTime>,
     last_finished_at: Option<SystemTime>,
+    /// When the latest successful execution finished, in this process or
+    /// (from the store) an earlier one.
+    last_completed_at: Option<SystemTime>,
     last_error: Option<String>,
 }
 
@@ -156,11 +159,12 @@ impl StatsCell {
         self.with(|data| data.started = false);
     }
 
-    /// Starts the counts, the last start and end, and the last error from
-    /// what a store kept of earlier processes; execution times cover this
-    /// process only.
-    pub(crate) fn restore(&self, totals: &JobTotals) {
+    /// Starts the counts, the last start, end and success, and the last
+    /// error from what a store kept of earlier processes; execution times
+    /// cover this process only.
+    pub(crate) fn restore(&self, totals: &JobTotals, last_completed_at: Option<SystemTime>) {
         self.with(|data| {
+            data.last_completed_at = last_completed_at;
             data.execution_count = totals.executions;
             data.error_count = totals.failures;
             data.last_started_at = totals.last_started_at;
@@ -169,12 +173,13 @@ impl StatsCell {
         });
     }
 
-    /// Records the start of an execution and returns its number.
-    pub(crate) fn begin(&self, started_at: SystemTime) -> u64 {
+    /// Records the start of an execution and returns its number, and when
+    /// the job's latest successful execution before it finished.
+    pub(crate) fn begin(&self, started_at: SystemTime) -> (u64, Option<SystemTime>) {
         self.with(|data| {
             data.numbers_issued += 1;
             data.last_started_at = Some(started_at);
-            data.numbers_issued
+            (data.numbers_issued, data.last_completed_at)
         })
     }
 
@@ -201,9 +206,14 @@ impl StatsCell {
             } else {
                 data.min_time.min(elapsed)
             };
-            if let Ending::Failure(error) | Ending::RetryCancelled(error) = ending {
-                data.error_count += 1;
-                data.last_error = Some(error.to_owned());
+            match ending {
+                Ending::Success => {
+                    data.last_completed_at = data.last_completed_at.max(Some(finished_at));
+                }
+                Ending::Failure(error) | Ending::RetryCancelled(error) => {
+                    data.error_count += 1;
+                    data.last_error = Some(error.to_owned());
+                }
             }
             data.error_count
         })
@@ -323,9 +333,9 @@ mod tests {
     fn times_and_counts() {
         let cell = StatsCell::default();
         let at = SystemTime::UNIX_EPOCH;
-        assert_eq!(cell.begin(at), 1);
+        assert_eq!(cell.begin(at), (1, None));
         cell.finish(Duration::from_millis(30), at, Ending::Success);
-        assert_eq!(cell.begin(at), 2);
+        assert_eq!(cell.begin(at), (2, Some(at)), "the first one succeeded");
         assert_eq!(
             cell.finish(Duration::from_millis(10), at, Ending::Failure("boom")),
             1

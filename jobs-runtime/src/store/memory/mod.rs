@@ -6,12 +6,15 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
+mod kept;
+
+use kept::Kept;
+
 use super::{
     Change, JobTotals, NewExecution, Recorder, Recovered, ScheduleRow, Store, StoreFuture,
 };
 use crate::execution::{
-    truncate_millis, Attempt, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome,
-    Retention,
+    truncate_millis, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
 };
 
 /// A store that keeps everything in memory and does no I/O: what a process
@@ -65,13 +68,26 @@ struct JobCell {
 /// One job's executions, oldest first (in the order they started), how
 /// many of them have ended, when its last successful one finished, its
 /// totals and its schedule row.
+///
+/// What every fire touches comes first, and what it does not is boxed, so
+/// that recording a fire reads and writes few cache lines.
 #[derive(Debug, Default)]
 struct History {
-    executions: VecDeque<Execution>,
+    executions: VecDeque<Kept>,
     ended: usize,
+    /// The newest execution's id, once there is one.
+    newest: Option<ExecutionId>,
+    /// The schedule row's last fire (its own copy is not kept up to date).
+    last_fire: Option<SystemTime>,
+    /// The row's last success (its own copy is not kept up to date).
     last_completed_at: Option<SystemTime>,
+    /// The instance of the latest execution, and its index in `instances`.
+    latest_instance: Option<(Arc<str>, u16)>,
     totals: JobTotals,
-    schedule: Option<ScheduleRow>,
+    /// The instances that ran its executions, which each one names by
+    /// index.
+    instances: Vec<Arc<str>>,
+    schedule: Option<Box<ScheduleRow>>,
 }
 
 impl Default for MemoryStore {
@@ -140,62 +156,38 @@ impl Recorder for JobCell {
 impl History {
     fn apply(&mut self, change: Change, job: &Arc<str>, keep_last: usize) {
         match change {
-            Change::Started(started) => self.start(started, job),
+            Change::Started(started) => self.start(started),
             Change::AttemptStarted { id, number, at } => {
-                let Some(execution) = self.find(id) else {
-                    return;
-                };
-                let at = truncate_millis(at);
-                execution.state = ExecutionState::Running;
-                execution.started_at.get_or_insert(at);
-                let attempt = Attempt {
-                    number,
-                    started_at: at,
-                    finished_at: None,
-                    outcome: None,
-                };
-                put_attempt(&mut execution.attempts, attempt);
+                if let Some(kept) = self.find(id) {
+                    kept.attempt_started(number, at);
+                }
             }
             Change::AttemptEnded {
                 id,
-                mut attempt,
+                attempt,
                 retrying,
             } => {
-                let Some(execution) = self.find(id) else {
+                let Some(kept) = self.find(id) else {
                     return;
                 };
-                attempt.started_at = truncate_millis(attempt.started_at);
-                attempt.finished_at = attempt.finished_at.map(truncate_millis);
-                if let Some(Outcome::TimedOut { limit }) = &mut attempt.outcome {
-                    *limit = std::time::Duration::from_millis(
-                        u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
-                    );
-                }
                 let error = match &attempt.outcome {
                     Some(outcome) if !retrying => outcome.error(),
                     _ => None,
                 };
-                put_attempt(&mut execution.attempts, attempt);
-                if retrying {
-                    execution.state = ExecutionState::Retrying;
-                }
+                kept.attempt_ended(attempt, retrying);
                 if error.is_some() {
                     self.totals.last_error = error;
                 }
             }
             Change::Finished { id, state, at } => {
-                let Some(execution) = self.find(id) else {
+                let Some(kept) = self.find(id) else {
                     return;
                 };
                 let at = truncate_millis(at);
-                let was_ended = execution.state.is_terminal();
-                execution.state = state;
-                execution.finished_at = Some(at);
+                let was_ended = kept.state.is_terminal();
+                kept.finished(state, at);
                 if state == ExecutionState::Succeeded {
                     self.last_completed_at = self.last_completed_at.max(Some(at));
-                    if let Some(row) = &mut self.schedule {
-                        row.last_success = row.last_success.max(Some(at));
-                    }
                 }
                 if state.is_terminal() && !was_ended {
                     self.ended += 1;
@@ -203,11 +195,16 @@ impl History {
                     self.totals.failures += u64::from(state != ExecutionState::Succeeded);
                     self.totals.last_finished_at = self.totals.last_finished_at.max(Some(at));
                 }
-                self.keep_last(keep_last);
+                // Dropped in batches, so that an execution's end does not
+                // read the oldest one each time; `visible` hides the
+                // surplus meanwhile.
+                if self.ended > keep_last.saturating_mul(2) {
+                    self.keep_last(keep_last);
+                }
             }
             Change::Fired { at } => {
-                if let Some(row) = &mut self.schedule {
-                    row.last_fire = row.last_fire.max(Some(truncate_millis(at)));
+                if self.schedule.is_some() {
+                    self.last_fire = self.last_fire.max(Some(truncate_millis(at)));
                 }
             }
             Change::Schedule(mut row) => {
@@ -215,64 +212,75 @@ impl History {
                 row.anchor = truncate_millis(row.anchor);
                 row.last_fire = row.last_fire.map(truncate_millis);
                 row.last_success = row.last_success.map(truncate_millis);
-                if let Some(kept) = &self.schedule {
-                    row.last_fire = row.last_fire.max(kept.last_fire);
-                    row.last_success = row.last_success.max(kept.last_success);
-                }
-                self.schedule = Some(row);
+                self.last_fire = self.last_fire.max(row.last_fire);
+                self.last_completed_at = self.last_completed_at.max(row.last_success);
+                self.schedule = Some(Box::new(row));
             }
         }
     }
 
     /// The execution `id`, looked for from the newest.
-    fn find(&mut self, id: ExecutionId) -> Option<&mut Execution> {
-        self.executions
-            .iter_mut()
-            .rev()
-            .find(|execution| execution.id == id)
+    fn find(&mut self, id: ExecutionId) -> Option<&mut Kept> {
+        self.executions.iter_mut().rev().find(|kept| kept.id == id)
     }
 
-    fn start(&mut self, started: NewExecution, job: &Arc<str>) {
-        let started_at = started.started_at.map(truncate_millis);
-        self.totals.last_started_at = self.totals.last_started_at.max(started_at);
-        let execution = Execution {
-            id: started.id,
-            job: Arc::clone(job),
-            fire_at: truncate_millis(started.fire_at),
-            cause: started.cause,
-            state: if started_at.is_some() {
-                ExecutionState::Running
-            } else {
-                ExecutionState::Pending
-            },
-            instance: started.instance,
-            attempts: started_at
-                .map(|at| Attempt {
-                    number: 1,
-                    started_at: at,
-                    finished_at: None,
-                    outcome: None,
-                })
-                .into_iter()
-                .collect(),
-            started_at,
-            finished_at: None,
+    /// The index of `instance` in the job's instances, added if new. The
+    /// instance of the latest execution is known by its pointer alone.
+    fn instance(&mut self, instance: Arc<str>) -> u16 {
+        if let Some((latest, index)) = &self.latest_instance {
+            if Arc::ptr_eq(latest, &instance) {
+                return *index;
+            }
+        }
+        let index = match self.instances.iter().position(|known| **known == *instance) {
+            Some(index) => index,
+            None => {
+                self.instances.push(Arc::clone(&instance));
+                self.instances.len() - 1
+            }
         };
+        let index = u16::try_from(index).unwrap_or(u16::MAX);
+        self.latest_instance = Some((instance, index));
+        index
+    }
+
+    /// The schedule row, with its last fire and last success.
+    fn row(&self) -> Option<ScheduleRow> {
+        let mut row = ScheduleRow::clone(self.schedule.as_deref()?);
+        row.last_fire = row.last_fire.max(self.last_fire);
+        row.last_success = row.last_success.max(self.last_completed_at);
+        Some(row)
+    }
+
+    fn start(&mut self, started: NewExecution) {
+        self.totals.last_started_at = self
+            .totals
+            .last_started_at
+            .max(started.started_at.map(truncate_millis));
+        let instance = self.instance(started.instance);
+        let kept = Kept::new(
+            started.id,
+            started.fire_at,
+            started.cause,
+            instance,
+            started.started_at,
+        );
         // Ids increase: only an id not above the newest can be known (an
         // execution recorded again), so a new one is not looked for.
-        let newest = self.executions.back().map(|execution| execution.id);
-        let known = match newest {
-            Some(newest) if newest >= started.id => self.find(started.id),
-            _ => None,
+        let recorded_again = self.newest.is_some_and(|newest| newest >= started.id);
+        self.newest = self.newest.max(Some(started.id));
+        let known = match recorded_again {
+            true => self.find(started.id),
+            false => None,
         };
         match known {
             Some(known) => {
-                let replaced = std::mem::replace(known, execution);
+                let replaced = std::mem::replace(known, kept);
                 if replaced.state.is_terminal() {
                     self.ended -= 1;
                 }
             }
-            None => self.executions.push_back(execution),
+            None => self.executions.push_back(kept),
         }
     }
 
@@ -283,7 +291,7 @@ impl History {
             let Some(position) = self
                 .executions
                 .iter()
-                .position(|execution| execution.state.is_terminal())
+                .position(|kept| kept.state.is_terminal())
             else {
                 break;
             };
@@ -296,34 +304,22 @@ impl History {
     fn prune_older_than(&mut self, cutoff: SystemTime) {
         let before = self.executions.len();
         self.executions
-            .retain(|execution| !(execution.state.is_terminal() && execution.fire_at < cutoff));
+            .retain(|kept| !(kept.state.is_terminal() && kept.fire_at() < cutoff));
         self.ended -= before - self.executions.len();
     }
 
     /// Marks the running and retrying executions abandoned at `now`, and
     /// returns them.
-    fn abandon(&mut self, now: SystemTime, keep_last: usize) -> Vec<Execution> {
+    fn abandon(&mut self, job: &Arc<str>, now: SystemTime, keep_last: usize) -> Vec<Execution> {
         let mut abandoned = Vec::new();
-        for execution in &mut self.executions {
-            if !matches!(
-                execution.state,
+        for kept in &mut self.executions {
+            if matches!(
+                kept.state,
                 ExecutionState::Running | ExecutionState::Retrying
             ) {
-                continue;
+                kept.abandon(now);
+                abandoned.push(kept.to_execution(job, &self.instances));
             }
-            if execution.state == ExecutionState::Running {
-                if let Some(attempt) = execution
-                    .attempts
-                    .last_mut()
-                    .filter(|attempt| attempt.outcome.is_none())
-                {
-                    attempt.finished_at = Some(now);
-                    attempt.outcome = Some(Outcome::Abandoned);
-                }
-            }
-            execution.state = ExecutionState::Abandoned;
-            execution.finished_at = Some(now);
-            abandoned.push(execution.clone());
         }
         if !abandoned.is_empty() {
             let count = abandoned.len() as u64;
@@ -337,36 +333,50 @@ impl History {
         abandoned
     }
 
-    /// The executions that pass `filter`, in its order, at most `limit`.
-    fn pick(&self, filter: &ExecutionFilter, limit: usize) -> Vec<Execution> {
-        let mut found: Vec<&Execution> = self
-            .executions
-            .iter()
+    /// The kept executions, all but the oldest ended ones beyond
+    /// `keep_last` (which are dropped in batches).
+    fn visible(&self, keep_last: usize) -> impl Iterator<Item = &Kept> {
+        let mut surplus = self.ended.saturating_sub(keep_last);
+        self.executions.iter().filter(move |kept| {
+            let hidden = surplus > 0 && kept.state.is_terminal();
+            surplus -= usize::from(hidden);
+            !hidden
+        })
+    }
+
+    /// The executions of `job` that pass `filter`, in its order, at most
+    /// `limit`, of those it keeps (at most `keep_last` ended ones).
+    fn pick(
+        &self,
+        job: &Arc<str>,
+        keep_last: usize,
+        filter: &ExecutionFilter,
+        limit: usize,
+    ) -> Vec<Execution> {
+        let mut found: Vec<Execution> = self
+            .visible(keep_last)
+            .map(|kept| kept.to_execution(job, &self.instances))
             .filter(|execution| filter.matches(execution))
             .collect();
         order(&mut found, filter.newest_first);
-        found.into_iter().take(limit).cloned().collect()
+        found.truncate(limit);
+        found
+    }
+
+    /// The execution `id` of `job`, as users read it, if it is kept.
+    fn get(&self, job: &Arc<str>, keep_last: usize, id: ExecutionId) -> Option<Execution> {
+        let mut visible = self.visible(keep_last);
+        let kept = visible.find(|kept| kept.id == id)?;
+        Some(kept.to_execution(job, &self.instances))
     }
 }
 
 /// Sorts `executions` by id, newest first or oldest first.
-fn order<E: std::borrow::Borrow<Execution>>(executions: &mut [E], newest_first: bool) {
+fn order(executions: &mut [Execution], newest_first: bool) {
     if newest_first {
-        executions.sort_unstable_by_key(|execution| std::cmp::Reverse(execution.borrow().id));
+        executions.sort_unstable_by_key(|execution| std::cmp::Reverse(execution.id));
     } else {
-        executions.sort_unstable_by_key(|execution| execution.borrow().id);
-    }
-}
-
-/// Puts `attempt` in place of the attempt with its number, or after the
-/// others.
-fn put_attempt(attempts: &mut Vec<Attempt>, attempt: Attempt) {
-    match attempts
-        .iter_mut()
-        .find(|known| known.number == attempt.number)
-    {
-        Some(known) => *known = attempt,
-        None => attempts.push(attempt),
+        executions.sort_unstable_by_key(|execution| execution.id);
     }
 }
 
@@ -377,8 +387,8 @@ impl Store for MemoryStore {
         let mut schedules = Vec::new();
         for cell in self.cells() {
             let mut history = lock(&cell.history);
-            abandoned.extend(history.abandon(now, cell.keep_last));
-            schedules.extend(history.schedule.clone());
+            abandoned.extend(history.abandon(&cell.job, now, cell.keep_last));
+            schedules.extend(history.row());
         }
         order(&mut abandoned, false);
         Box::pin(ready(Ok(Recovered {
@@ -403,7 +413,7 @@ impl Store for MemoryStore {
         let rows = self
             .cells()
             .iter()
-            .filter_map(|cell| lock(&cell.history).schedule.clone())
+            .filter_map(|cell| lock(&cell.history).row())
             .collect();
         Box::pin(ready(Ok(rows)))
     }
@@ -417,7 +427,7 @@ impl Store for MemoryStore {
         // At most `limit` from each job, then the first `limit` of those.
         let mut found: Vec<Execution> = cells
             .iter()
-            .flat_map(|cell| lock(&cell.history).pick(&filter, limit))
+            .flat_map(|cell| lock(&cell.history).pick(&cell.job, cell.keep_last, &filter, limit))
             .collect();
         order(&mut found, filter.newest_first);
         found.truncate(limit);
@@ -428,7 +438,7 @@ impl Store for MemoryStore {
         let found = self
             .cells()
             .iter()
-            .find_map(|cell| lock(&cell.history).find(id).cloned());
+            .find_map(|cell| lock(&cell.history).get(&cell.job, cell.keep_last, id));
         Box::pin(ready(Ok(found)))
     }
 
@@ -494,8 +504,7 @@ mod tests {
         let cell = store.known(job).expect("a known job");
         let history = lock(&cell.history);
         history
-            .executions
-            .iter()
+            .visible(cell.keep_last)
             .map(|execution| execution.id)
             .collect()
     }
@@ -513,6 +522,10 @@ mod tests {
         let other = run(&store, "b", 0, ExecutionState::Failed);
         assert_eq!(kept(&store, "a"), [running, ended[7], ended[8], ended[9]]);
         assert_eq!(kept(&store, "b"), [other]);
+        // Memory stays bounded: the surplus goes in batches, so at most
+        // twice `keep_last` ended ones are held.
+        let held = lock(&store.known("a").unwrap().history).executions.len();
+        assert!(held <= 2 * 3 + 1, "{held} held");
 
         // The running one ends: it is the oldest (by id, as every store
         // counts), so it is the one that goes.
