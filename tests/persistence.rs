@@ -299,6 +299,30 @@ async fn pause_and_a_schedule_set_at_run_time_survive_a_restart() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_schedule_set_at_run_time_counts_from_then_across_a_restart() {
+    let db = database();
+    let clock = clock();
+    let start = clock.now();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let spec = || JobSpec::every("regridded", 10 * SECOND).run_on_start(false);
+    let first = manager(&db, clock, |m| m.register(noting(spec(), &seen))).await;
+    first.start_all().unwrap();
+    tokio::time::sleep(15 * SECOND).await;
+    // From 15 s on, every 90 s: the next fire is at 105 s.
+    first
+        .set_schedule("regridded", Schedule::Every(90 * SECOND))
+        .unwrap();
+    first.stop_all().await;
+    tokio::time::sleep(15 * SECOND).await;
+    let second = manager(&db, clock, |m| m.register(noting(spec(), &seen))).await;
+    second.start_all().unwrap();
+    tokio::time::sleep(80 * SECOND).await;
+    second.stop_all().await;
+    let fires: Vec<_> = seen.lock().unwrap().iter().map(|s| s.fire_at).collect();
+    assert_eq!(fires, [start + 10 * SECOND, start + 105 * SECOND]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn stats_start_from_what_earlier_processes_recorded() {
     let db = database();
     let clock = clock();

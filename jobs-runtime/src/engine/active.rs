@@ -46,9 +46,7 @@ pub(crate) struct ActiveJob {
     pub(crate) dependents: Box<[Arc<dyn Registered>]>,
     /// Where the job's executions and fires are recorded.
     pub(crate) recorder: Arc<dyn Recorder>,
-    /// The name of this process, as the job's executions record it: a copy
-    /// of the job's own, so that jobs running on several threads do not
-    /// count references to one shared name.
+    /// The name of this process, as the job's executions record it.
     pub(crate) instance: Arc<str>,
 }
 

@@ -127,11 +127,11 @@ pub(crate) struct JobSlot {
     running: Mutex<Option<Running>>,
     /// Why its runs were last aborted (an [`AbortCause`] as its byte).
     abort_cause: AtomicU8,
-    /// Its schedule row as the store keeps it, once read or written.
-    row: Mutex<Option<ScheduleRow>>,
-    /// Whether `row` was read from the store and not yet used by a start:
-    /// the next start resumes from it.
-    resumed: AtomicBool,
+    /// The schedule row the store kept for it, until its next start
+    /// resumes from it.
+    stored: Mutex<Option<Box<ScheduleRow>>>,
+    /// The anchor of its interval grid, once it has started.
+    anchor: Mutex<Option<SystemTime>>,
     /// Its executions that a dead process abandoned, which the job's retry
     /// policy continues at its next start.
     abandoned: Mutex<Vec<Execution>>,
@@ -241,8 +241,8 @@ impl JobManager {
             schedule_override: Mutex::new(None),
             running: Mutex::new(None),
             abort_cause: AtomicU8::new(AbortCause::GracePeriod.to_byte()),
-            row: Mutex::new(None),
-            resumed: AtomicBool::new(false),
+            stored: Mutex::new(None),
+            anchor: Mutex::new(None),
             abandoned: Mutex::new(Vec::new()),
         });
         let mut guard = lock(&self.inner.registry);
@@ -478,7 +478,7 @@ impl JobManager {
         let slot = self.slot(name)?;
         if !slot.paused.swap(true, Ordering::SeqCst) {
             events::job_paused(&slot.name, true);
-            slot.save_row(&*self.store(), self.now(), |row| row.paused = true);
+            slot.save_row(&*self.store(), self.now());
         }
         Ok(())
     }
@@ -488,7 +488,7 @@ impl JobManager {
         let slot = self.slot(name)?;
         if slot.paused.swap(false, Ordering::SeqCst) {
             events::job_paused(&slot.name, false);
-            slot.save_row(&*self.store(), self.now(), |row| row.paused = false);
+            slot.save_row(&*self.store(), self.now());
         }
         Ok(())
     }
@@ -513,9 +513,9 @@ impl JobManager {
         }
         events::schedule_changed(&slot.name, &schedule);
         *lock(&slot.schedule_override) = Some(Some(schedule.clone()));
-        slot.save_row(&*self.store(), self.now(), |row| {
-            row.schedule_override = Some(schedule.to_string());
-        });
+        // The new schedule's grid counts from now, here and after a restart.
+        slot.reanchor(self.now());
+        slot.save_row(&*self.store(), self.now());
         if let Some(started) = slot.started() {
             slot.stats.set_schedule(Some(schedule.clone()));
             started.set_schedule(Some(&schedule));
@@ -884,7 +884,7 @@ impl JobSlot {
                 .map(|slot| Arc::clone(slot) as Arc<dyn Registered>)
                 .collect(),
             recorder: context.settings.store.recorder(&self.name),
-            instance: Arc::from(&*context.settings.instance),
+            instance: Arc::clone(&context.settings.instance),
         };
         Prepared::Ready(Launch { active, schedule })
     }

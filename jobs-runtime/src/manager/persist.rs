@@ -176,35 +176,42 @@ impl JobSlot {
                 *lock(&self.schedule_override) = Some(Some(schedule));
             }
         }
-        self.resumed.store(row.is_some(), Ordering::SeqCst);
-        *lock(&self.row) = row;
+        *lock(&self.stored) = row.map(Box::new);
         Ok(())
     }
 
-    /// Changes this job's schedule row with `change` and writes it to
-    /// `store`; a job without a row yet gets one anchored now.
-    pub(super) fn save_row(
-        &self,
-        store: &dyn Store,
-        now: SystemTime,
-        change: impl FnOnce(&mut ScheduleRow),
-    ) {
-        let mut row = lock(&self.row);
-        let row = row.get_or_insert_with(|| self.new_row(now));
-        change(row);
-        store
-            .recorder(&self.name)
-            .record(Change::Schedule(row.clone()));
+    /// Writes this job's schedule row to `store` as the job stands: its
+    /// pause and schedule override, and its grid's anchor (now, for a job
+    /// that has none yet). The store keeps the later last fire and last
+    /// success of the two rows.
+    pub(super) fn save_row(&self, store: &dyn Store, now: SystemTime) {
+        let stored = lock(&self.stored).as_ref().map(|row| row.anchor);
+        let anchor = lock(&self.anchor).or(stored).unwrap_or(now);
+        let row = self.row(anchor, None);
+        store.recorder(&self.name).record(Change::Schedule(row));
     }
 
-    fn new_row(&self, anchor: SystemTime) -> ScheduleRow {
+    /// Anchors the job's grid at `now`: a new schedule counts from there.
+    pub(super) fn reanchor(&self, now: SystemTime) {
+        *lock(&self.anchor) = Some(now);
+        if let Some(stored) = lock(&self.stored).as_mut() {
+            stored.anchor = now;
+        }
+    }
+
+    /// This job's schedule row with `anchor` and `last_fire`.
+    fn row(&self, anchor: SystemTime, last_fire: Option<SystemTime>) -> ScheduleRow {
+        let schedule_override = lock(&self.schedule_override)
+            .clone()
+            .flatten()
+            .map(|schedule| schedule.to_string());
         ScheduleRow {
             job: self.name.to_string(),
             anchor,
-            last_fire: None,
+            last_fire,
             last_success: None,
             paused: self.is_paused(),
-            schedule_override: None,
+            schedule_override,
         }
     }
 
@@ -250,18 +257,10 @@ impl JobSlot {
         let Some(schedule) = schedule else {
             return (Timing::Unscheduled, backlog);
         };
-        let mut row = lock(&self.row);
         // Only a row read from the store resumes; a job started again in
-        // the same process gets a new grid from now, keeping its pause and
-        // schedule override.
-        if !self.resumed.swap(false, Ordering::SeqCst) {
-            let schedule_override = row.take().and_then(|kept| kept.schedule_override);
-            *row = Some(ScheduleRow {
-                schedule_override,
-                ..self.new_row(wall_start)
-            });
-        }
-        let known = match &*row {
+        // the same process gets a new grid from now.
+        let stored = lock(&self.stored).take();
+        let known = match &stored {
             Some(kept) => Known {
                 last_fire: kept.last_fire,
                 since: Some(kept.last_fire.unwrap_or(kept.anchor)),
@@ -271,12 +270,13 @@ impl JobSlot {
                 since: None,
             },
         };
-        let row = row.get_or_insert_with(|| self.new_row(wall_start));
+        let anchor = stored.as_ref().map_or(wall_start, |kept| kept.anchor);
+        *lock(&self.anchor) = Some(anchor);
         let fixed_delay = self.spec.is_fixed_delay();
         let grid = match schedule {
             Schedule::Every(interval) if fixed_delay => Grid::Delay(*interval),
             Schedule::Every(interval) => Grid::Every {
-                anchor: row.anchor,
+                anchor,
                 interval: *interval,
             },
             Schedule::Cron(cron) => Grid::Cron(cron),
@@ -299,10 +299,9 @@ impl JobSlot {
                 .iter()
                 .map(|&fire_at| fire(fire_at, Cause::Schedule, 1)),
         );
-        if let Some(reached) = plan.reached {
-            row.last_fire = row.last_fire.max(Some(reached));
-        }
-        active.recorder.record(Change::Schedule(row.clone()));
+        // The store keeps the later of its last fire and this one.
+        let row = self.row(anchor, plan.reached);
+        active.recorder.record(Change::Schedule(row));
         let timing = Timing::planned(Some(schedule), fixed_delay, (start, wall_start), plan.first);
         (timing, backlog)
     }

@@ -198,8 +198,10 @@ fn due_between(
                 Ok(past) => Some(past.as_nanos() / step),
                 Err(_) => None,
             };
-            // Fires with index in [first, last].
-            let first = index(since).map_or(0, |at| at + 1);
+            // Fires with index in [first, last]; the anchor itself is a
+            // fire only as a run on start, so a grid set anew (a last fire
+            // before its anchor) misses nothing at its anchor.
+            let first = index(since).map_or(1, |at| at + 1);
             let Some(last) = index(now) else {
                 return (0, Vec::new());
             };
