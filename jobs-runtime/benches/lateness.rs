@@ -113,6 +113,9 @@ struct Outcome {
     /// How many executions the store held at the end, read back through
     /// `JobManager::executions`; `None` when the run set no store.
     stored: Option<usize>,
+    /// The CPU time of the SQLite store's writer thread over the run (to
+    /// the 10 ms of `/proc`); `None` when the process has no such thread.
+    writer_cpu: Option<Duration>,
     /// What the rest of the machine used meanwhile.
     other_load: String,
 }
@@ -163,6 +166,13 @@ impl Run {
             println!(
                 "{label}: executions in the store at the end = {stored} of {expected} fires \
                  (target {expected})"
+            );
+        }
+        if let Some(cpu) = outcome.writer_cpu {
+            println!(
+                "{label}: CPU of the store's writer thread = {} ms ({:.1} µs per execution)",
+                cpu.as_millis(),
+                cpu.as_secs_f64() * 1e6 / samples.len().max(1) as f64,
             );
         }
         println!(
@@ -289,7 +299,7 @@ fn sqlite_row(_interval: Duration, _fires: usize, _memory_p99: u64) {
 fn run_runtime_on(run: &Run, schedule: Schedule, store_url: Option<&str>) -> Outcome {
     let recorder = Arc::new(Recorder::new(run.jobs, run.fires));
     let other_load = support::OtherLoad::start();
-    let (stats, stored, other_load) = support::runtime().block_on(async {
+    let (stats, stored, writer_cpu, other_load) = support::runtime().block_on(async {
         let manager = JobManager::new();
         for index in 0..run.jobs {
             manager.register(Probe {
@@ -309,6 +319,7 @@ fn run_runtime_on(run: &Run, schedule: Schedule, store_url: Option<&str>) -> Out
         tokio::time::sleep(run.interval * fires + run.interval / 2).await;
         manager.stop_all().await;
         let other_load = other_load.describe();
+        let writer_cpu = writer_thread_cpu();
         let stats = manager
             .all_stats()
             .iter()
@@ -330,14 +341,41 @@ fn run_runtime_on(run: &Run, schedule: Schedule, store_url: Option<&str>) -> Out
             ),
             None => None,
         };
-        (stats, stored, other_load)
+        (stats, stored, writer_cpu, other_load)
     });
     Outcome {
         recorder,
         stats: Some(stats),
         stored,
+        writer_cpu,
         other_load,
     }
+}
+
+/// The user and system time so far of this process's thread named
+/// `jobs-store-writer` (the SQLite store's writer), from
+/// `/proc/self/task/*/stat`; `None` when there is no such thread.
+fn writer_thread_cpu() -> Option<Duration> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                // `comm` keeps the first 15 bytes of a thread's name.
+                .is_ok_and(|name| name.trim_end() == "jobs-store-writ")
+        })
+        .and_then(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+        .map(|stat| {
+            // Fields 14 and 15, counted after the parenthesised name.
+            let after_name = stat.rsplit(')').next().unwrap_or_default();
+            let ticks: u64 = after_name
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|field| field.parse::<u64>().ok())
+                .sum();
+            Duration::from_millis(ticks * 10)
+        })
 }
 
 /// Where the grid of a baseline task starts.
@@ -386,6 +424,7 @@ fn run_baseline(run: &Run, grid: Grid) -> Outcome {
         recorder,
         stats: None,
         stored: None,
+        writer_cpu: None,
         other_load: other_load.describe(),
     }
 }
