@@ -435,3 +435,34 @@ async fn run_on_start_runs_at_a_restart_only_after_a_missed_fire() {
 
     assert_all_ended(&executions);
 }
+
+/// The service started with `JOBS_DATABASE_URL` set to `url`: it fails at
+/// start, with status 1, and says why on stderr.
+fn refused(url: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_restart-app"))
+        .env("JOBS_DATABASE_URL", url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the service runs");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_bad_jobs_database_url_is_a_start_up_error_naming_it() {
+    let message = refused("mysql://db/jobs");
+    assert!(message.contains("\"mysql://db/jobs\""), "{message}");
+    assert!(message.contains("sqlite://path/to/jobs.db"), "{message}");
+    let message = refused(" ");
+    assert!(
+        message.contains("JOBS_DATABASE_URL is set but empty"),
+        "{message}"
+    );
+    let folder = tempfile::tempdir().unwrap();
+    let missing = format!(
+        "sqlite://{}/no/such/folder/jobs.db",
+        folder.path().display()
+    );
+    let message = refused(&missing);
+    assert!(message.contains(&missing), "{message}");
+}
