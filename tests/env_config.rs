@@ -618,3 +618,26 @@ async fn variables_that_configure_no_job_are_warned_about() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_runtimes_own_variables_are_not_warned_about() {
+    let (logs, _guard) = Logs::capture();
+    // This test binary reads neither: no test here opens a store by the
+    // environment or checks an execution's instance.
+    set("JOBS_INSTANCE", "envcfg-host");
+    set("JOBS_DATABASE_URL", "memory:");
+    let manager = JobManager::new();
+    manager.register(job_fn(
+        JobSpec::every("envcfg-runtime-vars", HOUR),
+        |_ctx: JobContext| async move { Ok(()) },
+    ));
+    manager.start_all().unwrap();
+    manager.stop_all().await;
+    let warned: Vec<String> = logs
+        .operation("env_unknown_variable")
+        .iter()
+        .map(|event| event.str("variable").to_owned())
+        .filter(|variable| variable == "JOBS_INSTANCE" || variable == "JOBS_DATABASE_URL")
+        .collect();
+    assert!(warned.is_empty(), "{warned:?}");
+}
