@@ -95,8 +95,8 @@ struct Settings {
     misfire_threshold: Option<Duration>,
     available_slots: Option<u32>,
     clock: Clock,
-    /// The store; a [`MemoryStore`](crate::store::MemoryStore) is made the
-    /// first time one is needed.
+    /// The store; one that keeps nothing is made the first time one is
+    /// needed, if none was set.
     store: Option<Arc<dyn Store>>,
     /// This process's name in the store's records, read the first time it
     /// is needed.

@@ -20,22 +20,14 @@ use tokio::time::Instant;
 use super::{lock, JobManager, JobSlot};
 use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::scheduler::Timing;
-use crate::model::execution::{Cause, Execution, ExecutionFilter, ExecutionId, Retention};
+use crate::model::execution::{Cause, Execution, ExecutionFilter, ExecutionId};
 use crate::model::resume::{self, Grid, Known};
-use crate::store::{Change, MemoryStore, ScheduleRow, Store};
+use crate::store::{Change, NullStore, ScheduleRow, Store};
 use crate::{events, Error, Schedule};
 
-/// What the default memory store keeps: each job's latest 10 ended
-/// executions (and none older than the default 7 days), so that a process
-/// with many jobs keeps its memory bounded (a database keeps more).
-const MEMORY_RETENTION: Retention = Retention {
-    keep_for: Retention::DEFAULT_KEEP_FOR,
-    keep_last: 10,
-};
-
 impl JobManager {
-    /// Keeps executions and schedules in `store` from now on, instead of
-    /// the default [`MemoryStore`]: reads back what it kept (each job's
+    /// Keeps executions and schedules in `store` from now on (without a
+    /// store set, none are kept): reads back what it kept (each job's
     /// schedule row, pause and `set_schedule` override, its last
     /// completion) and marks the executions a dead process left running
     /// `abandoned` (their jobs' retry policy continues them at start).
@@ -102,14 +94,14 @@ impl JobManager {
     }
 
     /// The store executions are kept in: the one [set](Self::set_store),
-    /// or the default [`MemoryStore`], which keeps each job's latest 10
-    /// ended executions.
+    /// or, by default, one that keeps nothing (the stats still count every
+    /// execution).
     pub(super) fn store(&self) -> Arc<dyn Store> {
         let mut settings = lock(&self.inner.settings);
         Arc::clone(
             settings
                 .store
-                .get_or_insert_with(|| Arc::new(MemoryStore::with_retention(MEMORY_RETENTION))),
+                .get_or_insert_with(|| Arc::new(NullStore::default())),
         )
     }
 
@@ -122,10 +114,11 @@ impl JobManager {
 
     /// The executions `filter` selects, newest first unless it says
     /// otherwise, each with its attempts: from the store, so with a
-    /// database store they include earlier processes' executions.
+    /// database store they include earlier processes' executions. Without
+    /// a store set, none is kept.
     ///
     /// ```
-    /// use jobs_runtime::{execution::ExecutionFilter, job, JobManager};
+    /// use jobs_runtime::{execution::ExecutionFilter, job, store::MemoryStore, JobManager};
     ///
     /// #[job(name = "digest", every = "1h")]
     /// async fn digest() {}
@@ -133,6 +126,8 @@ impl JobManager {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), jobs_runtime::Error> {
     /// let manager = JobManager::discover();
+    /// // A store that keeps history; without one, none is kept.
+    /// manager.set_store(MemoryStore::new()).await?;
     /// manager.start_all()?;
     /// manager.trigger("digest")?;
     /// # tokio::task::yield_now().await;

@@ -1,6 +1,8 @@
 //! Where executions and schedule rows are kept: the [`Store`] seam, the
-//! [`MemoryStore`] (no I/O, the default) and, with the `sqlite` feature, the
-//! embedded `SqliteStore`.
+//! [`MemoryStore`] (no I/O) and, with the `sqlite` feature, the embedded
+//! `SqliteStore`. A manager without a store set records into one that keeps
+//! nothing, so that a process without a database pays for no history on the
+//! path of a fire; its stats still count every execution.
 //!
 //! # How the engine uses a store
 //!
@@ -39,6 +41,7 @@
 //! jobs that fire together on several threads do not wait for one lock.
 
 mod memory;
+mod null;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -52,6 +55,7 @@ use crate::execution::{
 };
 
 pub use memory::MemoryStore;
+pub(crate) use null::NullStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
