@@ -17,9 +17,12 @@ use crate::execution::{
     truncate_millis, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
 };
 
-/// A store that keeps everything in memory and does no I/O: what a process
-/// without a database uses. Nothing survives the process, but a new engine
-/// in the same process can [`recover`](Store::recover) from the same store.
+/// A store that keeps everything in memory and does no I/O, for a process
+/// without a database that wants history
+/// ([`JobManager::set_store`](crate::JobManager::set_store); without a
+/// store set, nothing is kept). Nothing survives the process, but a new
+/// engine in the same process can [`recover`](Store::recover) from the same
+/// store.
 ///
 /// Memory stays bounded: each job keeps at most its retention's `keep_last`
 /// ended executions (the oldest is dropped as a newer one ends), and
