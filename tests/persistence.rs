@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use jobs_runtime::execution::{Cause, ExecutionFilter, ExecutionState, Outcome};
-use jobs_runtime::store::{Change, NewExecution, SqliteStore, Store};
+use jobs_runtime::store::{Change, MemoryStore, NewExecution, SqliteStore, Store};
 use jobs_runtime::{Clock, JobContext, JobManager, JobSpec, Missed, Schedule};
 use support::job_fn;
 
@@ -320,6 +320,38 @@ async fn a_schedule_set_at_run_time_counts_from_then_across_a_restart() {
     second.stop_all().await;
     let fires: Vec<_> = seen.lock().unwrap().iter().map(|s| s.fire_at).collect();
     assert_eq!(fires, [start + 10 * SECOND, start + 105 * SECOND]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_jobs_ended_executions_are_pruned_to_its_keep_last_in_the_background() {
+    // A memory store: its prunes end at once, while a file's take real
+    // time, which the paused clock does not wait for.
+    let clock = clock();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let spec = JobSpec::every("trimmed", 3 * 60 * SECOND)
+        .run_on_start(false)
+        .keep_last(2);
+    let manager = JobManager::new();
+    manager.set_clock(clock);
+    manager.register(noting(spec, &seen));
+    manager.set_store(MemoryStore::new()).await.unwrap();
+    manager.start_all().unwrap();
+    // Fires every 3 minutes; the pruner's rounds come at 0, 10 and 20
+    // minutes. At 20 minutes the six executions so far are cut to the
+    // newest two; the ones at 21, 24 and 27 minutes follow.
+    tokio::time::sleep(28 * 60 * SECOND).await;
+    manager.stop_all().await;
+    assert_eq!(seen.lock().unwrap().len(), 9);
+    let kept: Vec<_> = history(&manager, "trimmed")
+        .await
+        .iter()
+        .map(|execution| execution.fire_at)
+        .collect();
+    let start = clock.now() - 28 * 60 * SECOND;
+    let expected: Vec<_> = [15, 18, 21, 24, 27]
+        .map(|minutes| start + minutes * 60 * SECOND)
+        .to_vec();
+    assert_eq!(kept, expected);
 }
 
 #[tokio::test(start_paused = true)]

@@ -98,6 +98,8 @@ struct Settings {
     /// The store; one that keeps nothing is made the first time one is
     /// needed, if none was set.
     store: Option<Arc<dyn Store>>,
+    /// Whether a store was set.
+    store_set: bool,
     /// This process's name in the store's records, read the first time it
     /// is needed.
     instance: Option<Arc<str>>,
@@ -304,12 +306,13 @@ impl JobManager {
         lock(&self.inner.settings).clock = clock;
     }
 
-    /// Starts the background pruner, unless it runs: each registered job's
-    /// ended executions are kept within its retention (`keep`,
-    /// `keep_last`), every [`PRUNE_INTERVAL`].
+    /// Starts the background pruner, unless it runs or no store was set
+    /// (the default keeps nothing to prune): each registered job's ended
+    /// executions are kept within its retention (`keep`, `keep_last`),
+    /// every [`PRUNE_INTERVAL`].
     fn start_pruner(&self, registry: &Registry, settings: &RunSettings) {
         let mut pruner = lock(&self.inner.pruner);
-        if pruner.is_some() {
+        if pruner.is_some() || !lock(&self.inner.settings).store_set {
             return;
         }
         let stop = CancellationToken::new();

@@ -89,7 +89,9 @@ impl JobManager {
                 .collect();
         }
         Error::from_problems(problems)?;
-        lock(&self.inner.settings).store = Some(store);
+        let mut settings = lock(&self.inner.settings);
+        settings.store = Some(store);
+        settings.store_set = true;
         Ok(())
     }
 
