@@ -7,7 +7,7 @@
 //! file. Also 10,000 cron jobs on `* * * * * *`, all due at the top of every
 //! second. With the `sqlite` feature, 1,000 jobs with the SQLite store on a
 //! file in a temporary folder (`JobManager::connect` before `start_all`),
-//! run right after the default memory store's row at 1,000 jobs, with the
+//! run right after the default's row (no store set: nothing kept) at 1,000 jobs, with the
 //! difference of the two p99s and the count of executions the file holds
 //! at the end; without the feature that row is skipped, saying so.
 //!
@@ -38,7 +38,7 @@ const JOB_COUNTS: [usize; 2] = [1_000, 10_000];
 /// The job count of the SQLite store's row.
 const SQLITE_JOBS: usize = 1_000;
 
-/// The most the SQLite store's p99 may exceed the memory store's, in the
+/// The most the SQLite store's p99 may exceed the default's (no store), in the
 /// same run.
 #[cfg(feature = "sqlite")]
 const SQLITE_P99_MARGIN: Duration = Duration::from_millis(2);
@@ -53,7 +53,7 @@ fn main() {
     for jobs in JOB_COUNTS {
         let run = Run::new("runtime", jobs, interval, fires, "no subscriber");
         let memory_p99 = run.report(&run_runtime(&run));
-        // The SQLite row follows the memory store's at 1,000 jobs at once,
+        // The SQLite row follows the default's at 1,000 jobs at once,
         // so that both see the same neighbours.
         if jobs == SQLITE_JOBS {
             sqlite_row(interval, fires, memory_p99);
@@ -276,7 +276,7 @@ fn sqlite_row(interval: Duration, fires: usize, memory_p99: u64) {
     let sqlite_p99 = run.report(&run_runtime_on(&run, schedule, Some(&url)));
     let difference = sqlite_p99 as f64 - memory_p99 as f64;
     println!(
-        "(a) lateness at {SQLITE_JOBS} jobs: SQLite store p99 - memory store p99 = {:+.3} ms \
+        "(a) lateness at {SQLITE_JOBS} jobs: SQLite store p99 - default (no store) p99 = {:+.3} ms \
          ({:.2}x; target <= {} ms)",
         difference / 1e6,
         sqlite_p99 as f64 / memory_p99.max(1) as f64,
@@ -294,7 +294,7 @@ fn sqlite_row(_interval: Duration, _fires: usize, _memory_p99: u64) {
 }
 
 /// The runtime's jobs on `schedule`, with the store at `store_url` when
-/// given (connected before `start_all`) and the default memory store
+/// given (connected before `start_all`) and the default (no store)
 /// otherwise.
 fn run_runtime_on(run: &Run, schedule: Schedule, store_url: Option<&str>) -> Outcome {
     let recorder = Arc::new(Recorder::new(run.jobs, run.fires));

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -36,6 +36,9 @@ pub(super) enum Message {
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
 }
+
+/// How long the writer waits after a change for more to write with it.
+const LINGER: Duration = Duration::from_millis(5);
 
 /// The most changes one transaction writes.
 const MAX_BATCH: usize = 8_192;
@@ -110,17 +113,30 @@ impl Writer {
             };
             let mut other = None;
             let mut next = first;
+            // Changes that come within LINGER of the first go in its
+            // transaction: a burst of fires is one commit, not one per few
+            // fires competing with the fires for the cores. A flush is
+            // answered without waiting.
+            let linger_until = Instant::now() + LINGER;
+            let mut linger = true;
             while let Some(message) = next.take() {
                 match message {
                     Message::Change(job, change) => changes.push((job, change)),
-                    Message::Flush(reply) => flushes.push(reply),
+                    Message::Flush(reply) => {
+                        flushes.push(reply);
+                        linger = false;
+                    }
                     message => {
                         other = Some(message);
                         break;
                     }
                 }
                 if changes.len() < MAX_BATCH {
-                    next = receiver.try_recv().ok();
+                    let wait = match linger {
+                        true => linger_until.saturating_duration_since(Instant::now()),
+                        false => Duration::ZERO,
+                    };
+                    next = receiver.recv_timeout(wait).ok();
                 }
             }
             self.commit(&mut changes);
