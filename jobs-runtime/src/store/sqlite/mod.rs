@@ -200,7 +200,7 @@ impl SqliteStore {
         })?;
         let opened = {
             let for_work = url.clone();
-            blocking(&url, move || open_connections(&for_work, &config)).await
+            blocking(&url, move || open_patiently(&for_work, &config)).await
         };
         let (writer, reader, last_id) = opened?;
         let (sender, thread) = writer::spawn(url.clone(), writer)?;
@@ -371,11 +371,29 @@ fn failed(url: &str, operation: &str, error: rusqlite::Error) -> StoreError {
     }
 }
 
+/// [`open_connections`], tried again while the database is busy, for up to
+/// the busy timeout: SQLite answers some locks at once, without waiting
+/// (another process opening the same file, or setting up its WAL files).
+fn open_patiently(url: &str, config: &Config) -> Result<(Connection, Connection, i64), StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let busy = std::cell::Cell::new(false);
+        match open_connections(url, config, &busy) {
+            Err(_) if busy.get() && started.elapsed() < config.busy_timeout => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 /// Opens the writing and the reading connection, prepares the database and
-/// reads the highest id given so far.
+/// reads the highest id given so far; sets `busy` when it failed because
+/// the database was busy.
 fn open_connections(
     url: &str,
     config: &Config,
+    busy: &std::cell::Cell<bool>,
 ) -> Result<(Connection, Connection, i64), StoreError> {
     let problem = |problem: String| StoreError::Open {
         url: url.to_owned(),
@@ -404,7 +422,15 @@ fn open_connections(
             path.display()
         )));
     }
-    let explain = |error: rusqlite::Error| problem(describe(path, config.busy_timeout, &error));
+    let explain = |error: rusqlite::Error| {
+        if matches!(
+            error.sqlite_error_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        ) {
+            busy.set(true);
+        }
+        problem(describe(path, config.busy_timeout, &error))
+    };
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if config.create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
