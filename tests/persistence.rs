@@ -429,13 +429,14 @@ async fn a_paused_job_runs_none_of_its_missed_fires_at_a_restart() {
 /// execution of `job`, due and started at `fire_at`, still running.
 async fn left_running(db: &Database, job: &str, fire_at: SystemTime) {
     let store = SqliteStore::open(&db.url).await.unwrap();
-    store.recorder(job).record(Change::Started(NewExecution {
-        id: store.next_id(),
-        fire_at,
-        cause: Cause::Trigger,
-        instance: "dead-1".into(),
-        started_at: Some(fire_at),
-    }));
+    store
+        .recorder(job, "dead-1")
+        .record(Change::Started(NewExecution {
+            id: store.next_id(),
+            fire_at,
+            cause: Cause::Trigger,
+            started_at: Some(fire_at),
+        }));
     store.flush().await.unwrap();
 }
 

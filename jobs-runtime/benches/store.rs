@@ -68,9 +68,8 @@ struct Timing {
 async fn measure(store: &dyn Store, executions: u64, flush_every: Option<u64>) -> Timing {
     // Each job's recorder, asked for once, as the engine does at a start.
     let recorders: Vec<Arc<dyn Recorder>> = (0..100)
-        .map(|job| store.recorder(&format!("job-{job}")))
+        .map(|job| store.recorder(&format!("job-{job}"), "bench"))
         .collect();
-    let instance: Arc<str> = Arc::from("bench");
     let load = support::OtherLoad::start();
     let started = Instant::now();
     for index in 0..executions {
@@ -81,7 +80,6 @@ async fn measure(store: &dyn Store, executions: u64, flush_every: Option<u64>) -
             id,
             fire_at: now,
             cause: Cause::Schedule,
-            instance: instance.clone(),
             started_at: Some(now),
         }));
         recorder.record(Change::AttemptEnded {

@@ -44,10 +44,9 @@ pub(crate) struct ActiveJob {
     pub(crate) settings: Arc<RunSettings>,
     /// The jobs that run after each success of this one.
     pub(crate) dependents: Box<[Arc<dyn Registered>]>,
-    /// Where the job's executions and fires are recorded.
+    /// Where the job's executions and fires are recorded, as this
+    /// process's.
     pub(crate) recorder: Arc<dyn Recorder>,
-    /// The name of this process, as the job's executions record it.
-    pub(crate) instance: Arc<str>,
 }
 
 /// What the jobs started together share: where runs are spawned, and the

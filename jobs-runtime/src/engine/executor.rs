@@ -144,7 +144,6 @@ async fn execute(
         id,
         fire_at: fire.fire_at,
         cause: fire.cause,
-        instance: Arc::clone(&job.instance),
         started_at: first_recorded.then_some(started_at),
     }));
     let span = events::execution_span(job.name(), number, id.get());
@@ -244,68 +243,79 @@ pub(crate) trait Waits: Send + Sync {
 ///
 /// The run's slots are given back while it waits to retry, and taken again
 /// (in line with other runs) before the next attempt.
-async fn attempts(
-    mut guard: AbortGuard<'_>,
+///
+/// An `async` block rather than an `async fn`: the block keeps its inputs
+/// once, where an `async fn` keeps a second copy of its arguments, and a
+/// run that ends in one poll is cheaper in a smaller task.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an `async fn` would keep its arguments twice"
+)]
+fn attempts<'a>(
+    mut guard: AbortGuard<'a>,
     mut context: ContextParts,
     first_recorded: bool,
-    run: RunOf<'_>,
+    run: RunOf<'a>,
     mut permit: Option<SlotPermit>,
-) -> Ended {
-    let (job, id, number, token) = (guard.job, guard.id, guard.number, run.token);
-    let store = &*job.recorder;
-    let retry = job.spec().retry_policy();
-    let started_at = context.started_at;
-    let mut attempt = context.attempt;
-    let mut attempt_started_at = started_at;
-    if !first_recorded {
-        store.record(Change::AttemptStarted {
-            id,
-            number: attempt,
-            at: started_at,
-        });
-    }
-    let (outcome, retry_cancelled, finished_at) = loop {
-        context.attempt = attempt;
-        let outcome = run_attempt(job, context, token).await;
-        let finished_at = job.clock().now();
-        let retrying = !outcome.is_success() && attempt <= retry.retries && !token.is_cancelled();
-        store.record(Change::AttemptEnded {
-            id,
-            attempt: Attempt {
+) -> impl Future<Output = Ended> + Send + 'a {
+    async move {
+        let (job, id, number, token) = (guard.job, guard.id, guard.number, run.token);
+        let store = &*job.recorder;
+        let retry = job.spec().retry_policy();
+        let started_at = context.started_at;
+        let mut attempt = context.attempt;
+        let mut attempt_started_at = started_at;
+        if !first_recorded {
+            store.record(Change::AttemptStarted {
+                id,
                 number: attempt,
-                started_at: attempt_started_at,
-                finished_at: Some(finished_at),
-                outcome: Some(outcome.clone()),
-            },
-            retrying,
-        });
-        if !retrying {
-            break (outcome, false, finished_at);
+                at: started_at,
+            });
         }
-        let delay = retry.delay(attempt);
-        job.stats().retry();
-        events::execute_retry(job.name(), number, attempt, delay, &outcome);
-        // Boxed, as is every uncommon wait: the run's task stays small.
-        if !Box::pin(wait_to_retry(job, delay, run, &mut permit)).await {
-            break (outcome, true, job.clock().now());
+        let (outcome, retry_cancelled, finished_at) = loop {
+            context.attempt = attempt;
+            let outcome = run_attempt(job, &context, token).await;
+            let finished_at = job.clock().now();
+            let retrying =
+                !outcome.is_success() && attempt <= retry.retries && !token.is_cancelled();
+            store.record(Change::AttemptEnded {
+                id,
+                attempt: Attempt {
+                    number: attempt,
+                    started_at: attempt_started_at,
+                    finished_at: Some(finished_at),
+                    outcome: Some(outcome.clone()),
+                },
+                retrying,
+            });
+            if !retrying {
+                break (outcome, false, finished_at);
+            }
+            let delay = retry.delay(attempt);
+            job.stats().retry();
+            events::execute_retry(job.name(), number, attempt, delay, &outcome);
+            // Boxed, as is every uncommon wait: the run's task stays small.
+            if !Box::pin(wait_to_retry(job, delay, run, &mut permit)).await {
+                break (outcome, true, job.clock().now());
+            }
+            attempt += 1;
+            attempt_started_at = job.clock().now();
+            guard.attempt = attempt;
+            guard.attempt_started_at = attempt_started_at;
+            store.record(Change::AttemptStarted {
+                id,
+                number: attempt,
+                at: attempt_started_at,
+            });
+        };
+        let elapsed = guard.started.elapsed();
+        std::mem::forget(guard);
+        Ended {
+            outcome,
+            retry_cancelled,
+            finished_at,
+            elapsed,
         }
-        attempt += 1;
-        attempt_started_at = job.clock().now();
-        guard.attempt = attempt;
-        guard.attempt_started_at = attempt_started_at;
-        store.record(Change::AttemptStarted {
-            id,
-            number: attempt,
-            at: attempt_started_at,
-        });
-    };
-    let elapsed = guard.started.elapsed();
-    std::mem::forget(guard);
-    Ended {
-        outcome,
-        retry_cancelled,
-        finished_at,
-        elapsed,
     }
 }
 
@@ -339,7 +349,7 @@ async fn wait_to_retry(
 
 /// Runs one attempt, whose context is made of `context`, with panic
 /// capture and the timeout.
-async fn run_attempt(job: &ActiveJob, context: ContextParts, token: &RunToken) -> Outcome {
+async fn run_attempt(job: &ActiveJob, context: &ContextParts, token: &RunToken) -> Outcome {
     // A timeout cancels the attempt alone, so it needs a token of its own;
     // otherwise the run's token serves.
     let timeout = job
@@ -350,14 +360,12 @@ async fn run_attempt(job: &ActiveJob, context: ContextParts, token: &RunToken) -
         Some((_, own)) => token.with_own(Arc::clone(own)),
         None => token.clone(),
     };
-    let ctx = JobContext::new(context, token);
+    let ctx = JobContext::new(*context, token);
     // Building the future runs the parameter extractors, which may panic too.
-    let future =
-        match std::panic::catch_unwind(AssertUnwindSafe(|| Arc::clone(&job.runnable).execute(ctx)))
-        {
-            Ok(future) => AssertUnwindSafe(future).catch_unwind(),
-            Err(panic) => return panic_outcome(panic),
-        };
+    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| job.runnable.execute(ctx))) {
+        Ok(future) => AssertUnwindSafe(future).catch_unwind(),
+        Err(panic) => return panic_outcome(panic),
+    };
     let outcome = match timeout {
         Some((limit, own)) => {
             let Ok(outcome) = Box::pin(tokio::time::timeout(limit, future)).await else {

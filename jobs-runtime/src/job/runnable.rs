@@ -4,7 +4,6 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use crate::job::panic_hook;
 use crate::model::execution::Outcome;
@@ -51,22 +50,23 @@ pub trait Job: Send + Sync + 'static {
     fn execute(&self, ctx: JobContext) -> impl Future<Output = Result<(), BoxError>> + Send;
 }
 
-/// The future of one execution, as the executor runs it.
-pub(crate) type ExecutionFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+/// The future of one execution, as the executor runs it: it borrows the
+/// job, which its run holds.
+pub(crate) type ExecutionFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
-/// A job in the form the executor runs: object-safe, returning a `'static`
-/// future whose result is already an [`Outcome`].
+/// A job in the form the executor runs: object-safe, returning a future
+/// whose result is already an [`Outcome`].
 pub(crate) trait Runnable: Send + Sync + 'static {
-    /// Takes the job's handle, so a job's future can own it: a hand-written
-    /// job is then one allocation.
-    fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture;
+    /// The job's future borrows it: a run touches no reference count of
+    /// the job's to start an execution.
+    fn execute(&self, ctx: JobContext) -> ExecutionFuture<'_>;
 }
 
 /// Runs a hand-written [`Job`].
 pub(crate) struct HandWritten<J>(pub(crate) J);
 
 impl<J: Job> Runnable for HandWritten<J> {
-    fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture {
+    fn execute(&self, ctx: JobContext) -> ExecutionFuture<'_> {
         // The job's code runs as code whose panics the executor catches.
         Box::pin(panic_hook::in_job_future(async move {
             match self.0.execute(ctx).await {
@@ -91,7 +91,7 @@ where
     R: IntoJobResult,
     K: Render<R>,
 {
-    fn execute(self: Arc<Self>, ctx: JobContext) -> ExecutionFuture {
+    fn execute(&self, ctx: JobContext) -> ExecutionFuture<'_> {
         // The job's code (its parameters' extraction, the function, the
         // error's rendering) runs as code whose panics the executor catches.
         let call = panic_hook::in_job(|| (self.call)(&ctx));

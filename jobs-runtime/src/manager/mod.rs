@@ -481,7 +481,7 @@ impl JobManager {
         let slot = self.slot(name)?;
         if !slot.paused.swap(true, Ordering::SeqCst) {
             events::job_paused(&slot.name, true);
-            slot.save_row(&*self.store(), self.now());
+            self.save_row(&slot);
         }
         Ok(())
     }
@@ -491,7 +491,7 @@ impl JobManager {
         let slot = self.slot(name)?;
         if slot.paused.swap(false, Ordering::SeqCst) {
             events::job_paused(&slot.name, false);
-            slot.save_row(&*self.store(), self.now());
+            self.save_row(&slot);
         }
         Ok(())
     }
@@ -518,7 +518,7 @@ impl JobManager {
         *lock(&slot.schedule_override) = Some(Some(schedule.clone()));
         // The new schedule's grid counts from now, here and after a restart.
         slot.reanchor(self.now());
-        slot.save_row(&*self.store(), self.now());
+        self.save_row(&slot);
         if let Some(started) = slot.started() {
             slot.stats.set_schedule(Some(schedule.clone()));
             started.set_schedule(Some(&schedule));
@@ -886,8 +886,10 @@ impl JobSlot {
                 .iter()
                 .map(|slot| Arc::clone(slot) as Arc<dyn Registered>)
                 .collect(),
-            recorder: context.settings.store.recorder(&self.name),
-            instance: Arc::clone(&context.settings.instance),
+            recorder: context
+                .settings
+                .store
+                .recorder(&self.name, &context.settings.instance),
         };
         Prepared::Ready(Launch { active, schedule })
     }

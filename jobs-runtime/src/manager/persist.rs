@@ -22,7 +22,7 @@ use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::scheduler::Timing;
 use crate::model::execution::{Cause, Execution, ExecutionFilter, ExecutionId};
 use crate::model::resume::{self, Grid, Known};
-use crate::store::{Change, NullStore, ScheduleRow, Store};
+use crate::store::{Change, NullStore, Recorder, ScheduleRow, Store};
 use crate::{events, Error, Schedule};
 
 impl JobManager {
@@ -107,6 +107,12 @@ impl JobManager {
         )
     }
 
+    /// Writes `slot`'s schedule row to the store, as the job stands now.
+    pub(super) fn save_row(&self, slot: &JobSlot) {
+        let recorder = self.store().recorder(&slot.name, &self.instance());
+        slot.save_row(&*recorder, self.now());
+    }
+
     /// This process's name in the store's records: `JOBS_INSTANCE`, or the
     /// host's name and the process id (`host-1234`).
     pub(super) fn instance(&self) -> Arc<str> {
@@ -181,11 +187,11 @@ impl JobSlot {
     /// pause and schedule override, and its grid's anchor (now, for a job
     /// that has none yet). The store keeps the later last fire and last
     /// success of the two rows.
-    pub(super) fn save_row(&self, store: &dyn Store, now: SystemTime) {
+    pub(super) fn save_row(&self, recorder: &dyn Recorder, now: SystemTime) {
         let stored = lock(&self.stored).as_ref().map(|row| row.anchor);
         let anchor = lock(&self.anchor).or(stored).unwrap_or(now);
         let row = self.row(anchor, None);
-        store.recorder(&self.name).record(Change::Schedule(row));
+        recorder.record(Change::Schedule(row));
     }
 
     /// Anchors the job's grid at `now`: a new schedule counts from there.

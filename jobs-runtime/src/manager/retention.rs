@@ -78,12 +78,11 @@ mod tests {
     /// Records an execution of `job` due at `fire_at` that has ended.
     fn ended(store: &dyn Store, job: &str, fire_at: SystemTime) -> ExecutionId {
         let id = store.next_id();
-        let recorder = store.recorder(job);
+        let recorder = store.recorder(job, "host");
         recorder.record(Change::Started(NewExecution {
             id,
             fire_at,
             cause: Cause::Schedule,
-            instance: "host".into(),
             started_at: Some(fire_at),
         }));
         recorder.record(Change::Finished {
@@ -167,8 +166,8 @@ mod tests {
         fn next_id(&self) -> ExecutionId {
             self.inner.next_id()
         }
-        fn recorder(&self, job: &str) -> Arc<dyn Recorder> {
-            self.inner.recorder(job)
+        fn recorder(&self, job: &str, instance: &str) -> Arc<dyn Recorder> {
+            self.inner.recorder(job, instance)
         }
         fn flush(&self) -> StoreFuture<'_, ()> {
             self.inner.flush()

@@ -11,8 +11,9 @@
 //!   `retrying` (now `abandoned`, so their jobs' retry policy can apply) and
 //!   every [`ScheduleRow`], from which it takes each recurring job's anchor,
 //!   last fire, pause and schedule override.
-//! - Each started job gets its [`Recorder`] from [`Store::recorder`] once.
-//!   On each fire the job takes an id from [`Store::next_id`] (an atomic
+//! - Each started job gets its [`Recorder`] from [`Store::recorder`] once,
+//!   for the job and this process's instance (which the executions it
+//!   records name). On each fire the job takes an id from [`Store::next_id`] (an atomic
 //!   counter, no round trip) and records what happens through its
 //!   recorder: a synchronous call that never waits for the disk, and that
 //!   looks nothing up by the job's name. A no-op execution is three
@@ -117,11 +118,12 @@ pub trait Store: Send + Sync + 'static {
     /// than every id given before. No I/O.
     fn next_id(&self) -> ExecutionId;
 
-    /// The recorder of `job`'s changes: every change about the job's
-    /// executions and its schedule row is recorded through it. Asked for
-    /// once per job, at its start; two recorders of one job record into the
-    /// same place.
-    fn recorder(&self, job: &str) -> Arc<dyn Recorder>;
+    /// The recorder of `job`'s changes made by `instance` (the process
+    /// that runs the job, which its executions name): every change about
+    /// the job's executions and its schedule row is recorded through it.
+    /// Asked for once per job, at its start; two recorders of one job
+    /// record into the same place.
+    fn recorder(&self, job: &str, instance: &str) -> Arc<dyn Recorder>;
 
     /// Resolves once every change recorded before the call is durable, or
     /// with the error that kept some of them from being written since the
@@ -172,8 +174,8 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         (**self).next_id()
     }
 
-    fn recorder(&self, job: &str) -> Arc<dyn Recorder> {
-        (**self).recorder(job)
+    fn recorder(&self, job: &str, instance: &str) -> Arc<dyn Recorder> {
+        (**self).recorder(job, instance)
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {
@@ -210,7 +212,8 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
 }
 
-/// Records the changes of one job (see [`Store::recorder`]).
+/// Records the changes of one job made by one instance (see
+/// [`Store::recorder`]).
 pub trait Recorder: Send + Sync + 'static {
     /// Records a change of this recorder's job. Never blocks on I/O: a
     /// durable store queues it and writes it soon, in one transaction with
@@ -265,7 +268,8 @@ pub struct ScheduleRow {
     pub schedule_override: Option<String>,
 }
 
-/// A new execution of the recorder's job, recorded by [`Change::Started`].
+/// A new execution of the recorder's job, run by the recorder's instance,
+/// recorded by [`Change::Started`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewExecution {
     /// Its id, from [`Store::next_id`].
@@ -274,8 +278,6 @@ pub struct NewExecution {
     pub fire_at: SystemTime,
     /// Why it exists.
     pub cause: Cause,
-    /// The instance that runs it.
-    pub instance: Arc<str>,
     /// When its first attempt started: `None` records it `pending`, `Some`
     /// records it `running` with attempt 1 started then.
     pub started_at: Option<SystemTime>,

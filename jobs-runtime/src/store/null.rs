@@ -34,7 +34,7 @@ impl Store for NullStore {
         ExecutionId(self.last_id.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
-    fn recorder(&self, _job: &str) -> Arc<dyn Recorder> {
+    fn recorder(&self, _job: &str, _instance: &str) -> Arc<dyn Recorder> {
         static DISCARD: OnceLock<Arc<dyn Recorder>> = OnceLock::new();
         Arc::clone(DISCARD.get_or_init(|| Arc::new(Discard)))
     }
@@ -85,12 +85,11 @@ mod tests {
         let id = store.next_id();
         assert!(store.next_id() > id);
         store
-            .recorder("digest")
+            .recorder("digest", "host")
             .record(Change::Started(NewExecution {
                 id,
                 fire_at: SystemTime::UNIX_EPOCH,
                 cause: Cause::Trigger,
-                instance: "host".into(),
                 started_at: Some(SystemTime::UNIX_EPOCH),
             }));
         assert_eq!(store.executions(ExecutionFilter::new()).await.unwrap(), []);

@@ -77,13 +77,14 @@ const T: u64 = 1_700_000_000_000;
 
 fn started(store: &dyn Store, job: &str, fire_at: SystemTime, running: bool) -> ExecutionId {
     let id = store.next_id();
-    store.recorder(job).record(Change::Started(NewExecution {
-        id,
-        fire_at,
-        cause: Cause::Schedule,
-        instance: "host-1".into(),
-        started_at: running.then_some(fire_at + Duration::from_millis(1)),
-    }));
+    store
+        .recorder(job, "host-1")
+        .record(Change::Started(NewExecution {
+            id,
+            fire_at,
+            cause: Cause::Schedule,
+            started_at: running.then_some(fire_at + Duration::from_millis(1)),
+        }));
     id
 }
 
@@ -96,7 +97,7 @@ fn ended(
     outcome: Outcome,
     retrying: bool,
 ) {
-    store.recorder(job).record(Change::AttemptEnded {
+    store.recorder(job, "host-1").record(Change::AttemptEnded {
         id,
         attempt: Attempt {
             number,
@@ -115,7 +116,7 @@ fn finished(
     state: ExecutionState,
     when: SystemTime,
 ) {
-    store.recorder(job).record(Change::Finished {
+    store.recorder(job, "host-1").record(Change::Finished {
         id,
         state,
         at: when,
@@ -189,12 +190,11 @@ async fn record_and_read_back(mut harness: impl Harness) {
 
     let pending = store.next_id();
     store
-        .recorder("index")
+        .recorder("index", "host-2")
         .record(Change::Started(NewExecution {
             id: pending,
             fire_at: at(T + 500),
             cause: Cause::Upstream,
-            instance: "host-2".into(),
             started_at: None,
         }));
     let execution = get(store, pending).await;
@@ -292,11 +292,13 @@ async fn states_through_pending_retries_and_failure(mut harness: impl Harness) {
     let id = started(store, "sync", at(T), false);
     assert_eq!(get(store, id).await.state, ExecutionState::Pending);
 
-    store.recorder("sync").record(Change::AttemptStarted {
-        id,
-        number: 1,
-        at: at(T + 5),
-    });
+    store
+        .recorder("sync", "host-1")
+        .record(Change::AttemptStarted {
+            id,
+            number: 1,
+            at: at(T + 5),
+        });
     let execution = get(store, id).await;
     assert_eq!(execution.state, ExecutionState::Running);
     assert_eq!(execution.started_at, Some(at(T + 5)));
@@ -321,11 +323,13 @@ async fn states_through_pending_retries_and_failure(mut harness: impl Harness) {
     assert_eq!(execution.attempts.len(), 1);
     assert_eq!(execution.outcome(), Some(&failure));
 
-    store.recorder("sync").record(Change::AttemptStarted {
-        id,
-        number: 2,
-        at: at(T + 1_000),
-    });
+    store
+        .recorder("sync", "host-1")
+        .record(Change::AttemptStarted {
+            id,
+            number: 2,
+            at: at(T + 1_000),
+        });
     let execution = get(store, id).await;
     assert_eq!(execution.state, ExecutionState::Running);
     assert_eq!(
@@ -478,16 +482,16 @@ async fn schedule_rows_round_trip_and_survive_a_restart(mut harness: impl Harnes
         let store = harness.open().await;
         assert!(store.schedules().await.unwrap().is_empty());
         store
-            .recorder("hourly")
+            .recorder("hourly", "host-1")
             .record(Change::Schedule(hourly.clone()));
         store
-            .recorder("digest")
+            .recorder("digest", "host-1")
             .record(Change::Schedule(digest.clone()));
         digest.paused = true;
         digest.last_fire = Some(at(T + 60_000));
         digest.schedule_override = Some("every 5m".into());
         store
-            .recorder("digest")
+            .recorder("digest", "host-1")
             .record(Change::Schedule(digest.clone()));
         store.flush().await.unwrap();
         let rows = store.schedules().await.unwrap();
@@ -509,7 +513,7 @@ async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl H
         schedule_override: None,
     };
     let store = harness.open().await;
-    let recorder = store.recorder("hourly");
+    let recorder = store.recorder("hourly", "host-1");
     recorder.record(Change::Schedule(row.clone()));
     // A fire moves the last fire on; an older one does not move it back.
     recorder.record(Change::Fired {

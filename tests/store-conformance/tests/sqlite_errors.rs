@@ -231,13 +231,14 @@ async fn changes_that_cannot_be_written_are_reported_by_the_next_flush() {
     let url = format!("{}?busy_timeout=20ms", url_of(&path));
     let store = SqliteStore::open(&url).await.unwrap();
     let record = |job: &str| {
-        store.recorder(job).record(Change::Started(NewExecution {
-            id: store.next_id(),
-            fire_at: std::time::SystemTime::now(),
-            cause: Cause::Trigger,
-            instance: "host".into(),
-            started_at: None,
-        }))
+        store
+            .recorder(job, "host")
+            .record(Change::Started(NewExecution {
+                id: store.next_id(),
+                fire_at: std::time::SystemTime::now(),
+                cause: Cause::Trigger,
+                started_at: None,
+            }))
     };
     let holder = rusqlite::Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN EXCLUSIVE").unwrap();

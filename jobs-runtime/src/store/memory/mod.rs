@@ -39,11 +39,10 @@ use crate::execution::{
 /// # async fn main() -> Result<(), jobs_runtime::store::StoreError> {
 /// let store = MemoryStore::new();
 /// let now = SystemTime::now();
-/// store.recorder("digest").record(Change::Started(NewExecution {
+/// store.recorder("digest", "host-1").record(Change::Started(NewExecution {
 ///     id: store.next_id(),
 ///     fire_at: now,
 ///     cause: Cause::Trigger,
-///     instance: "host-1".into(),
 ///     started_at: Some(now),
 /// }));
 /// let executions = store.executions(ExecutionFilter::new().job("digest")).await?;
@@ -59,8 +58,7 @@ pub struct MemoryStore {
     retention: Retention,
 }
 
-/// One job's executions and schedule row, behind a lock of its own: the
-/// job's [`Recorder`].
+/// One job's executions and schedule row, behind a lock of its own.
 #[derive(Debug)]
 struct JobCell {
     job: Arc<str>,
@@ -84,8 +82,6 @@ struct History {
     last_fire: Option<SystemTime>,
     /// The row's last success (its own copy is not kept up to date).
     last_completed_at: Option<SystemTime>,
-    /// The instance of the latest execution, and its index in `instances`.
-    latest_instance: Option<(Arc<str>, u16)>,
     totals: JobTotals,
     /// The instances that ran its executions, which each one names by
     /// index.
@@ -150,16 +146,24 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl Recorder for JobCell {
+/// The [`Recorder`] of one job's changes made by one instance: the job's
+/// cell, and the instance's index in the cell's instances.
+struct JobRecorder {
+    cell: Arc<JobCell>,
+    instance: u16,
+}
+
+impl Recorder for JobRecorder {
     fn record(&self, change: Change) {
-        lock(&self.history).apply(change, &self.job, self.keep_last);
+        let cell = &*self.cell;
+        lock(&cell.history).apply(change, &cell.job, self.instance, cell.keep_last);
     }
 }
 
 impl History {
-    fn apply(&mut self, change: Change, job: &Arc<str>, keep_last: usize) {
+    fn apply(&mut self, change: Change, job: &Arc<str>, instance: u16, keep_last: usize) {
         match change {
-            Change::Started(started) => self.start(started),
+            Change::Started(started) => self.start(started, instance),
             Change::AttemptStarted { id, number, at } => {
                 if let Some(kept) = self.find(id) {
                     kept.attempt_started(number, at);
@@ -227,24 +231,16 @@ impl History {
         self.executions.iter_mut().rev().find(|kept| kept.id == id)
     }
 
-    /// The index of `instance` in the job's instances, added if new. The
-    /// instance of the latest execution is known by its pointer alone.
-    fn instance(&mut self, instance: Arc<str>) -> u16 {
-        if let Some((latest, index)) = &self.latest_instance {
-            if Arc::ptr_eq(latest, &instance) {
-                return *index;
-            }
-        }
+    /// The index of `instance` in the job's instances, added if new.
+    fn instance(&mut self, instance: &str) -> u16 {
         let index = match self.instances.iter().position(|known| **known == *instance) {
             Some(index) => index,
             None => {
-                self.instances.push(Arc::clone(&instance));
+                self.instances.push(Arc::from(instance));
                 self.instances.len() - 1
             }
         };
-        let index = u16::try_from(index).unwrap_or(u16::MAX);
-        self.latest_instance = Some((instance, index));
-        index
+        u16::try_from(index).unwrap_or(u16::MAX)
     }
 
     /// The schedule row, with its last fire and last success.
@@ -255,12 +251,11 @@ impl History {
         Some(row)
     }
 
-    fn start(&mut self, started: NewExecution) {
+    fn start(&mut self, started: NewExecution, instance: u16) {
         self.totals.last_started_at = self
             .totals
             .last_started_at
             .max(started.started_at.map(truncate_millis));
-        let instance = self.instance(started.instance);
         let kept = Kept::new(
             started.id,
             started.fire_at,
@@ -404,8 +399,10 @@ impl Store for MemoryStore {
         ExecutionId(self.last_id.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
-    fn recorder(&self, job: &str) -> Arc<dyn Recorder> {
-        self.cell(job)
+    fn recorder(&self, job: &str, instance: &str) -> Arc<dyn Recorder> {
+        let cell = self.cell(job);
+        let instance = lock(&cell.history).instance(instance);
+        Arc::new(JobRecorder { cell, instance })
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {
@@ -489,12 +486,11 @@ mod tests {
     fn run(store: &MemoryStore, job: &str, millis: u64, state: ExecutionState) -> ExecutionId {
         let at = UNIX_EPOCH + Duration::from_millis(millis);
         let id = store.next_id();
-        let recorder = store.recorder(job);
+        let recorder = store.recorder(job, "host");
         recorder.record(Change::Started(NewExecution {
             id,
             fire_at: at,
             cause: Cause::Schedule,
-            instance: "host".into(),
             started_at: Some(at),
         }));
         if state.is_terminal() {
@@ -532,7 +528,7 @@ mod tests {
 
         // The running one ends: it is the oldest (by id, as every store
         // counts), so it is the one that goes.
-        store.recorder("a").record(Change::Finished {
+        store.recorder("a", "host-1").record(Change::Finished {
             id: running,
             state: ExecutionState::Cancelled,
             at: UNIX_EPOCH,

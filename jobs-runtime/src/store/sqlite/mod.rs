@@ -53,7 +53,7 @@ use tokio::sync::oneshot;
 
 use super::{Change, JobTotals, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture};
 use crate::execution::{Execution, ExecutionFilter, ExecutionId, Retention};
-use writer::Message;
+use writer::{Message, Source};
 
 /// The migrations, in order: migration `n` is at index `n - 1`.
 const MIGRATIONS: &[&str] = &[
@@ -262,16 +262,16 @@ impl SqliteStore {
 
 /// One job's [`Recorder`]: hands each change, with the job, to the writer.
 struct JobRecorder {
-    job: Arc<str>,
+    source: Arc<Source>,
     url: Arc<str>,
     writer: mpsc::Sender<Message>,
 }
 
 impl Recorder for JobRecorder {
     fn record(&self, change: Change) {
-        let message = Message::Change(Arc::clone(&self.job), change);
+        let message = Message::Change(Arc::clone(&self.source), change);
         if self.writer.send(message).is_err() {
-            tracing::error!(url = %self.url, job = %self.job, "job store writer has stopped; a change was not recorded");
+            tracing::error!(url = %self.url, job = %self.source.job, "job store writer has stopped; a change was not recorded");
         }
     }
 }
@@ -285,9 +285,12 @@ impl Store for SqliteStore {
         ExecutionId(self.last_id.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
-    fn recorder(&self, job: &str) -> Arc<dyn Recorder> {
+    fn recorder(&self, job: &str, instance: &str) -> Arc<dyn Recorder> {
         Arc::new(JobRecorder {
-            job: Arc::from(job),
+            source: Arc::new(Source {
+                job: job.into(),
+                instance: instance.into(),
+            }),
             url: Arc::clone(&self.url),
             writer: self.writer.clone(),
         })

@@ -16,8 +16,8 @@ use crate::store::{Change, Recovered, StoreError};
 
 /// What the writer is asked to do, in the order asked.
 pub(super) enum Message {
-    /// Write a change of a job.
-    Change(Arc<str>, Change),
+    /// Write a change of a job, made by an instance.
+    Change(Arc<Source>, Change),
     /// Answer once every change before this message is committed.
     Flush(oneshot::Sender<Result<(), StoreError>>),
     /// Mark the executions left running as abandoned.
@@ -35,6 +35,12 @@ pub(super) enum Message {
         now: SystemTime,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
+}
+
+/// Who recorded a change: the job, and the instance that runs it.
+pub(super) struct Source {
+    pub(super) job: Box<str>,
+    pub(super) instance: Box<str>,
 }
 
 /// How long the writer waits after a change for more to write with it.
@@ -121,7 +127,7 @@ impl Writer {
             let mut linger = true;
             while let Some(message) = next.take() {
                 match message {
-                    Message::Change(job, change) => changes.push((job, change)),
+                    Message::Change(source, change) => changes.push((source, change)),
                     Message::Flush(reply) => {
                         flushes.push(reply);
                         linger = false;
@@ -185,7 +191,7 @@ impl Writer {
 
     /// Writes `changes` in one transaction, trying again a little later if
     /// it fails, and empties it.
-    fn commit(&mut self, changes: &mut Vec<(Arc<str>, Change)>) {
+    fn commit(&mut self, changes: &mut Vec<(Arc<Source>, Change)>) {
         if changes.is_empty() {
             return;
         }
@@ -209,7 +215,7 @@ impl Writer {
         changes.clear();
     }
 
-    fn write(&mut self, changes: &[(Arc<str>, Change)]) -> rusqlite::Result<()> {
+    fn write(&mut self, changes: &[(Arc<Source>, Change)]) -> rusqlite::Result<()> {
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -316,14 +322,14 @@ struct NewRow<'a> {
 
 /// Writes `changes`, each of its job, in order, on `connection` (inside a
 /// transaction).
-fn write_batch(connection: &Connection, changes: &[(Arc<str>, Change)]) -> rusqlite::Result<()> {
+fn write_batch(connection: &Connection, changes: &[(Arc<Source>, Change)]) -> rusqlite::Result<()> {
     let mut rows: Vec<NewRow<'_>> = Vec::new();
     let mut new: HashMap<ExecutionId, usize> = HashMap::new();
     let mut completions: HashMap<&str, i64> = HashMap::new();
     let mut fires: HashMap<&str, i64> = HashMap::new();
     let mut totals: HashMap<&str, Totals> = HashMap::new();
-    for (job, change) in changes {
-        let job: &str = job;
+    for (source, change) in changes {
+        let job: &str = &source.job;
         match change {
             Change::Started(started) => {
                 let started_at = started.started_at.map(to_millis);
@@ -339,7 +345,7 @@ fn write_batch(connection: &Connection, changes: &[(Arc<str>, Change)]) -> rusql
                     } else {
                         ExecutionState::Pending
                     },
-                    instance: &started.instance,
+                    instance: &source.instance,
                     attempt: u32::from(started_at.is_some()),
                     attempt_started_at: started_at,
                     started_at,
