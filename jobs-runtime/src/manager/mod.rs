@@ -29,12 +29,12 @@ use crate::job::registry::{self, Registration};
 use crate::job::runnable::{HandWritten, Runnable};
 use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
-use crate::model::execution::Execution;
 use crate::model::names;
 use crate::model::spec::{Location, Overlap};
 use crate::observe::stats::StatsCell;
-use crate::store::{ScheduleRow, Store};
+use crate::store::Store;
 use crate::{events, Error, Job, JobSpec, JobStats, Schedule};
+use persist::Resume;
 
 /// How long [`JobManager::stop_all`] waits for in-flight executions before
 /// aborting them, unless set otherwise.
@@ -129,14 +129,8 @@ pub(crate) struct JobSlot {
     running: Mutex<Option<Running>>,
     /// Why its runs were last aborted (an [`AbortCause`] as its byte).
     abort_cause: AtomicU8,
-    /// The schedule row the store kept for it, until its next start
-    /// resumes from it.
-    stored: Mutex<Option<Box<ScheduleRow>>>,
-    /// The anchor of its interval grid, once it has started.
-    anchor: Mutex<Option<SystemTime>>,
-    /// Its executions that a dead process abandoned, which the job's retry
-    /// policy continues at its next start.
-    abandoned: Mutex<Vec<Execution>>,
+    /// Its grid's anchor, and what the store kept for its next start.
+    resume: Mutex<Resume>,
 }
 
 /// What `prepare` needs from the manager.
@@ -232,7 +226,7 @@ impl JobManager {
     }
 
     fn add(&self, spec: JobSpec, location: Location, source: Source) {
-        let name: Arc<str> = Arc::from(spec.name());
+        let name = Arc::clone(spec.shared_name());
         let slot = Arc::new(JobSlot {
             name: Arc::clone(&name),
             spec,
@@ -243,9 +237,7 @@ impl JobManager {
             schedule_override: Mutex::new(None),
             running: Mutex::new(None),
             abort_cause: AtomicU8::new(AbortCause::GracePeriod.to_byte()),
-            stored: Mutex::new(None),
-            anchor: Mutex::new(None),
-            abandoned: Mutex::new(Vec::new()),
+            resume: Mutex::new(Resume::default()),
         });
         let mut guard = lock(&self.inner.registry);
         let registry = &mut *guard;

@@ -78,15 +78,15 @@ impl JobManager {
                 .iter()
                 .find(|row| *row.job == *slot.name)
                 .cloned();
-            if let Err(problem) = slot.adopt(row) {
-                problems.push(problem);
-            }
-            *lock(&slot.abandoned) = recovered
+            let abandoned = recovered
                 .abandoned
                 .iter()
                 .filter(|execution| *execution.job == *slot.name)
                 .cloned()
                 .collect();
+            if let Err(problem) = slot.adopt(row, abandoned) {
+                problems.push(problem);
+            }
         }
         Error::from_problems(problems)?;
         let mut settings = lock(&self.inner.settings);
@@ -165,9 +165,10 @@ impl JobManager {
 }
 
 impl JobSlot {
-    /// Takes the schedule row the store kept for this job: its pause and
-    /// schedule override.
-    fn adopt(&self, row: Option<ScheduleRow>) -> Result<(), Error> {
+    /// Takes what the store kept for this job: its schedule row (its pause
+    /// and schedule override now, the rest at its next start) and the
+    /// executions a dead process abandoned.
+    fn adopt(&self, row: Option<ScheduleRow>, abandoned: Vec<Execution>) -> Result<(), Error> {
         if let Some(row) = &row {
             self.paused.store(row.paused, Ordering::SeqCst);
             if let Some(text) = &row.schedule_override {
@@ -179,7 +180,8 @@ impl JobSlot {
                 *lock(&self.schedule_override) = Some(Some(schedule));
             }
         }
-        *lock(&self.stored) = row.map(Box::new);
+        let kept = row.is_some() || !abandoned.is_empty();
+        lock(&self.resume).stored = kept.then(|| Box::new(Stored { row, abandoned }));
         Ok(())
     }
 
@@ -188,17 +190,21 @@ impl JobSlot {
     /// that has none yet). The store keeps the later last fire and last
     /// success of the two rows.
     pub(super) fn save_row(&self, recorder: &dyn Recorder, now: SystemTime) {
-        let stored = lock(&self.stored).as_ref().map(|row| row.anchor);
-        let anchor = lock(&self.anchor).or(stored).unwrap_or(now);
+        let anchor = lock(&self.resume).anchor().unwrap_or(now);
         let row = self.row(anchor, None);
         recorder.record(Change::Schedule(row));
     }
 
     /// Anchors the job's grid at `now`: a new schedule counts from there.
     pub(super) fn reanchor(&self, now: SystemTime) {
-        *lock(&self.anchor) = Some(now);
-        if let Some(stored) = lock(&self.stored).as_mut() {
-            stored.anchor = now;
+        let mut resume = lock(&self.resume);
+        resume.anchor = Some(now);
+        if let Some(row) = resume
+            .stored
+            .as_mut()
+            .and_then(|stored| stored.row.as_mut())
+        {
+            row.anchor = now;
         }
     }
 
@@ -244,7 +250,14 @@ impl JobSlot {
             interval,
         };
         let retries = self.spec.retry_policy().retries;
-        let mut backlog: Vec<Fire> = std::mem::take(&mut *lock(&self.abandoned))
+        // What the store kept is used once: a job started again in the same
+        // process gets a new grid from now.
+        let stored = lock(&self.resume).stored.take().map(|stored| *stored);
+        let (stored, abandoned) = match stored {
+            Some(Stored { row, abandoned }) => (row, abandoned),
+            None => (None, Vec::new()),
+        };
+        let mut backlog: Vec<Fire> = abandoned
             .into_iter()
             .filter_map(|execution| {
                 let tried = execution
@@ -260,9 +273,6 @@ impl JobSlot {
         let Some(schedule) = schedule else {
             return (Timing::Unscheduled, backlog);
         };
-        // Only a row read from the store resumes; a job started again in
-        // the same process gets a new grid from now.
-        let stored = lock(&self.stored).take();
         let known = match &stored {
             Some(kept) => Known {
                 last_fire: kept.last_fire,
@@ -274,7 +284,7 @@ impl JobSlot {
             },
         };
         let anchor = stored.as_ref().map_or(wall_start, |kept| kept.anchor);
-        *lock(&self.anchor) = Some(anchor);
+        lock(&self.resume).anchor = Some(anchor);
         let fixed_delay = self.spec.is_fixed_delay();
         let grid = match schedule {
             Schedule::Every(interval) if fixed_delay => Grid::Delay(*interval),
@@ -325,4 +335,32 @@ fn instance_name() -> Arc<str> {
         .filter(|host| !host.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());
     Arc::from(format!("{host}-{}", std::process::id()))
+}
+
+/// A job's grid anchor, and what the store kept for its next start.
+#[derive(Debug, Default)]
+pub(super) struct Resume {
+    /// The anchor of its interval grid, once it has started.
+    anchor: Option<SystemTime>,
+    /// What the store kept, until the job's next start resumes from it:
+    /// boxed, as most jobs have nothing kept.
+    stored: Option<Box<Stored>>,
+}
+
+/// What the store kept of a job for its next start.
+#[derive(Debug)]
+struct Stored {
+    /// Its schedule row.
+    row: Option<ScheduleRow>,
+    /// Its executions that a dead process abandoned, which the job's retry
+    /// policy continues.
+    abandoned: Vec<Execution>,
+}
+
+impl Resume {
+    /// The grid's anchor: the one it started with, else the stored row's.
+    fn anchor(&self) -> Option<SystemTime> {
+        let stored = self.stored.as_ref().and_then(|stored| stored.row.as_ref());
+        self.anchor.or(stored.map(|row| row.anchor))
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::backoff::RetryPolicy;
@@ -33,7 +34,9 @@ use crate::Schedule;
 /// ```
 #[derive(Debug, Clone)]
 pub struct JobSpec {
-    name: Cow<'static, str>,
+    /// Shared with the job's registration, which names it by the same
+    /// allocation.
+    name: Arc<str>,
     schedule: Option<Schedule>,
     env: Option<Cow<'static, str>>,
     run_on_start: Option<bool>,
@@ -47,8 +50,9 @@ pub struct JobSpec {
     condition: Option<Condition>,
     slots: u32,
     priority: Priority,
-    keep: Option<Duration>,
-    keep_last: Option<usize>,
+    /// Its `keep` and `keep_last`, boxed once either is set: most jobs keep
+    /// the default, and pay 8 bytes for it.
+    retention: Option<Box<Retention>>,
 }
 
 /// What happens to a fire that comes while the job's previous run is still
@@ -179,7 +183,7 @@ impl JobSpec {
     /// the job named with [`after`](Self::after).
     pub fn unscheduled(name: impl Into<Cow<'static, str>>) -> Self {
         JobSpec {
-            name: name.into(),
+            name: Arc::from(&*name.into()),
             schedule: None,
             env: None,
             run_on_start: None,
@@ -193,8 +197,7 @@ impl JobSpec {
             condition: None,
             slots: 1,
             priority: Priority::Normal,
-            keep: None,
-            keep_last: None,
+            retention: None,
         }
     }
 
@@ -299,7 +302,7 @@ impl JobSpec {
     /// their fire time (default [`Retention::DEFAULT_KEEP_FOR`], 7 days);
     /// from 1 ms to 100 years, checked when the job starts.
     pub fn keep(mut self, keep: Duration) -> Self {
-        self.keep = Some(keep);
+        self.retention.get_or_insert_with(Box::default).keep_for = keep;
         self
     }
 
@@ -307,7 +310,7 @@ impl JobSpec {
     /// newest (default [`Retention::DEFAULT_KEEP_LAST`], 1,000); at least 1,
     /// checked when the job starts.
     pub fn keep_last(mut self, keep_last: usize) -> Self {
-        self.keep_last = Some(keep_last);
+        self.retention.get_or_insert_with(Box::default).keep_last = keep_last;
         self
     }
 
@@ -327,10 +330,7 @@ impl JobSpec {
     /// );
     /// ```
     pub fn retention(&self) -> Retention {
-        Retention {
-            keep_for: self.keep.unwrap_or(Retention::DEFAULT_KEEP_FOR),
-            keep_last: self.keep_last.unwrap_or(Retention::DEFAULT_KEEP_LAST),
-        }
+        self.retention.as_deref().copied().unwrap_or_default()
     }
 
     /// What is wrong with the values of the missed-run policy and the
@@ -340,10 +340,11 @@ impl JobSpec {
         if let Err(error) = self.missed.validate() {
             problems.push(error.to_string());
         }
-        if let Some(Err(error)) = self.keep.map(jobs_grammar::check_duration) {
+        let retention = self.retention();
+        if let Err(error) = jobs_grammar::check_duration(retention.keep_for) {
             problems.push(format!("`keep`: {error}"));
         }
-        if self.keep_last == Some(0) {
+        if retention.keep_last == 0 {
             problems.push("`keep_last` must be at least 1, not 0".to_owned());
         }
         problems
@@ -351,6 +352,11 @@ impl JobSpec {
 
     /// The job's name, unique within a [`JobManager`](crate::JobManager).
     pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The job's name, as a shared string.
+    pub(crate) fn shared_name(&self) -> &Arc<str> {
         &self.name
     }
 
