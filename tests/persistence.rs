@@ -248,8 +248,8 @@ async fn a_run_on_start_between_two_fires_keeps_the_grid() {
     tokio::time::sleep(15 * SECOND).await;
     first.stop_all().await;
     // Down from 15 s to 47 s: the fires at 20, 30 and 40 s are missed, so
-    // the job runs at the start (47 s), and then at 50 s on its grid, not
-    // at 57 s.
+    // the job runs at the start (47 s), standing in for the latest missed
+    // fire (40 s), and then at 50 s on its grid, not at 57 s.
     tokio::time::sleep(32 * SECOND).await;
     let second = manager(&db, clock, |m| m.register(noting(spec(), &seen))).await;
     second.set_misfire_threshold(2 * SECOND);
@@ -263,7 +263,7 @@ async fn a_run_on_start_between_two_fires_keeps_the_grid() {
         vec![
             start,
             start + 10 * SECOND,
-            start + 47 * SECOND,
+            start + 40 * SECOND,
             start + 50 * SECOND,
             start + 60 * SECOND,
         ]
@@ -511,4 +511,45 @@ async fn the_store_cannot_change_while_jobs_run() {
     let error = manager.connect("memory:").await.unwrap_err();
     assert!(error.to_string().contains("`busy`"), "{error}");
     manager.stop_all().await;
+}
+
+/// Two processes that meet a job in the store at the same time agree on
+/// its grid: the first row registered is kept, and the other process takes
+/// its anchor instead of anchoring the grid at its own start. Each names
+/// every fire alike, the run on start included.
+#[tokio::test(start_paused = true)]
+async fn processes_meeting_a_job_at_once_name_its_fires_alike() {
+    let db = database();
+    let store = Arc::new(SqliteStore::open(&db.url).await.expect("the store opens"));
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let process = |late_by: Duration, seen: &Arc<Mutex<Vec<Seen>>>| {
+        let manager = JobManager::new();
+        manager.set_clock(Clock::starting_at(base + late_by));
+        manager.register(noting(JobSpec::every("sync", 60 * SECOND), seen));
+        manager
+    };
+    let (seen_first, seen_second) = Default::default();
+    let first = process(Duration::ZERO, &seen_first);
+    // Its clock is 7.3 s ahead: alone, it would anchor the grid then.
+    let second = process(Duration::from_millis(7_300), &seen_second);
+    let (a, b) = tokio::join!(
+        first.set_store(Arc::clone(&store)),
+        second.set_store(Arc::clone(&store))
+    );
+    a.unwrap();
+    b.unwrap();
+    first.start_all().unwrap();
+    second.start_all().unwrap();
+    tokio::time::sleep(61 * SECOND).await;
+    // Read before stopping: a stop awaits the file, while tokio's paused
+    // clock runs on for the other manager's timers.
+    let fires = |seen: &Arc<Mutex<Vec<Seen>>>| -> Vec<SystemTime> {
+        seen.lock().unwrap().iter().map(|s| s.fire_at).collect()
+    };
+    let (fires_first, fires_second) = (fires(&seen_first), fires(&seen_second));
+    first.stop_all().await;
+    second.stop_all().await;
+    let expected = vec![base, base + 60 * SECOND];
+    assert_eq!(fires_first, expected);
+    assert_eq!(fires_second, expected);
 }

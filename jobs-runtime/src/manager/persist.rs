@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::{lock, JobManager, JobSlot};
 use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::scheduler::Timing;
-use crate::model::execution::{Cause, Execution, ExecutionFilter, ExecutionId};
+use crate::model::execution::{truncate_millis, Cause, Execution, ExecutionFilter, ExecutionId};
 use crate::model::resume::{self, Grid, Known};
 use crate::store::{Change, NullStore, Recorder, ScheduleRow, Store};
 use crate::{events, Error, Schedule};
@@ -64,7 +64,27 @@ impl JobManager {
             });
         }
         let clock = lock(&self.inner.settings).clock;
-        let recovered = store.recover(clock.now()).await?;
+        let now = clock.now();
+        let recovered = store.recover(now).await?;
+        // The recurring jobs the store has not met are registered, anchored
+        // at a time the store can keep exactly; a row another process
+        // registered meanwhile is taken as it is.
+        let anchor = truncate_millis(now);
+        let new_rows: Vec<ScheduleRow> = slots
+            .iter()
+            .filter(|slot| {
+                slot.spec.schedule().is_some()
+                    && !recovered.schedules.iter().any(|row| *row.job == *slot.name)
+            })
+            .map(|slot| slot.row(anchor, None))
+            .collect();
+        let mut rows = store.register(new_rows.clone()).await?;
+        let taken: Vec<&str> = rows.iter().map(|row| row.job.as_str()).collect();
+        let fresh: Vec<ScheduleRow> = new_rows
+            .into_iter()
+            .filter(|row| !taken.contains(&row.job.as_str()))
+            .collect();
+        rows.extend(recovered.schedules);
         let mut kept = Vec::with_capacity(slots.len());
         for slot in &slots {
             let completed = store.last_completed_at(&slot.name).await?;
@@ -73,11 +93,12 @@ impl JobManager {
         let mut problems = Vec::new();
         for (slot, (completed, totals)) in slots.iter().zip(kept) {
             slot.stats.restore(&totals, completed);
-            let row = recovered
-                .schedules
-                .iter()
-                .find(|row| *row.job == *slot.name)
-                .cloned();
+            let find =
+                |rows: &[ScheduleRow]| rows.iter().find(|row| *row.job == *slot.name).cloned();
+            let row = match find(&fresh) {
+                Some(row) => Kept::New(row),
+                None => find(&rows).map_or(Kept::Nothing, Kept::Row),
+            };
             let abandoned = recovered
                 .abandoned
                 .iter()
@@ -168,8 +189,8 @@ impl JobSlot {
     /// Takes what the store kept for this job: its schedule row (its pause
     /// and schedule override now, the rest at its next start) and the
     /// executions a dead process abandoned.
-    fn adopt(&self, row: Option<ScheduleRow>, abandoned: Vec<Execution>) -> Result<(), Error> {
-        if let Some(row) = &row {
+    fn adopt(&self, kept: Kept, abandoned: Vec<Execution>) -> Result<(), Error> {
+        if let Kept::Row(row) = &kept {
             self.paused.store(row.paused, Ordering::SeqCst);
             if let Some(text) = &row.schedule_override {
                 let schedule: Schedule = text.parse().map_err(|error| Error::StoredSchedule {
@@ -180,8 +201,8 @@ impl JobSlot {
                 *lock(&self.schedule_override) = Some(Some(schedule));
             }
         }
-        let kept = row.is_some() || !abandoned.is_empty();
-        lock(&self.resume).stored = kept.then(|| Box::new(Stored { row, abandoned }));
+        let any = !matches!(kept, Kept::Nothing) || !abandoned.is_empty();
+        lock(&self.resume).stored = any.then(|| Box::new(Stored { kept, abandoned }));
         Ok(())
     }
 
@@ -202,7 +223,7 @@ impl JobSlot {
         if let Some(row) = resume
             .stored
             .as_mut()
-            .and_then(|stored| stored.row.as_mut())
+            .and_then(|stored| stored.kept.row_mut())
         {
             row.anchor = now;
         }
@@ -253,9 +274,9 @@ impl JobSlot {
         // What the store kept is used once: a job started again in the same
         // process gets a new grid from now.
         let stored = lock(&self.resume).stored.take().map(|stored| *stored);
-        let (stored, abandoned) = match stored {
-            Some(Stored { row, abandoned }) => (row, abandoned),
-            None => (None, Vec::new()),
+        let (kept, abandoned) = match stored {
+            Some(Stored { kept, abandoned }) => (kept, abandoned),
+            None => (Kept::Nothing, Vec::new()),
         };
         let mut backlog: Vec<Fire> = abandoned
             .into_iter()
@@ -273,17 +294,24 @@ impl JobSlot {
         let Some(schedule) = schedule else {
             return (Timing::Unscheduled, backlog);
         };
-        let known = match &stored {
-            Some(kept) => Known {
-                last_fire: kept.last_fire,
-                since: Some(kept.last_fire.unwrap_or(kept.anchor)),
+        let known = match &kept {
+            Kept::Row(row) => Known {
+                last_fire: row.last_fire,
+                since: Some(row.last_fire.unwrap_or(row.anchor)),
+                anchor: Some(row.anchor),
             },
-            None => Known {
+            Kept::New(row) => Known {
                 last_fire: None,
                 since: None,
+                anchor: Some(row.anchor),
+            },
+            Kept::Nothing => Known {
+                last_fire: None,
+                since: None,
+                anchor: None,
             },
         };
-        let anchor = stored.as_ref().map_or(wall_start, |kept| kept.anchor);
+        let anchor = kept.row().map_or(wall_start, |row| row.anchor);
         lock(&self.resume).anchor = Some(anchor);
         let fixed_delay = self.spec.is_fixed_delay();
         let grid = match schedule {
@@ -351,16 +379,45 @@ pub(super) struct Resume {
 #[derive(Debug)]
 struct Stored {
     /// Its schedule row.
-    row: Option<ScheduleRow>,
+    kept: Kept,
     /// Its executions that a dead process abandoned, which the job's retry
     /// policy continues.
     abandoned: Vec<Execution>,
 }
 
+/// A job's schedule row, as the store had it when it was set.
+#[derive(Debug)]
+enum Kept {
+    /// The store had no row, and none was registered.
+    Nothing,
+    /// This process registered the row: the store had just met the job,
+    /// which missed nothing.
+    New(ScheduleRow),
+    /// The store had the row: from an earlier process, or registered by
+    /// another process at the same time.
+    Row(ScheduleRow),
+}
+
+impl Kept {
+    fn row(&self) -> Option<&ScheduleRow> {
+        match self {
+            Kept::Nothing => None,
+            Kept::New(row) | Kept::Row(row) => Some(row),
+        }
+    }
+
+    fn row_mut(&mut self) -> Option<&mut ScheduleRow> {
+        match self {
+            Kept::Nothing => None,
+            Kept::New(row) | Kept::Row(row) => Some(row),
+        }
+    }
+}
+
 impl Resume {
     /// The grid's anchor: the one it started with, else the stored row's.
     fn anchor(&self) -> Option<SystemTime> {
-        let stored = self.stored.as_ref().and_then(|stored| stored.row.as_ref());
+        let stored = self.stored.as_ref().and_then(|stored| stored.kept.row());
         self.anchor.or(stored.map(|row| row.anchor))
     }
 }

@@ -172,6 +172,9 @@ mod tests {
         fn flush(&self) -> StoreFuture<'_, ()> {
             self.inner.flush()
         }
+        fn register(&self, rows: Vec<ScheduleRow>) -> StoreFuture<'_, Vec<ScheduleRow>> {
+            self.inner.register(rows)
+        }
         fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>> {
             self.inner.schedules()
         }

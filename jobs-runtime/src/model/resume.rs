@@ -14,7 +14,10 @@
 //!   late or not, as fires missed in a running process are.
 //! - `run_on_start` runs the job at start if it has never fired, or if its
 //!   last fire was missed and nothing else runs at start. A job that fired
-//!   on time before the restart does not run again.
+//!   on time before the restart does not run again. The run on start
+//!   stands in for the latest missed fire, or, for a job that never fired,
+//!   for the time the store met the job (its anchor): processes that share
+//!   a store and start together name it alike, so it runs once.
 //! - An interval grid counts from its anchor, kept in the store: it
 //!   continues across restarts and is never re-anchored at a start (a run
 //!   on start between two of its fires does not move it).
@@ -47,6 +50,9 @@ pub(crate) struct Known {
     /// it (its anchor); `None` for a job the store has just met, which
     /// missed nothing.
     pub(crate) since: Option<SystemTime>,
+    /// When the store first met it (its schedule row's anchor); `None`
+    /// without a store.
+    pub(crate) anchor: Option<SystemTime>,
 }
 
 /// What the job does at start.
@@ -119,13 +125,22 @@ pub(crate) fn plan(
     };
     let never_fired = known.last_fire.is_none();
     if first.is_none() && backlog.is_empty() && run_on_start && (never_fired || missed_count > 0) {
-        if on_grid(grid, now) {
+        // The run on start stands in for a fire that every process sharing
+        // the store names alike: the latest missed fire, else the time the
+        // store met the job.
+        let stands_for = missed_latest
+            .last()
+            .copied()
+            .or(known.anchor.filter(|_| never_fired))
+            .filter(|at| *at <= now)
+            .unwrap_or(now);
+        if stands_for == now && on_grid(grid, now) {
             first = Some(now);
         } else {
-            // Off the grid: the run on start goes first, and the grid goes
-            // on from its anchor after it.
-            backlog.push(now);
-            reached = reached.max(Some(now));
+            // Earlier, or off the grid: the run on start goes first, and the
+            // grid goes on from its anchor after it.
+            backlog.push(stands_for);
+            reached = reached.max(Some(stands_for));
         }
     }
     if first.is_none() {
@@ -297,12 +312,14 @@ mod tests {
         Known {
             last_fire: Some(t(last)),
             since: Some(t(last)),
+            anchor: Some(t(0)),
         }
     }
 
     const FRESH: Known = Known {
         last_fire: None,
         since: None,
+        anchor: None,
     };
 
     #[test]
@@ -383,14 +400,45 @@ mod tests {
     fn run_on_start_runs_after_a_missed_fire_but_not_after_an_on_time_one() {
         let grid = every(t(0), 60);
         let missed = plan(grid, known(0), t(65), MIN, Missed::Skip, true);
-        // The run on start, then the grid from its anchor: :120, not :125.
-        assert_eq!(missed.backlog, vec![t(65)]);
+        // The run on start stands in for the missed fire at :60, and runs
+        // at once; the grid goes on from its anchor: :120, not :125.
+        assert_eq!(missed.backlog, vec![t(60)]);
         assert_eq!(missed.first, Some(t(120)));
         assert_eq!(missed.missed, 1);
-        assert_eq!(missed.reached, Some(t(65)));
+        assert_eq!(missed.reached, Some(t(60)));
         let on_time = plan(grid, known(60), t(61), MIN, Missed::Skip, true);
         assert_eq!(on_time.first, Some(t(120)));
         assert_eq!(on_time.missed, 0);
+    }
+
+    #[test]
+    fn processes_starting_apart_name_the_run_on_start_alike() {
+        // The store met the job at :0; it never fired.
+        let met = Known {
+            last_fire: None,
+            since: Some(t(0)),
+            anchor: Some(t(0)),
+        };
+        let grid = every(t(0), 60);
+        let stands_for = |grid, known, now| {
+            let start = plan(grid, known, now, MIN, Missed::Skip, true);
+            match start.backlog[..] {
+                [] => start.first,
+                [at] => Some(at),
+                _ => panic!("one run on start: {start:?}"),
+            }
+        };
+        for now in [t(0), t(7), t(59)] {
+            assert_eq!(stands_for(grid, met, now), Some(t(0)), "at {now:?}");
+        }
+        let cron = CronSchedule::new("0 0 * * *", "UTC").unwrap();
+        for now in [t(0), t(7), t(59)] {
+            assert_eq!(stands_for(Grid::Cron(&cron), met, now), Some(t(0)));
+        }
+        // Missed fires: the latest one, whoever starts when.
+        for now in [t(125), t(170)] {
+            assert_eq!(stands_for(grid, known(0), now), Some(t(120)));
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   anything: it gets back the executions a dead process left `running` or
 //!   `retrying` (now `abandoned`, so their jobs' retry policy can apply) and
 //!   every [`ScheduleRow`], from which it takes each recurring job's anchor,
-//!   last fire, pause and schedule override.
+//!   last fire, pause and schedule override. It then
+//!   [registers](Store::register) the recurring jobs the store has no row
+//!   for, and takes the rows another process registered meanwhile.
 //! - Each started job gets its [`Recorder`] from [`Store::recorder`] once,
 //!   for the job and this process's instance (which the executions it
 //!   records name). On each fire the job takes an id from [`Store::next_id`] (an atomic
@@ -130,6 +132,16 @@ pub trait Store: Send + Sync + 'static {
     /// last flush.
     fn flush(&self) -> StoreFuture<'_, ()>;
 
+    /// Registers recurring jobs: inserts each of `rows` whose job has no
+    /// schedule row yet, keeps every row the store already has, and
+    /// resolves with the rows it already had for those jobs (so a row
+    /// given is left out of the answer exactly when it was inserted).
+    ///
+    /// Each row is inserted or kept atomically: several processes that
+    /// register one job at once agree on one row, the first inserted, and
+    /// so on its interval grid's anchor.
+    fn register(&self, rows: Vec<ScheduleRow>) -> StoreFuture<'_, Vec<ScheduleRow>>;
+
     /// Every schedule row, by job name.
     fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>>;
 
@@ -180,6 +192,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn flush(&self) -> StoreFuture<'_, ()> {
         (**self).flush()
+    }
+
+    fn register(&self, rows: Vec<ScheduleRow>) -> StoreFuture<'_, Vec<ScheduleRow>> {
+        (**self).register(rows)
     }
 
     fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>> {

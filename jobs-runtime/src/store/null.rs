@@ -43,6 +43,10 @@ impl Store for NullStore {
         Box::pin(ready(Ok(())))
     }
 
+    fn register(&self, _rows: Vec<ScheduleRow>) -> StoreFuture<'_, Vec<ScheduleRow>> {
+        Box::pin(ready(Ok(Vec::new())))
+    }
+
     fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>> {
         Box::pin(ready(Ok(Vec::new())))
     }

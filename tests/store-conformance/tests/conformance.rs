@@ -503,6 +503,44 @@ async fn schedule_rows_round_trip_and_survive_a_restart(mut harness: impl Harnes
     assert_eq!(store.schedules().await.unwrap(), [digest, hourly]);
 }
 
+/// Registering inserts only the rows whose jobs have none, and answers with
+/// the rows the store already had: two processes registering a job at once
+/// agree on the first row, and so on its grid's anchor.
+async fn registering_keeps_the_first_row_of_each_job(mut harness: impl Harness) {
+    let row = |job: &str, anchor: u64| ScheduleRow {
+        job: job.into(),
+        anchor: at(anchor),
+        last_fire: None,
+        last_success: None,
+        paused: false,
+        schedule_override: None,
+    };
+    {
+        let store = harness.open().await;
+        let kept = store.register(vec![row("hourly", T)]).await.unwrap();
+        assert!(kept.is_empty(), "a new row is inserted: {kept:?}");
+        // A second process, a moment later, with an anchor of its own.
+        let kept = store
+            .register(vec![row("hourly", T + 40), row("digest", T + 40)])
+            .await
+            .unwrap();
+        assert_eq!(kept, [row("hourly", T)], "the first row is kept");
+        store.flush().await.unwrap();
+        assert_eq!(
+            store.schedules().await.unwrap(),
+            [row("digest", T + 40), row("hourly", T)]
+        );
+    }
+    let store = harness.open().await;
+    store.recover(at(T + 60_000)).await.unwrap();
+    let mut kept = store
+        .register(vec![row("hourly", T + 60_000), row("digest", T + 60_000)])
+        .await
+        .unwrap();
+    kept.sort_by(|a, b| a.job.cmp(&b.job));
+    assert_eq!(kept, [row("digest", T + 40), row("hourly", T)]);
+}
+
 async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl Harness) {
     let row = ScheduleRow {
         job: "hourly".into(),
@@ -861,6 +899,7 @@ suite!(
     every_outcome_round_trips,
     a_restart_abandons_what_was_running,
     schedule_rows_round_trip_and_survive_a_restart,
+    registering_keeps_the_first_row_of_each_job,
     a_rows_last_fire_and_last_success_only_move_forward,
     last_completion_is_the_latest_success_and_outlives_pruning,
     totals_add_up_every_ended_execution_and_outlive_pruning,

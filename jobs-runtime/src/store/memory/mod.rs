@@ -409,6 +409,19 @@ impl Store for MemoryStore {
         Box::pin(ready(Ok(())))
     }
 
+    fn register(&self, rows: Vec<ScheduleRow>) -> StoreFuture<'_, Vec<ScheduleRow>> {
+        let mut kept = Vec::new();
+        for row in rows {
+            let cell = self.cell(&row.job);
+            let mut history = lock(&cell.history);
+            match history.row() {
+                Some(existing) => kept.push(existing),
+                None => history.apply(Change::Schedule(row), &cell.job, 0, cell.keep_last),
+            }
+        }
+        Box::pin(ready(Ok(kept)))
+    }
+
     fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>> {
         let rows = self
             .cells()

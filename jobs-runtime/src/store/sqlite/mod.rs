@@ -300,6 +300,10 @@ impl Store for SqliteStore {
         self.ask(Message::Flush)
     }
 
+    fn register(&self, rows: Vec<ScheduleRow>) -> StoreFuture<'_, Vec<ScheduleRow>> {
+        self.ask(|reply| Message::Register { rows, reply })
+    }
+
     fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>> {
         self.read("reading the schedule rows", read::schedules)
     }

@@ -106,17 +106,33 @@ pub(super) fn schedules(connection: &Connection) -> rusqlite::Result<Vec<Schedul
         "SELECT job, anchor, last_fire, last_success, paused, schedule_override
          FROM jobs_schedules ORDER BY job",
     )?;
-    let rows = statement.query_map([], |row| {
-        Ok(ScheduleRow {
-            job: row.get(0)?,
-            anchor: from_millis(row.get(1)?),
-            last_fire: row.get::<_, Option<i64>>(2)?.map(from_millis),
-            last_success: row.get::<_, Option<i64>>(3)?.map(from_millis),
-            paused: row.get(4)?,
-            schedule_override: row.get(5)?,
-        })
-    })?;
+    let rows = statement.query_map([], schedule_row)?;
     rows.collect()
+}
+
+/// `job`'s schedule row, if it has one.
+pub(super) fn schedule(
+    connection: &Connection,
+    job: &str,
+) -> rusqlite::Result<Option<ScheduleRow>> {
+    connection
+        .prepare_cached(
+            "SELECT job, anchor, last_fire, last_success, paused, schedule_override
+             FROM jobs_schedules WHERE job = ?1",
+        )?
+        .query_row([job], schedule_row)
+        .optional()
+}
+
+fn schedule_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
+    Ok(ScheduleRow {
+        job: row.get(0)?,
+        anchor: from_millis(row.get(1)?),
+        last_fire: row.get::<_, Option<i64>>(2)?.map(from_millis),
+        last_success: row.get::<_, Option<i64>>(3)?.map(from_millis),
+        paused: row.get(4)?,
+        schedule_override: row.get(5)?,
+    })
 }
 
 /// When `job`'s latest successful execution finished.

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::read;
 use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome, Retention};
-use crate::store::{Change, Recovered, StoreError};
+use crate::store::{Change, Recovered, ScheduleRow, StoreError};
 
 /// What the writer is asked to do, in the order asked.
 pub(super) enum Message {
@@ -24,6 +24,12 @@ pub(super) enum Message {
     Recover {
         now: SystemTime,
         reply: oneshot::Sender<Result<Recovered, StoreError>>,
+    },
+    /// Insert the schedule rows whose jobs have none; answer with the
+    /// rows those jobs already had.
+    Register {
+        rows: Vec<ScheduleRow>,
+        reply: oneshot::Sender<Result<Vec<ScheduleRow>, StoreError>>,
     },
     /// Commit what came before and stop.
     Close,
@@ -153,6 +159,9 @@ impl Writer {
                 Some(Message::Recover { now, reply }) => {
                     let _ = reply.send(self.recover(now));
                 }
+                Some(Message::Register { rows, reply }) => {
+                    let _ = reply.send(self.register(&rows));
+                }
                 Some(Message::Prune {
                     job,
                     retention,
@@ -280,6 +289,24 @@ impl Writer {
             abandoned,
             schedules,
         })
+    }
+
+    fn register(&mut self, rows: &[ScheduleRow]) -> Result<Vec<ScheduleRow>, StoreError> {
+        let url = self.url.clone();
+        let failed = |error| super::failed(&url, "registering schedule rows", error);
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(failed)?;
+        let mut kept = Vec::new();
+        for row in rows {
+            match read::schedule(&transaction, &row.job).map_err(failed)? {
+                Some(existing) => kept.push(existing),
+                None => insert_schedule(&transaction, &row.job, row).map_err(failed)?,
+            }
+        }
+        transaction.commit().map_err(failed)?;
+        Ok(kept)
     }
 
     /// Runs one batch of the oldest pruning asked for, and answers it when
@@ -434,32 +461,7 @@ fn write_batch(connection: &Connection, changes: &[(Arc<Source>, Change)]) -> ru
                 let latest = fires.entry(job).or_insert(i64::MIN);
                 *latest = (*latest).max(to_millis(*at));
             }
-            Change::Schedule(row) => {
-                connection
-                    .prepare_cached(
-                        // A row's last fire and last success only move
-                        // forward.
-                        "INSERT INTO jobs_schedules
-                             (job, anchor, last_fire, last_success, paused, schedule_override)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT (job) DO UPDATE SET
-                             anchor = excluded.anchor,
-                             last_fire = max(coalesce(last_fire, excluded.last_fire),
-                                             coalesce(excluded.last_fire, last_fire)),
-                             last_success = max(coalesce(last_success, excluded.last_success),
-                                                coalesce(excluded.last_success, last_success)),
-                             paused = excluded.paused,
-                             schedule_override = excluded.schedule_override",
-                    )?
-                    .execute((
-                        job,
-                        to_millis(row.anchor),
-                        row.last_fire.map(to_millis),
-                        row.last_success.map(to_millis),
-                        row.paused,
-                        &row.schedule_override,
-                    ))?;
-            }
+            Change::Schedule(row) => insert_schedule(connection, job, row)?,
         }
     }
     let mut insert = connection.prepare_cached(
@@ -649,4 +651,32 @@ fn prune_step(connection: &mut Connection, prune: &mut Prune) -> rusqlite::Resul
     }
     prune.aged_out = true;
     Ok(false)
+}
+
+/// Writes `job`'s schedule row whole, inserted or replaced; its last fire
+/// and last success only move forward.
+fn insert_schedule(connection: &Connection, job: &str, row: &ScheduleRow) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO jobs_schedules
+                 (job, anchor, last_fire, last_success, paused, schedule_override)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (job) DO UPDATE SET
+                 anchor = excluded.anchor,
+                 last_fire = max(coalesce(last_fire, excluded.last_fire),
+                                 coalesce(excluded.last_fire, last_fire)),
+                 last_success = max(coalesce(last_success, excluded.last_success),
+                                    coalesce(excluded.last_success, last_success)),
+                 paused = excluded.paused,
+                 schedule_override = excluded.schedule_override",
+        )?
+        .execute((
+            job,
+            to_millis(row.anchor),
+            row.last_fire.map(to_millis),
+            row.last_success.map(to_millis),
+            row.paused,
+            &row.schedule_override,
+        ))?;
+    Ok(())
 }
