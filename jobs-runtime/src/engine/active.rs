@@ -64,6 +64,9 @@ pub(crate) struct RunSettings {
     pub(crate) store: Arc<dyn Store>,
     /// The name of this process in the store's records.
     pub(crate) instance: Arc<str>,
+    /// Whether scheduled fires are claimed in the store before they run: it
+    /// is [shared](crate::store::Store::shared) by several processes.
+    pub(crate) claims: bool,
 }
 
 impl ActiveJob {

@@ -35,6 +35,17 @@ use crate::JobContext;
 pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
     let token = run.token;
     let spec = job.spec();
+    // A scheduled fire of a store that processes share runs where it was
+    // claimed; its execution, recorded by the claim, has its id already.
+    let claimed = if job.settings.claims && fire.cause == Cause::Schedule {
+        match Box::pin(claim(job, fire)).await {
+            Some(id) => Some(id),
+            None => return,
+        }
+    } else {
+        None
+    };
+    let skipped = |reason| skip(job, reason, claimed);
     if let Some(condition) = spec.condition() {
         let mut holds = pin!(condition.holds());
         // Most conditions answer at once; only a real wait is marked, and
@@ -45,15 +56,15 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
         };
         match holds {
             Some(true) => {}
-            Some(false) => return skip(job, SkipReason::Condition),
-            None => return skip(job, SkipReason::Cancelled),
+            Some(false) => return skipped(SkipReason::Condition),
+            None => return skipped(SkipReason::Cancelled),
         }
     }
     let mut queue_time = Duration::ZERO;
     let permit = match &job.settings.pool {
         Some(pool) => {
             let Some((permit, waited)) = take_slots(job, pool, fire.due, run).await else {
-                return skip(job, SkipReason::Cancelled);
+                return skipped(SkipReason::Cancelled);
             };
             queue_time = waited;
             job.stats().queued(queue_time);
@@ -68,6 +79,7 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
                 events::execute_missed(job.name(), 1, missed, policy.as_str());
                 // Otherwise this run is the one run of its missed fire.
                 if policy == Missed::Skip {
+                    unclaim(job, claimed);
                     return;
                 }
             }
@@ -77,15 +89,49 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
     };
     // A stop that came while the run was handed out, before its first poll.
     if token.is_cancelled() {
-        return skip(job, SkipReason::Cancelled);
+        return skipped(SkipReason::Cancelled);
     }
-    execute(job, fire, queue_time, permit, run).await;
+    execute(job, fire, claimed, queue_time, permit, run).await;
 }
 
-/// Records and logs a fire that starts no execution.
-fn skip(job: &ActiveJob, reason: SkipReason) {
+/// Records and logs a fire that starts no execution; the execution its
+/// claim recorded, if any, ends `cancelled`.
+fn skip(job: &ActiveJob, reason: SkipReason, claimed: Option<ExecutionId>) {
+    unclaim(job, claimed);
     let skipped = job.stats().skip();
     events::execute_skipped(job.name(), reason, skipped);
+}
+
+/// Ends the execution a claim recorded, `cancelled` before it started:
+/// the fire was won here, and does not run.
+fn unclaim(job: &ActiveJob, claimed: Option<ExecutionId>) {
+    if let Some(id) = claimed {
+        job.recorder.record(Change::Finished {
+            id,
+            state: ExecutionState::Cancelled,
+            at: job.clock().now(),
+        });
+    }
+}
+
+/// Claims `fire` in the shared store: the id of its execution if this
+/// instance runs it; `None` if another does, or if the store could not be
+/// asked (then no instance may run it: logged and counted as skipped).
+async fn claim(job: &ActiveJob, fire: &Fire) -> Option<ExecutionId> {
+    let id = job.settings.store.next_id();
+    match job.recorder.claim(id, fire.fire_at).await {
+        Ok(true) => Some(id),
+        Ok(false) => {
+            let elsewhere = job.stats().elsewhere();
+            events::execute_elsewhere(job.name(), fire.fire_at, elsewhere);
+            None
+        }
+        Err(error) => {
+            events::claim_failed(job.name(), &error);
+            skip(job, SkipReason::Unclaimed, None);
+            None
+        }
+    }
 }
 
 /// Takes the job's slots from `pool` for a run due at `due`: at once when
@@ -128,12 +174,13 @@ async fn wait<F: Future>(future: F, run: RunOf<'_>, since: Instant) -> Option<F:
 async fn execute(
     job: &ActiveJob,
     fire: &Fire,
+    claimed: Option<ExecutionId>,
     queue_time: Duration,
     permit: Option<SlotPermit>,
     run: RunOf<'_>,
 ) {
     let store = &*job.recorder;
-    let id = job.settings.store.next_id();
+    let id = claimed.unwrap_or_else(|| job.settings.store.next_id());
     let started_at = job.clock().now();
     let started = Instant::now();
     let (number, last_completed_at) = job.stats().begin(started_at);

@@ -416,13 +416,15 @@ impl JobManager {
         let pool = available.map(|capacity| {
             Arc::clone(lock(&self.inner.pool).get_or_insert_with(|| SlotPool::new(capacity)))
         });
+        let store = self.store();
         let settings = Arc::new(RunSettings {
             runtime,
             clock,
             misfire_threshold,
             pool,
             stopped: Notify::new(),
-            store: self.store(),
+            claims: store.shared(),
+            store,
             instance: self.instance(),
         });
         let mut ready = Vec::new();

@@ -149,7 +149,7 @@ impl JobManager {
     /// ```
     /// use jobs_runtime::{execution::ExecutionFilter, job, store::MemoryStore, JobManager};
     ///
-    /// #[job(name = "digest", every = "1h")]
+    /// #[job(name = "digest", every = "1h", run_on_start = false)]
     /// async fn digest() {}
     ///
     /// # #[tokio::main(flavor = "current_thread")]

@@ -6,7 +6,7 @@
 //! The names and fields are part of the public interface and are listed in
 //! the README.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tracing::Span;
 
@@ -192,6 +192,8 @@ pub(crate) enum SkipReason {
     /// before its execution started: while it waited for its condition or
     /// for slots.
     Cancelled,
+    /// The store that decides which instance runs it could not be asked.
+    Unclaimed,
 }
 
 impl SkipReason {
@@ -201,6 +203,7 @@ impl SkipReason {
             SkipReason::Paused => "paused",
             SkipReason::Condition => "condition",
             SkipReason::Cancelled => "cancelled",
+            SkipReason::Unclaimed => "unclaimed",
         }
     }
 }
@@ -276,6 +279,32 @@ pub(crate) fn execute_aborted(
         error_count,
         error,
         "job execution aborted"
+    );
+}
+
+/// Another instance sharing the store claimed the fire due at `fire_at`
+/// first, and runs it.
+pub(crate) fn execute_elsewhere(job_name: &str, fire_at: SystemTime, elsewhere_count: u64) {
+    tracing::debug!(
+        target: TARGET,
+        operation = "job_execute_elsewhere",
+        job_name,
+        fire_at = %crate::model::cron::to_utc(fire_at)
+            .map_or_else(|| format!("{fire_at:?}"), |at| at.to_rfc3339()),
+        elsewhere_count,
+        "job fire claimed by another instance"
+    );
+}
+
+/// The store could not be asked which instance runs a fire of `job_name`:
+/// no instance may run it.
+pub(crate) fn claim_failed(job_name: &str, error: &crate::store::StoreError) {
+    tracing::error!(
+        target: TARGET,
+        operation = "job_claim_failed",
+        job_name,
+        error = %error,
+        "job fire could not be claimed in the store; it does not run here"
     );
 }
 

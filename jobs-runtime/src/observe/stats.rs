@@ -41,6 +41,9 @@ pub struct JobStats {
     /// Fires that were missed (the process was suspended, the clock jumped,
     /// or slots stayed busy past the fire time).
     pub missed_count: u64,
+    /// Scheduled fires that another instance sharing the store claimed
+    /// first, and runs: always 0 with a store of one process.
+    pub elsewhere_count: u64,
     /// How long the most recent run waited for slots.
     pub last_queue_time: Duration,
     /// The mean wait for slots.
@@ -110,6 +113,7 @@ struct StatsData {
     retry_count: u64,
     skipped_count: u64,
     missed_count: u64,
+    elsewhere_count: u64,
     queued_runs: u32,
     // Times in nanoseconds, saturating (a total reaches `u64::MAX` after 584
     // years of runs): half the size of `Duration`s, for 100,000s of jobs.
@@ -248,6 +252,15 @@ impl StatsCell {
         })
     }
 
+    /// Records a fire another instance claimed; returns the job's count of
+    /// them after it.
+    pub(crate) fn elsewhere(&self) -> u64 {
+        self.with(|data| {
+            data.elsewhere_count += 1;
+            data.elsewhere_count
+        })
+    }
+
     /// Records a skipped fire; returns the job's skipped count after it.
     pub(crate) fn skip(&self) -> u64 {
         self.with(|data| {
@@ -277,6 +290,7 @@ impl StatsCell {
             retry_count: data.retry_count,
             skipped_count: data.skipped_count,
             missed_count: data.missed_count,
+            elsewhere_count: data.elsewhere_count,
             last_queue_time: Duration::from_nanos(data.last_queue_time),
             average_queue_time: match data.queued_runs {
                 0 => Duration::ZERO,

@@ -120,6 +120,15 @@ pub trait Store: Send + Sync + 'static {
     /// than every id given before. No I/O.
     fn next_id(&self) -> ExecutionId;
 
+    /// Whether several processes share this store's jobs: each scheduled
+    /// fire is then [claimed](Recorder::claim) before it runs, and runs in
+    /// the one process whose claim the store took. `false` (the default)
+    /// for a store of one process, whose every fire is its own: nothing is
+    /// claimed.
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// The recorder of `job`'s changes made by `instance` (the process
     /// that runs the job, which its executions name): every change about
     /// the job's executions and its schedule row is recorded through it.
@@ -186,6 +195,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         (**self).next_id()
     }
 
+    fn shared(&self) -> bool {
+        (**self).shared()
+    }
+
     fn recorder(&self, job: &str, instance: &str) -> Arc<dyn Recorder> {
         (**self).recorder(job, instance)
     }
@@ -236,6 +249,20 @@ pub trait Recorder: Send + Sync + 'static {
     /// the changes queued with it. A change that cannot be written is
     /// logged and reported by the store's next [`flush`](Store::flush).
     fn record(&self, change: Change);
+
+    /// Claims the scheduled fire due at `fire_at` for the recorder's
+    /// instance, as execution `id`, when the store is
+    /// [shared](Store::shared): resolves with whether this instance runs
+    /// it. A fire is won by one claim only, whichever process makes it, and
+    /// never once a later fire of the job was claimed; the winner's claim
+    /// records the execution, `pending`, so a [`Change::Started`] of it
+    /// follows. A store batches the claims made together into one round
+    /// trip. The default, for a store of one process: every fire is won,
+    /// and nothing is recorded.
+    fn claim(&self, id: ExecutionId, fire_at: SystemTime) -> StoreFuture<'static, bool> {
+        let _ = (id, fire_at);
+        Box::pin(std::future::ready(Ok(true)))
+    }
 }
 
 /// What one job's executions add up to, kept by the store as they end
