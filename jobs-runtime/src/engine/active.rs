@@ -17,7 +17,7 @@ use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
 use crate::model::execution::Cause;
 use crate::observe::stats::StatsCell;
-use crate::store::{Recorder, Store};
+use crate::store::{Change, Recorder, Store};
 use crate::JobSpec;
 
 /// A registered job as the engine sees it: what it is, its statistics, and
@@ -45,8 +45,8 @@ pub(crate) struct ActiveJob {
     /// The jobs that run after each success of this one.
     pub(crate) dependents: Box<[Arc<dyn Registered>]>,
     /// Where the job's executions and fires are recorded, as this
-    /// process's.
-    pub(crate) recorder: Arc<dyn Recorder>,
+    /// process's; `None` when the store keeps nothing.
+    pub(crate) recorder: Option<Arc<dyn Recorder>>,
 }
 
 /// What the jobs started together share: where runs are spawned, and the
@@ -80,6 +80,15 @@ impl ActiveJob {
 
     pub(crate) fn stats(&self) -> &StatsCell {
         self.slot.stats()
+    }
+
+    /// Records the change `change` makes, if the store keeps anything: a
+    /// store that keeps nothing costs no change built.
+    #[inline]
+    pub(crate) fn record(&self, change: impl FnOnce() -> Change) {
+        if let Some(recorder) = &self.recorder {
+            recorder.record(change());
+        }
     }
 
     pub(crate) fn clock(&self) -> &Clock {

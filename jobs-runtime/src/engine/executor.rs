@@ -106,7 +106,7 @@ fn skip(job: &ActiveJob, reason: SkipReason, claimed: Option<ExecutionId>) {
 /// the fire was won here, and does not run.
 fn unclaim(job: &ActiveJob, claimed: Option<ExecutionId>) {
     if let Some(id) = claimed {
-        job.recorder.record(Change::Finished {
+        job.record(|| Change::Finished {
             id,
             state: ExecutionState::Cancelled,
             at: job.clock().now(),
@@ -119,7 +119,10 @@ fn unclaim(job: &ActiveJob, claimed: Option<ExecutionId>) {
 /// asked (then no instance may run it: logged and counted as skipped).
 async fn claim(job: &ActiveJob, fire: &Fire) -> Option<ExecutionId> {
     let id = job.settings.store.next_id();
-    match job.recorder.claim(id, fire.fire_at).await {
+    let Some(recorder) = &job.recorder else {
+        return Some(id);
+    };
+    match recorder.claim(id, fire.fire_at).await {
         Ok(true) => Some(id),
         Ok(false) => {
             let elsewhere = job.stats().elsewhere();
@@ -179,7 +182,6 @@ async fn execute(
     permit: Option<SlotPermit>,
     run: RunOf<'_>,
 ) {
-    let store = &*job.recorder;
     let id = claimed.unwrap_or_else(|| job.settings.store.next_id());
     let started_at = job.clock().now();
     let started = Instant::now();
@@ -187,12 +189,14 @@ async fn execute(
     // The first attempt is recorded with the execution, unless it continues
     // an abandoned one from a later attempt number.
     let first_recorded = fire.first_attempt == 1;
-    store.record(Change::Started(NewExecution {
-        id,
-        fire_at: fire.fire_at,
-        cause: fire.cause,
-        started_at: first_recorded.then_some(started_at),
-    }));
+    job.record(|| {
+        Change::Started(NewExecution {
+            id,
+            fire_at: fire.fire_at,
+            cause: fire.cause,
+            started_at: first_recorded.then_some(started_at),
+        })
+    });
     let span = events::execution_span(job.name(), number, id.get());
     span.in_scope(|| events::execute_start(job.name(), number, queue_time));
     // Inside the instrumented future, so an abort is logged in the span.
@@ -225,7 +229,7 @@ async fn execute(
     } else {
         ended.outcome.final_state()
     };
-    store.record(Change::Finished {
+    job.record(|| Change::Finished {
         id,
         state,
         at: finished_at,
@@ -307,13 +311,12 @@ fn attempts<'a>(
 ) -> impl Future<Output = Ended> + Send + 'a {
     async move {
         let (job, id, number, token) = (guard.job, guard.id, guard.number, run.token);
-        let store = &*job.recorder;
         let retry = job.spec().retry_policy();
         let started_at = context.started_at;
         let mut attempt = context.attempt;
         let mut attempt_started_at = started_at;
         if !first_recorded {
-            store.record(Change::AttemptStarted {
+            job.record(|| Change::AttemptStarted {
                 id,
                 number: attempt,
                 at: started_at,
@@ -325,7 +328,7 @@ fn attempts<'a>(
             let finished_at = job.clock().now();
             let retrying =
                 !outcome.is_success() && attempt <= retry.retries && !token.is_cancelled();
-            store.record(Change::AttemptEnded {
+            job.record(|| Change::AttemptEnded {
                 id,
                 attempt: Attempt {
                     number: attempt,
@@ -349,7 +352,7 @@ fn attempts<'a>(
             attempt_started_at = job.clock().now();
             guard.attempt = attempt;
             guard.attempt_started_at = attempt_started_at;
-            store.record(Change::AttemptStarted {
+            job.record(|| Change::AttemptStarted {
                 id,
                 number: attempt,
                 at: attempt_started_at,
@@ -463,8 +466,7 @@ impl Drop for AbortGuard<'_> {
         let job = self.job;
         let message = job.slot.abort_cause().message();
         let now = job.clock().now();
-        let store = &*job.recorder;
-        store.record(Change::AttemptEnded {
+        job.record(|| Change::AttemptEnded {
             id: self.id,
             attempt: Attempt {
                 number: self.attempt,
@@ -474,7 +476,7 @@ impl Drop for AbortGuard<'_> {
             },
             retrying: false,
         });
-        store.record(Change::Finished {
+        job.record(|| Change::Finished {
             id: self.id,
             state: ExecutionState::Cancelled,
             at: now,

@@ -972,7 +972,7 @@ impl Started {
     /// Records in the store that the job's schedule reached `at`: its last
     /// fire, from which a restart counts the fires it missed.
     fn fired(&self, at: SystemTime) {
-        self.job.recorder.record(Change::Fired { at });
+        self.job.record(|| Change::Fired { at });
     }
 
     fn skip(&self, reason: SkipReason) {

@@ -880,10 +880,12 @@ impl JobSlot {
                 .iter()
                 .map(|slot| Arc::clone(slot) as Arc<dyn Registered>)
                 .collect(),
-            recorder: context
-                .settings
-                .store
-                .recorder(&self.name, &context.settings.instance),
+            recorder: {
+                let store = &context.settings.store;
+                store
+                    .keeps()
+                    .then(|| store.recorder(&self.name, &context.settings.instance))
+            },
         };
         Prepared::Ready(Launch { active, schedule })
     }

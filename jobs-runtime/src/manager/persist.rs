@@ -342,7 +342,7 @@ impl JobSlot {
         );
         // The store keeps the later of its last fire and this one.
         let row = self.row(anchor, plan.reached);
-        active.recorder.record(Change::Schedule(row));
+        active.record(|| Change::Schedule(row));
         let timing = Timing::planned(Some(schedule), fixed_delay, (start, wall_start), plan.first);
         (timing, backlog)
     }

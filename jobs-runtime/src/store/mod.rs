@@ -136,6 +136,13 @@ pub trait Store: Send + Sync + 'static {
     /// record into the same place.
     fn recorder(&self, job: &str, instance: &str) -> Arc<dyn Recorder>;
 
+    /// Whether the store keeps anything it is given: `false` for a store
+    /// that keeps nothing, whose recorders the engine then does not call,
+    /// so a fire builds no [`Change`] for it. The default is `true`.
+    fn keeps(&self) -> bool {
+        true
+    }
+
     /// Resolves once every change recorded before the call is durable, or
     /// with the error that kept some of them from being written since the
     /// last flush.
@@ -201,6 +208,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn recorder(&self, job: &str, instance: &str) -> Arc<dyn Recorder> {
         (**self).recorder(job, instance)
+    }
+
+    fn keeps(&self) -> bool {
+        (**self).keeps()
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {

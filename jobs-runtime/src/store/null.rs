@@ -39,6 +39,10 @@ impl Store for NullStore {
         Arc::clone(DISCARD.get_or_init(|| Arc::new(Discard)))
     }
 
+    fn keeps(&self) -> bool {
+        false
+    }
+
     fn flush(&self) -> StoreFuture<'_, ()> {
         Box::pin(ready(Ok(())))
     }
