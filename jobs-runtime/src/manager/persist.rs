@@ -65,7 +65,7 @@ impl JobManager {
         }
         let clock = lock(&self.inner.settings).clock;
         let now = clock.now();
-        let recovered = store.recover(now).await?;
+        let recovered = store.recover(now, &self.instance()).await?;
         // The recurring jobs the store has not met are registered, anchored
         // at a time the store can keep exactly; a row another process
         // registered meanwhile is taken as it is.

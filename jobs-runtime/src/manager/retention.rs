@@ -160,8 +160,8 @@ mod tests {
     }
 
     impl Store for Failing {
-        fn recover(&self, now: SystemTime) -> StoreFuture<'_, Recovered> {
-            self.inner.recover(now)
+        fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered> {
+            self.inner.recover(now, instance)
         }
         fn next_id(&self) -> ExecutionId {
             self.inner.next_id()

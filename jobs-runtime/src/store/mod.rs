@@ -45,6 +45,8 @@
 
 mod memory;
 mod null;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -59,6 +61,8 @@ use crate::execution::{
 
 pub use memory::MemoryStore;
 pub(crate) use null::NullStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -78,6 +82,7 @@ pub use sqlite::SqliteStore;
 /// # }
 /// ```
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    let shown = redact(url);
     let scheme = url.split_once(':').map(|(scheme, _)| scheme);
     match scheme {
         Some("memory") if url == "memory:" || url == "memory://" => {
@@ -92,10 +97,33 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
                 "this program was built without SQLite: enable the `sqlite` feature of jobs-runtime"
                     .to_owned(),
         }),
-        _ => Err(StoreError::InvalidUrl {
-            url: url.to_owned(),
-            reason: "the allowed forms are sqlite://path/to/jobs.db and memory:".to_owned(),
+        #[cfg(feature = "postgres")]
+        Some("postgres" | "postgresql") => Ok(Arc::new(PostgresStore::open(url).await?)),
+        #[cfg(not(feature = "postgres"))]
+        Some("postgres" | "postgresql") => Err(StoreError::InvalidUrl {
+            url: shown,
+            reason: "this program was built without PostgreSQL: enable the `postgres` feature of jobs-runtime"
+                .to_owned(),
         }),
+        _ => Err(StoreError::InvalidUrl {
+            url: shown,
+            reason: "the allowed forms are sqlite://path/to/jobs.db, postgres://user@host/database and memory:".to_owned(),
+        }),
+    }
+}
+
+/// `url` with its password, if any, replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -109,12 +137,15 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// synchronous and never waits for I/O, so the per-fire path stays fast;
 /// everything else is async. Every store passes the same conformance suite.
 pub trait Store: Send + Sync + 'static {
-    /// Starts a process's use of the store, before anything is recorded:
-    /// marks every execution still `running` or `retrying` (left by a process
-    /// that died) `abandoned` at `now`, its running attempt ended with
-    /// [`Outcome::Abandoned`](crate::execution::Outcome::Abandoned), and
-    /// returns those executions with every schedule row.
-    fn recover(&self, now: SystemTime) -> StoreFuture<'_, Recovered>;
+    /// Starts the use of the store by `instance`, before anything is
+    /// recorded: marks every execution still `running` or `retrying` (left
+    /// by a process that died) `abandoned` at `now`, its running attempt
+    /// ended with [`Outcome::Abandoned`](crate::execution::Outcome::Abandoned),
+    /// and returns those executions with every schedule row. A store that
+    /// several processes [share](Store::shared) abandons only the
+    /// executions of `instance` itself (an earlier run of it) and of
+    /// instances no longer alive.
+    fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered>;
 
     /// A new execution id, unique in this store across restarts and greater
     /// than every id given before. No I/O.
@@ -194,8 +225,8 @@ pub trait Store: Send + Sync + 'static {
 /// A shared store is a store: one store can serve several managers (as a
 /// database serves several processes), each given an `Arc` of it.
 impl<S: Store + ?Sized> Store for Arc<S> {
-    fn recover(&self, now: SystemTime) -> StoreFuture<'_, Recovered> {
-        (**self).recover(now)
+    fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered> {
+        (**self).recover(now, instance)
     }
 
     fn next_id(&self) -> ExecutionId {
@@ -440,4 +471,20 @@ pub enum StoreError {
         /// The URL as given.
         url: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_password_never_shows() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/jobs"),
+            "postgres://app:***@db:5432/jobs"
+        );
+        assert_eq!(redact("postgres://app@db/jobs"), "postgres://app@db/jobs");
+        assert_eq!(redact("postgres://db/jobs"), "postgres://db/jobs");
+        assert_eq!(redact("sqlite://jobs.db"), "sqlite://jobs.db");
+    }
 }

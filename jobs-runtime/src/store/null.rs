@@ -26,7 +26,7 @@ impl Recorder for Discard {
 }
 
 impl Store for NullStore {
-    fn recover(&self, _now: SystemTime) -> StoreFuture<'_, Recovered> {
+    fn recover<'a>(&'a self, _now: SystemTime, _instance: &'a str) -> StoreFuture<'a, Recovered> {
         Box::pin(ready(Ok(Recovered::default())))
     }
 

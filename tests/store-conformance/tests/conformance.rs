@@ -13,8 +13,9 @@ use jobs_runtime::execution::{
     Attempt, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
 };
 use jobs_runtime::store::{
-    Change, JobTotals, MemoryStore, NewExecution, ScheduleRow, SqliteStore, Store,
+    Change, JobTotals, MemoryStore, NewExecution, PostgresStore, ScheduleRow, SqliteStore, Store,
 };
+use jobs_test_postgres::Database;
 
 /// Opens the store under test, the first time or again after a restart.
 trait Harness {
@@ -64,6 +65,27 @@ impl Harness for SqliteHarness {
                 .await
                 .expect("opening the store"),
         )
+    }
+}
+
+/// A PostgreSQL database of the test's own, dropped with it.
+struct PostgresHarness {
+    database: Option<Database>,
+}
+
+impl PostgresHarness {
+    fn new() -> Self {
+        PostgresHarness { database: None }
+    }
+}
+
+impl Harness for PostgresHarness {
+    async fn open(&mut self) -> Arc<dyn Store> {
+        if self.database.is_none() {
+            self.database = Some(Database::create().await);
+        }
+        let url = self.database.as_ref().expect("made above").url();
+        Arc::new(PostgresStore::open(url).await.expect("opening the store"))
     }
 }
 
@@ -414,7 +436,7 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
     {
         let store = harness.open().await;
         let store = &*store;
-        let recovered = store.recover(at(T)).await.unwrap();
+        let recovered = store.recover(at(T), "host-1").await.unwrap();
         assert!(recovered.abandoned.is_empty());
         running = started(store, "a", at(T + 100), true);
         retrying = started(store, "b", at(T + 200), true);
@@ -430,7 +452,7 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
     let store = harness.open().await;
     let store = &*store;
     let now = at(T + 60_000);
-    let recovered = store.recover(now).await.unwrap();
+    let recovered = store.recover(now, "host-1").await.unwrap();
     let abandoned: Vec<ExecutionId> = recovered.abandoned.iter().map(|e| e.id).collect();
     assert_eq!(abandoned, [running, retrying]);
     for execution in &recovered.abandoned {
@@ -457,7 +479,7 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
     assert_eq!(get(store, running).await, recovered.abandoned[0]);
     assert_eq!(get(store, pending).await.state, ExecutionState::Pending);
     assert_eq!(get(store, done).await.state, ExecutionState::Succeeded);
-    let again = store.recover(at(T + 70_000)).await.unwrap();
+    let again = store.recover(at(T + 70_000), "host-1").await.unwrap();
     assert!(again.abandoned.is_empty(), "abandoned once only");
 }
 
@@ -498,7 +520,7 @@ async fn schedule_rows_round_trip_and_survive_a_restart(mut harness: impl Harnes
         assert_eq!(rows, [digest.clone(), hourly.clone()], "by job name");
     }
     let store = harness.open().await;
-    let recovered = store.recover(at(T + 7_200_000)).await.unwrap();
+    let recovered = store.recover(at(T + 7_200_000), "host-1").await.unwrap();
     assert_eq!(recovered.schedules, [digest.clone(), hourly.clone()]);
     assert_eq!(store.schedules().await.unwrap(), [digest, hourly]);
 }
@@ -532,7 +554,7 @@ async fn registering_keeps_the_first_row_of_each_job(mut harness: impl Harness) 
         );
     }
     let store = harness.open().await;
-    store.recover(at(T + 60_000)).await.unwrap();
+    store.recover(at(T + 60_000), "host-1").await.unwrap();
     let mut kept = store
         .register(vec![row("hourly", T + 60_000), row("digest", T + 60_000)])
         .await
@@ -623,7 +645,7 @@ async fn totals_add_up_every_ended_execution_and_outlive_pruning(mut harness: im
     }
     // A restart abandons the running one: an ended execution, a failure.
     let store = harness.open().await;
-    store.recover(at(T + 9_000)).await.unwrap();
+    store.recover(at(T + 9_000), "host-1").await.unwrap();
     assert_eq!(
         store.totals("sync").await.unwrap(),
         JobTotals {
@@ -832,7 +854,7 @@ async fn ids_are_unique_across_restarts(mut harness: impl Harness) {
         assert_eq!(ids(&*store, ExecutionFilter::new()).await, []);
     }
     let store = harness.open().await;
-    store.recover(at(T + 200_000)).await.unwrap();
+    store.recover(at(T + 200_000), "host-1").await.unwrap();
     let next = store.next_id();
     assert!(given.iter().all(|id| *id < next), "{next} after {given:?}");
     assert!(given.windows(2).all(|pair| pair[0] < pair[1]), "increasing");
@@ -886,6 +908,17 @@ macro_rules! suite {
                 #[tokio::test]
                 async fn $case() {
                     super::$case(super::SqliteHarness::new()).await;
+                }
+            )*
+        }
+
+        /// The suite against the PostgreSQL store, on a database of each
+        /// test's own on the local server.
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::PostgresHarness::new()).await;
                 }
             )*
         }

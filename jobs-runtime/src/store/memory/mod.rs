@@ -379,7 +379,7 @@ fn order(executions: &mut [Execution], newest_first: bool) {
 }
 
 impl Store for MemoryStore {
-    fn recover(&self, now: SystemTime) -> StoreFuture<'_, Recovered> {
+    fn recover<'a>(&'a self, now: SystemTime, _instance: &'a str) -> StoreFuture<'a, Recovered> {
         let now = truncate_millis(now);
         let mut abandoned = Vec::new();
         let mut schedules = Vec::new();
@@ -558,7 +558,9 @@ mod tests {
         let old = run(&store, "a", 0, ExecutionState::Succeeded);
         let running = run(&store, "a", 1, ExecutionState::Running);
         assert_eq!(kept(&store, "a"), [old, running]);
-        let recovered = store.recover(UNIX_EPOCH + Duration::from_secs(1)).await;
+        let recovered = store
+            .recover(UNIX_EPOCH + Duration::from_secs(1), "host")
+            .await;
         assert_eq!(recovered.unwrap().abandoned.len(), 1);
         assert_eq!(kept(&store, "a"), [running]);
     }

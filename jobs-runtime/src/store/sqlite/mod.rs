@@ -83,7 +83,7 @@ const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), jobs_runtime::store::StoreError> {
 /// let store = SqliteStore::open("sqlite://jobs.db").await?;
-/// let recovered = store.recover(std::time::SystemTime::now()).await?;
+/// let recovered = store.recover(std::time::SystemTime::now(), "host-1").await?;
 /// println!("{} executions were abandoned", recovered.abandoned.len());
 /// # Ok(())
 /// # }
@@ -277,7 +277,7 @@ impl Recorder for JobRecorder {
 }
 
 impl Store for SqliteStore {
-    fn recover(&self, now: SystemTime) -> StoreFuture<'_, Recovered> {
+    fn recover<'a>(&'a self, now: SystemTime, _instance: &'a str) -> StoreFuture<'a, Recovered> {
         self.ask(|reply| Message::Recover { now, reply })
     }
 

@@ -1,0 +1,495 @@
+//! [`PostgresStore`]: a PostgreSQL database that one process or a fleet of
+//! them shares.
+//!
+//! Changes go to a writer task, which commits everything queued since its
+//! last commit (and within 5 ms of the first of it) in one transaction, a
+//! few array statements per batch whatever its size; queries and claims run
+//! on a connection pool (sqlx). Nothing relies on a connection's session
+//! state (the migrations' lock is transaction-scoped), so the store works
+//! behind a transaction-mode pooler.
+//!
+//! # Several processes
+//!
+//! The store is [shared](Store::shared): every scheduled fire is claimed
+//! before it runs, by inserting its execution, and a unique index on the
+//! job and the fire time lets one insert through. A fire is also refused
+//! once a later fire of its job was claimed, so a lagging process never
+//! runs an old fire after a newer one. Each process's store handle keeps a
+//! heartbeat in `jobs_instances` (every 5 s, the database's time); a
+//! process that starts abandons the executions left `running` by its own
+//! instance name and by instances without a heartbeat for 30 s.
+//!
+//! # Schema
+//!
+//! Times are milliseconds since the Unix epoch, UTC (`bigint`), except the
+//! instances' times, which are the database's `timestamptz`. Migrations
+//! are numbered `.sql` files embedded in the binary, applied at open in one
+//! transaction under a transaction-scoped advisory lock, so processes that
+//! start together apply them once; `jobs_schema_version` has a row per
+//! applied migration.
+//!
+//! - `jobs_executions (id, job, fire_at, cause, state, instance, attempt,
+//!   attempt_started_at, started_at, finished_at, lease_token)`: one row per
+//!   execution; a claimed fire's row is inserted `pending` with its lease
+//!   token. Unique on `(job, fire_at)` for scheduled executions.
+//! - `jobs_attempts`, `jobs_attempt_causes`, `jobs_schedules`,
+//!   `jobs_completions`, `jobs_totals`: as in the SQLite store.
+//! - `jobs_instances (id, host, pid, version, started_at, heartbeat_at)`:
+//!   the processes that use the store.
+//! - `jobs_id_blocks`, `jobs_lease_tokens`: sequences; each store handle
+//!   takes a block of 2^32 execution ids, so ids are unique across the
+//!   processes and increase within each one.
+
+mod read;
+mod writer;
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Change, JobTotals, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture};
+use crate::execution::{to_millis, Execution, ExecutionFilter, ExecutionId, Retention};
+use writer::{Claim, Message, Source};
+
+/// The migrations, in order: migration `n` is at index `n - 1`.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_schema.sql")];
+
+/// How many execution ids a block holds: block `b` holds `b · 2^32 + 1`
+/// to `(b + 1) · 2^32 - 1`.
+const BLOCK: i64 = 1 << 32;
+
+/// How often each instance's heartbeat is written.
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// An instance without a heartbeat for this long is no longer alive: the
+/// executions it left running are abandoned when another instance starts.
+pub(super) const DEAD_AFTER: Duration = Duration::from_secs(30);
+
+/// How many connections the pool opens at most.
+const CONNECTIONS: u32 = 8;
+
+/// A job store in a PostgreSQL database (the `postgres` feature), shared
+/// by every process that opens it.
+///
+/// ```no_run
+/// use jobs_runtime::store::{PostgresStore, Store};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), jobs_runtime::store::StoreError> {
+/// let store = PostgresStore::open("postgres://postgres@127.0.0.1/jobs").await?;
+/// assert!(store.shared());
+/// # Ok(())
+/// # }
+/// ```
+pub struct PostgresStore {
+    /// The URL as given, its password hidden.
+    url: Arc<str>,
+    pool: PgPool,
+    writer: mpsc::UnboundedSender<Message>,
+    claimer: mpsc::UnboundedSender<Claim>,
+    /// The ids this handle gives.
+    ids: Arc<Mutex<Ids>>,
+    /// The instances this handle recovered as, whose heartbeats it writes.
+    instances: Arc<Mutex<BTreeSet<String>>>,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database `url` names (`postgres://user@host/db` or
+    /// `postgresql://...`), applies the migrations it lacks, and starts the
+    /// writer. Needs a tokio runtime. Errors name the URL (its password
+    /// hidden) and what went wrong: an invalid URL, an unreachable server,
+    /// a refused login, a missing database, or a schema newer than this
+    /// program knows.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let shown: Arc<str> = Arc::from(super::redact(url));
+        let options = PgConnectOptions::from_str(url).map_err(|error| StoreError::InvalidUrl {
+            url: shown.to_string(),
+            reason: format!(
+                "{error}; the allowed form is postgres://user:password@host:port/database"
+            ),
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|error| StoreError::Open {
+                url: shown.to_string(),
+                problem: error.to_string(),
+            })?;
+        migrate(&pool, &shown).await?;
+        let block: i64 = sqlx::query_scalar("SELECT nextval('jobs_id_blocks')")
+            .fetch_one(&pool)
+            .await
+            .map_err(|error| failed(&shown, "taking a block of execution ids", error))?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(writer::run(Arc::clone(&shown), pool.clone(), receiver));
+        let (claimer, claims) = mpsc::unbounded_channel();
+        tokio::spawn(writer::claims(Arc::clone(&shown), pool.clone(), claims));
+        let instances = Arc::new(Mutex::new(BTreeSet::new()));
+        let heartbeat = tokio::spawn(heartbeats(pool.clone(), Arc::clone(&instances)));
+        Ok(PostgresStore {
+            url: shown,
+            pool,
+            writer: sender,
+            claimer,
+            ids: Arc::new(Mutex::new(Ids {
+                next: bounds(block).0,
+                end: bounds(block).1,
+                spare: None,
+            })),
+            instances,
+            heartbeat,
+        })
+    }
+
+    /// The URL this store was opened with, its password hidden.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Takes the next block of ids in the background, for when this one
+    /// runs out.
+    fn take_spare_block(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (pool, ids, url) = (
+            self.pool.clone(),
+            Arc::clone(&self.ids),
+            Arc::clone(&self.url),
+        );
+        runtime.spawn(async move {
+            match sqlx::query_scalar::<_, i64>("SELECT nextval('jobs_id_blocks')")
+                .fetch_one(&pool)
+                .await
+            {
+                Ok(block) => lock(&ids).spare = Some(block),
+                Err(error) => {
+                    tracing::error!(url = %url, %error, "job store: no block of execution ids");
+                }
+            }
+        });
+    }
+
+    /// Sends `message` to the writer and waits for its answer.
+    fn ask<T: Send + 'static>(
+        &self,
+        message: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Message,
+    ) -> StoreFuture<'_, T> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.writer.send(message(reply)).is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Err(self.closed());
+            }
+            answer.await.map_err(|_| self.closed())?
+        })
+    }
+
+    fn closed(&self) -> StoreError {
+        StoreError::Closed {
+            url: self.url.to_string(),
+        }
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+        let _ = self.writer.send(Message::Close);
+    }
+}
+
+/// The execution ids a store handle gives.
+struct Ids {
+    next: i64,
+    /// The end of the block `next` is in (excluded).
+    end: i64,
+    /// The block taken for when this one runs out.
+    spare: Option<i64>,
+}
+
+/// The first id of block `block` and the end of its range (excluded).
+fn bounds(block: i64) -> (i64, i64) {
+    (
+        block.saturating_mul(BLOCK).saturating_add(1),
+        block.saturating_add(1).saturating_mul(BLOCK),
+    )
+}
+
+/// The error of `operation` on the store `url`.
+pub(super) fn failed(url: &str, operation: &str, error: sqlx::Error) -> StoreError {
+    StoreError::Failed {
+        url: url.to_owned(),
+        operation: operation.to_owned(),
+        source: Box::new(error),
+    }
+}
+
+/// Applies the migrations the database lacks, in one transaction that
+/// first takes a transaction-scoped advisory lock, so that processes that
+/// start together apply them once; refuses a schema newer than this
+/// program's.
+async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
+    let failed = |error| failed(url, "applying the schema", error);
+    let mut transaction = pool.begin().await.map_err(failed)?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('jobs_runtime.migrations'))")
+        .execute(&mut *transaction)
+        .await
+        .map_err(failed)?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS jobs_schema_version (
+             version    integer     PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(failed)?;
+    let found: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(version), 0)::bigint FROM jobs_schema_version")
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(failed)?;
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if found > supported {
+        return Err(StoreError::NewerSchema {
+            url: url.to_owned(),
+            found,
+            supported,
+        });
+    }
+    for (version, migration) in (1..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        sqlx::raw_sql(migration)
+            .execute(&mut *transaction)
+            .await
+            .map_err(failed)?;
+        sqlx::query("INSERT INTO jobs_schema_version (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *transaction)
+            .await
+            .map_err(failed)?;
+    }
+    transaction.commit().await.map_err(failed)
+}
+
+/// Writes the heartbeat of every instance in `instances`, every
+/// [`HEARTBEAT`], until the store is dropped.
+async fn heartbeats(pool: PgPool, instances: Arc<Mutex<BTreeSet<String>>>) {
+    let mut ticks = tokio::time::interval(HEARTBEAT);
+    loop {
+        ticks.tick().await;
+        let names: Vec<String> = lock(&instances).iter().cloned().collect();
+        if names.is_empty() {
+            continue;
+        }
+        if let Err(error) =
+            sqlx::query("UPDATE jobs_instances SET heartbeat_at = now() WHERE id = ANY($1)")
+                .bind(&names)
+                .execute(&pool)
+                .await
+        {
+            tracing::warn!(%error, "job store: an instance's heartbeat could not be written");
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One job's [`Recorder`]: hands each change, with the job and instance,
+/// to the writer, and each claim to the claimer.
+struct JobRecorder {
+    source: Arc<Source>,
+    url: Arc<str>,
+    writer: mpsc::UnboundedSender<Message>,
+    claimer: mpsc::UnboundedSender<Claim>,
+}
+
+impl Recorder for JobRecorder {
+    fn record(&self, change: Change) {
+        let message = Message::Change(Arc::clone(&self.source), change);
+        if self.writer.send(message).is_err() {
+            tracing::error!(url = %self.url, job = %self.source.job, "job store writer has stopped; a change was not recorded");
+        }
+    }
+
+    fn claim(&self, id: ExecutionId, fire_at: SystemTime) -> StoreFuture<'static, bool> {
+        let (reply, answer) = oneshot::channel();
+        let claim = Claim {
+            id,
+            source: Arc::clone(&self.source),
+            fire_at: to_millis(fire_at),
+            reply,
+        };
+        let sent = self.claimer.send(claim).is_ok();
+        let url = Arc::clone(&self.url);
+        Box::pin(async move {
+            let closed = || StoreError::Closed {
+                url: url.to_string(),
+            };
+            if !sent {
+                return Err(closed());
+            }
+            answer.await.map_err(|_| closed())?
+        })
+    }
+}
+
+impl Store for PostgresStore {
+    fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered> {
+        Box::pin(async move {
+            let failed = |error| failed(&self.url, "registering the instance", error);
+            sqlx::query(
+                "INSERT INTO jobs_instances (id, host, pid, version, started_at, heartbeat_at)
+                 VALUES ($1, $2, $3, $4, now(), now())
+                 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+                     version = excluded.version, started_at = now(), heartbeat_at = now()",
+            )
+            .bind(instance)
+            .bind(host())
+            .bind(i64::from(std::process::id()))
+            .bind(env!("CARGO_PKG_VERSION"))
+            .execute(&self.pool)
+            .await
+            .map_err(failed)?;
+            lock(&self.instances).insert(instance.to_owned());
+            writer::recover(&self.url, &self.pool, now, instance).await
+        })
+    }
+
+    fn next_id(&self) -> ExecutionId {
+        let mut ids = lock(&self.ids);
+        if ids.next == ids.end {
+            match ids.spare.take() {
+                Some(block) => (ids.next, ids.end) = bounds(block),
+                None => {
+                    // Half a block (2^31 ids) was given since the next one
+                    // was asked for; ids go on past this block's end rather
+                    // than stopping the fire.
+                    tracing::error!(url = %self.url, "job store: no block of execution ids in time; ids may repeat");
+                    ids.end = ids.end.saturating_add(BLOCK);
+                }
+            }
+        }
+        let id = ids.next;
+        ids.next += 1;
+        if ids.end - ids.next == BLOCK / 2 && ids.spare.is_none() {
+            self.take_spare_block();
+        }
+        ExecutionId(id)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn recorder(&self, job: &str, instance: &str) -> Arc<dyn Recorder> {
+        Arc::new(JobRecorder {
+            source: Arc::new(Source {
+                job: job.into(),
+                instance: instance.into(),
+            }),
+            url: Arc::clone(&self.url),
+            writer: self.writer.clone(),
+            claimer: self.claimer.clone(),
+        })
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        self.ask(Message::Flush)
+    }
+
+    fn register(&self, rows: Vec<ScheduleRow>) -> StoreFuture<'_, Vec<ScheduleRow>> {
+        Box::pin(async move { writer::register(&self.url, &self.pool, &rows).await })
+    }
+
+    fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>> {
+        Box::pin(async move {
+            read::schedules(&self.pool)
+                .await
+                .map_err(|error| failed(&self.url, "reading the schedule rows", error))
+        })
+    }
+
+    fn executions(&self, filter: ExecutionFilter) -> StoreFuture<'_, Vec<Execution>> {
+        Box::pin(async move {
+            read::executions(&self.pool, &filter)
+                .await
+                .map_err(|error| failed(&self.url, "reading executions", error))
+        })
+    }
+
+    fn execution(&self, id: ExecutionId) -> StoreFuture<'_, Option<Execution>> {
+        Box::pin(async move {
+            read::execution(&self.pool, id)
+                .await
+                .map_err(|error| failed(&self.url, "reading an execution", error))
+        })
+    }
+
+    fn last_completed_at<'a>(&'a self, job: &'a str) -> StoreFuture<'a, Option<SystemTime>> {
+        Box::pin(async move {
+            read::last_completed_at(&self.pool, job)
+                .await
+                .map_err(|error| failed(&self.url, "reading the last completion", error))
+        })
+    }
+
+    fn totals<'a>(&'a self, job: &'a str) -> StoreFuture<'a, JobTotals> {
+        Box::pin(async move {
+            read::totals(&self.pool, job)
+                .await
+                .map_err(|error| failed(&self.url, "reading a job's totals", error))
+        })
+    }
+
+    fn prune<'a>(
+        &'a self,
+        job: &'a str,
+        retention: Retention,
+        now: SystemTime,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            writer::prune(&self.pool, job, retention, now)
+                .await
+                .map_err(|error| failed(&self.url, "pruning executions", error))
+        })
+    }
+}
+
+/// The host's name, as the instances table shows it.
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Reads a `bigint` column that holds a count.
+fn count(row: &sqlx::postgres::PgRow, index: usize) -> Result<u64, sqlx::Error> {
+    Ok(u64::try_from(row.try_get::<i64, _>(index)?).unwrap_or(0))
+}
