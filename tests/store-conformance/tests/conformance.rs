@@ -563,6 +563,96 @@ async fn registering_keeps_the_first_row_of_each_job(mut harness: impl Harness) 
     assert_eq!(kept, [row("digest", T + 40), row("hourly", T)]);
 }
 
+/// A store that processes share gives each scheduled fire to one claim,
+/// whichever process makes it, and refuses a fire older than one claimed;
+/// the winner's claim records the execution, pending. A store of one
+/// process wins every claim and records nothing for it.
+async fn each_fire_is_claimed_once(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.recover(at(T), "host-1").await.unwrap();
+    let mine = store.recorder("sync", "host-1");
+    if !store.shared() {
+        let id = store.next_id();
+        assert!(mine.claim(id, at(T + 1_000)).await.unwrap());
+        store.flush().await.unwrap();
+        assert_eq!(store.execution(id).await.unwrap(), None);
+        return;
+    }
+    // Another process on the same database.
+    let other = harness.open().await;
+    other.recover(at(T), "host-2").await.unwrap();
+    let theirs = other.recorder("sync", "host-2");
+    let (first, second) = (store.next_id(), other.next_id());
+    assert_ne!(first, second, "ids are unique across processes");
+    let (won_first, won_second) = tokio::join!(
+        mine.claim(first, at(T + 1_000)),
+        theirs.claim(second, at(T + 1_000))
+    );
+    let (won_first, won_second) = (won_first.unwrap(), won_second.unwrap());
+    assert!(
+        won_first != won_second,
+        "one claim wins: {won_first} {won_second}"
+    );
+    let (winner, instance) = if won_first {
+        (first, "host-1")
+    } else {
+        (second, "host-2")
+    };
+    let claimed = get(&*store, winner).await;
+    assert_eq!(claimed.state, ExecutionState::Pending);
+    assert_eq!(claimed.cause, Cause::Schedule);
+    assert_eq!(claimed.fire_at, at(T + 1_000));
+    assert_eq!(&*claimed.instance, instance);
+    // Once a later fire is claimed, an earlier one no longer can be.
+    assert!(mine.claim(store.next_id(), at(T + 3_000)).await.unwrap());
+    assert!(!theirs.claim(other.next_id(), at(T + 2_000)).await.unwrap());
+    // The winner runs it: its start moves the claimed execution on.
+    let recorder = if won_first { &mine } else { &theirs };
+    recorder.record(Change::Started(NewExecution {
+        id: winner,
+        fire_at: at(T + 1_000),
+        cause: Cause::Schedule,
+        started_at: Some(at(T + 1_001)),
+    }));
+    let ended_at = at(T + 1_002);
+    recorder.record(Change::AttemptEnded {
+        id: winner,
+        attempt: Attempt {
+            number: 1,
+            started_at: at(T + 1_001),
+            finished_at: Some(ended_at),
+            outcome: Some(Outcome::Succeeded),
+        },
+        retrying: false,
+    });
+    recorder.record(Change::Finished {
+        id: winner,
+        state: ExecutionState::Succeeded,
+        at: ended_at,
+    });
+    store.flush().await.unwrap();
+    other.flush().await.unwrap();
+    let ran = get(&*store, winner).await;
+    assert_eq!(ran.state, ExecutionState::Succeeded);
+    // A burst: 300 jobs' fires, claimed by both processes at once.
+    let claims = (0..300).flat_map(|job| {
+        let name = format!("burst-{job}");
+        [
+            (store.recorder(&name, "host-1"), store.next_id()),
+            (other.recorder(&name, "host-2"), other.next_id()),
+        ]
+    });
+    let answers = futures::future::join_all(
+        claims.map(|(recorder, id)| async move { recorder.claim(id, at(T + 5_000)).await }),
+    )
+    .await;
+    let won = answers
+        .into_iter()
+        .filter(|won| *won.as_ref().unwrap())
+        .count();
+    assert_eq!(won, 300, "one claim of each job's fire wins");
+}
+
 async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl Harness) {
     let row = ScheduleRow {
         job: "hourly".into(),
@@ -933,6 +1023,7 @@ suite!(
     a_restart_abandons_what_was_running,
     schedule_rows_round_trip_and_survive_a_restart,
     registering_keeps_the_first_row_of_each_job,
+    each_fire_is_claimed_once,
     a_rows_last_fire_and_last_success_only_move_forward,
     last_completion_is_the_latest_success_and_outlives_pruning,
     totals_add_up_every_ended_execution_and_outlive_pruning,

@@ -192,6 +192,10 @@ pub(super) async fn claims(
 /// Claims `batch` in one statement: inserts each fire's execution,
 /// `pending`, with a lease token, unless its fire, or a later fire of its
 /// job, was claimed already. Returns the ids inserted.
+///
+/// The rows go in in the order of job and fire time, so that processes
+/// claiming the same fires at once wait for each other's keys in one order
+/// and never deadlock.
 async fn claim(
     pool: &PgPool,
     batch: &[Claim],
@@ -210,6 +214,7 @@ async fn claim(
          WHERE NOT EXISTS (
              SELECT 1 FROM jobs_executions e
              WHERE e.job = c.job AND e.cause = 'schedule' AND e.fire_at >= c.fire_at)
+         ORDER BY c.job, c.fire_at
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
