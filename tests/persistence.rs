@@ -513,12 +513,14 @@ async fn the_store_cannot_change_while_jobs_run() {
     manager.stop_all().await;
 }
 
-/// Two processes that meet a job in the store at the same time agree on
-/// its grid: the first row registered is kept, and the other process takes
-/// its anchor instead of anchoring the grid at its own start. Each names
-/// every fire alike, the run on start included.
+/// Two processes that meet a job in the store agree on its grid: the first
+/// row registered is kept, and the other process, whose clock is ahead,
+/// takes its anchor instead of anchoring the grid at its own start. Each
+/// names every fire alike, the run on start included. (Which of two
+/// processes registering at once is first is the store's to decide: the
+/// conformance suite tests that.)
 #[tokio::test(start_paused = true)]
-async fn processes_meeting_a_job_at_once_name_its_fires_alike() {
+async fn processes_meeting_a_job_name_its_fires_alike() {
     let db = database();
     let store = Arc::new(SqliteStore::open(&db.url).await.expect("the store opens"));
     let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -532,12 +534,8 @@ async fn processes_meeting_a_job_at_once_name_its_fires_alike() {
     let first = process(Duration::ZERO, &seen_first);
     // Its clock is 7.3 s ahead: alone, it would anchor the grid then.
     let second = process(Duration::from_millis(7_300), &seen_second);
-    let (a, b) = tokio::join!(
-        first.set_store(Arc::clone(&store)),
-        second.set_store(Arc::clone(&store))
-    );
-    a.unwrap();
-    b.unwrap();
+    first.set_store(Arc::clone(&store)).await.unwrap();
+    second.set_store(Arc::clone(&store)).await.unwrap();
     first.start_all().unwrap();
     second.start_all().unwrap();
     tokio::time::sleep(61 * SECOND).await;

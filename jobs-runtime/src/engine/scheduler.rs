@@ -504,6 +504,19 @@ impl Started {
         accepted
     }
 
+    /// Runs `fire`, which continues an execution another instance
+    /// abandoned, as soon as no run of the job is in flight (as the fires
+    /// a start runs first).
+    pub(crate) fn continue_abandoned(self: &Arc<Self>, fire: Fire) {
+        self.update_and_spawn(|state, job, runs| {
+            state
+                .backlog
+                .get_or_insert_with(Default::default)
+                .push_back(fire);
+            state.start_backlog(job, runs);
+        });
+    }
+
     /// What the job's runs in flight are doing.
     pub(crate) fn in_flight(&self) -> InFlightStats {
         let state = self.lock();

@@ -5,6 +5,7 @@
 pub(crate) mod builder;
 pub(crate) mod env;
 mod persist;
+mod rescue;
 pub(crate) mod retention;
 pub(crate) mod shutdown;
 
@@ -81,8 +82,9 @@ struct Inner {
     pool: Mutex<Option<Arc<SlotPool>>>,
     /// The timer of every started job.
     timers: Arc<Timers<Arc<Started>>>,
-    /// Stops the background pruner, while one runs.
-    pruner: Mutex<Option<CancellationToken>>,
+    /// Stops the background tasks (the pruner and, with a shared store,
+    /// the rescuer), while they run.
+    background: Mutex<Option<CancellationToken>>,
 }
 
 /// How often the background pruner removes the ended executions that the
@@ -298,13 +300,15 @@ impl JobManager {
         lock(&self.inner.settings).clock = clock;
     }
 
-    /// Starts the background pruner, unless it runs or no store was set
-    /// (the default keeps nothing to prune): each registered job's ended
-    /// executions are kept within its retention (`keep`, `keep_last`),
-    /// every [`PRUNE_INTERVAL`].
-    fn start_pruner(&self, registry: &Registry, settings: &RunSettings) {
-        let mut pruner = lock(&self.inner.pruner);
-        if pruner.is_some() || !lock(&self.inner.settings).store_set {
+    /// Starts the background tasks, unless they run or no store was set
+    /// (the default keeps nothing): the pruner, which keeps each
+    /// registered job's ended executions within its retention (`keep`,
+    /// `keep_last`), every [`PRUNE_INTERVAL`]; and, with a store several
+    /// instances share, the rescuer, which continues the executions of dead
+    /// instances every [`rescue::RESCUE_INTERVAL`].
+    fn start_background(&self, registry: &Registry, settings: &RunSettings) {
+        let mut background = lock(&self.inner.background);
+        if background.is_some() || !lock(&self.inner.settings).store_set {
             return;
         }
         let stop = CancellationToken::new();
@@ -320,12 +324,15 @@ impl JobManager {
             PRUNE_INTERVAL,
             stop.clone(),
         ));
-        *pruner = Some(stop);
+        if settings.claims {
+            rescue::spawn(Arc::downgrade(&self.inner), stop.clone());
+        }
+        *background = Some(stop);
     }
 
-    /// Stops the background pruner, if it runs.
-    fn stop_pruner(&self) {
-        if let Some(stop) = lock(&self.inner.pruner).take() {
+    /// Stops the background tasks, if they run.
+    fn stop_background(&self) {
+        if let Some(stop) = lock(&self.inner.background).take() {
             stop.cancel();
         }
     }
@@ -445,7 +452,7 @@ impl JobManager {
         for (slot, launch) in ready {
             slot.launch(&settings, &self.inner.timers, launch);
         }
-        self.start_pruner(registry, &settings);
+        self.start_background(registry, &settings);
         Ok(())
     }
 
@@ -575,7 +582,7 @@ impl JobManager {
         for slot in &slots {
             slot.begin_stop(deadline);
         }
-        self.stop_pruner();
+        self.stop_background();
         for slot in &slots {
             slot.wait_stopped().await;
         }
@@ -601,7 +608,7 @@ impl JobManager {
             // Stopping already, or just now: abort either way.
             slot.abort_runs(cause);
         }
-        self.stop_pruner();
+        self.stop_background();
         for slot in &slots {
             slot.wait_stopped().await;
         }

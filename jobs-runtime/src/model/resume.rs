@@ -132,10 +132,11 @@ pub(crate) fn plan(
             .last()
             .copied()
             .or(known.anchor.filter(|_| never_fired))
-            .filter(|at| *at <= now)
             .unwrap_or(now);
-        if stands_for == now && on_grid(grid, now) {
-            first = Some(now);
+        // Due now, or still to come (a clock behind the one that wrote the
+        // anchor): the job waits for it.
+        if stands_for >= now && on_grid(grid, stands_for) {
+            first = Some(stands_for);
         } else {
             // Earlier, or off the grid: the run on start goes first, and the
             // grid goes on from its anchor after it.
@@ -435,6 +436,10 @@ mod tests {
         for now in [t(0), t(7), t(59)] {
             assert_eq!(stands_for(Grid::Cron(&cron), met, now), Some(t(0)));
         }
+        // A clock behind the one that wrote the anchor waits for it.
+        let behind = t(0) - Duration::from_secs(7);
+        let start = plan(grid, met, behind, MIN, Missed::Skip, true);
+        assert_eq!((start.first, start.backlog), (Some(t(0)), Vec::new()));
         // Missed fires: the latest one, whoever starts when.
         for now in [t(125), t(170)] {
             assert_eq!(stands_for(grid, known(0), now), Some(t(120)));

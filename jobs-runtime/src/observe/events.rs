@@ -308,6 +308,37 @@ pub(crate) fn claim_failed(job_name: &str, error: &crate::store::StoreError) {
     );
 }
 
+/// This instance took over execution `execution_id` of `job_name`, which
+/// the instance `from` left running when it died; `attempt` is the attempt
+/// that continues it, or `None` when its retries are spent.
+pub(crate) fn execution_rescued(
+    job_name: &str,
+    execution_id: i64,
+    from: &str,
+    attempt: Option<u32>,
+) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "execution_rescued",
+        job_name,
+        execution_id,
+        from,
+        attempt,
+        "an execution of an instance that died was taken over"
+    );
+}
+
+/// Asking the store for the executions of dead instances failed; it is
+/// asked again at the next round.
+pub(crate) fn store_rescue_failed(error: &crate::store::StoreError) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "store_rescue_failed",
+        error = %error,
+        "the job store could not be asked for the executions of dead instances"
+    );
+}
+
 pub(crate) fn store_failed(error: &crate::store::StoreError) {
     tracing::error!(
         target: TARGET,

@@ -147,6 +147,25 @@ pub trait Store: Send + Sync + 'static {
     /// instances no longer alive.
     fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered>;
 
+    /// Takes over the executions of instances that are no longer alive,
+    /// while `instance` runs: marks `abandoned` at `now` the executions of
+    /// `jobs` that a dead instance left `running` or `retrying` (never
+    /// `instance`'s own, nor a live instance's), their running attempts
+    /// ended [`Outcome::Abandoned`](crate::execution::Outcome::Abandoned),
+    /// and returns them, each to one caller however many instances ask at
+    /// once, so that the caller continues them by their jobs' retry
+    /// policy. The default, for a store of one process, finds none: a dead
+    /// process's executions are recovered when it starts again.
+    fn rescue<'a>(
+        &'a self,
+        now: SystemTime,
+        instance: &'a str,
+        jobs: &'a [String],
+    ) -> StoreFuture<'a, Vec<Execution>> {
+        let _ = (now, instance, jobs);
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
     /// A new execution id, unique in this store across restarts and greater
     /// than every id given before. No I/O.
     fn next_id(&self) -> ExecutionId;
@@ -227,6 +246,15 @@ pub trait Store: Send + Sync + 'static {
 impl<S: Store + ?Sized> Store for Arc<S> {
     fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered> {
         (**self).recover(now, instance)
+    }
+
+    fn rescue<'a>(
+        &'a self,
+        now: SystemTime,
+        instance: &'a str,
+        jobs: &'a [String],
+    ) -> StoreFuture<'a, Vec<Execution>> {
+        (**self).rescue(now, instance, jobs)
     }
 
     fn next_id(&self) -> ExecutionId {

@@ -17,7 +17,9 @@
 //! runs an old fire after a newer one. Each process's store handle keeps a
 //! heartbeat in `jobs_instances` (every 5 s, the database's time); a
 //! process that starts abandons the executions left `running` by its own
-//! instance name and by instances without a heartbeat for 30 s.
+//! instance name and by instances without a heartbeat for 20 s, and the
+//! running instances take over a dead one's executions
+//! ([`Store::rescue`]).
 //!
 //! # Schema
 //!
@@ -54,7 +56,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{Change, JobTotals, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture};
 use crate::execution::{to_millis, Execution, ExecutionFilter, ExecutionId, Retention};
-use writer::{Claim, Message, Source};
+use writer::{Claim, Message, Source, Whose};
 
 /// The migrations, in order: migration `n` is at index `n - 1`.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_schema.sql")];
@@ -67,8 +69,8 @@ const BLOCK: i64 = 1 << 32;
 pub(super) const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// An instance without a heartbeat for this long is no longer alive: the
-/// executions it left running are abandoned when another instance starts.
-pub(super) const DEAD_AFTER: Duration = Duration::from_secs(30);
+/// other instances take over the executions it left running.
+pub(super) const DEAD_AFTER: Duration = Duration::from_secs(20);
 
 /// How many connections the pool opens at most.
 const CONNECTIONS: u32 = 8;
@@ -375,7 +377,26 @@ impl Store for PostgresStore {
             .await
             .map_err(failed)?;
             lock(&self.instances).insert(instance.to_owned());
-            writer::recover(&self.url, &self.pool, now, instance).await
+            let abandoned =
+                writer::abandon(&self.url, &self.pool, now, Whose::Start { instance }).await?;
+            let schedules = read::schedules(&self.pool)
+                .await
+                .map_err(|error| self::failed(&self.url, "reading the schedule rows", error))?;
+            Ok(Recovered {
+                abandoned,
+                schedules,
+            })
+        })
+    }
+
+    fn rescue<'a>(
+        &'a self,
+        now: SystemTime,
+        instance: &'a str,
+        jobs: &'a [String],
+    ) -> StoreFuture<'a, Vec<Execution>> {
+        Box::pin(async move {
+            writer::abandon(&self.url, &self.pool, now, Whose::Dead { instance, jobs }).await
         })
     }
 

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::{failed, read, DEAD_AFTER};
 use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome, Retention};
-use crate::store::{Change, Recovered, ScheduleRow, StoreError};
+use crate::store::{Change, ScheduleRow, StoreError};
 
 /// What the writer is asked to do.
 pub(super) enum Message {
@@ -658,31 +658,55 @@ async fn write_schedule(
     Ok(())
 }
 
-/// Marks `abandoned` at `now` the executions left `running` or `retrying`
-/// by `instance` and by instances without a live heartbeat, ends their
-/// running attempts `abandoned`, and returns them with every schedule row.
-pub(super) async fn recover(
+/// Whose executions [`abandon`] takes.
+pub(super) enum Whose<'a> {
+    /// At a start: those of `instance` itself (an earlier run of it) and of
+    /// every instance that is no longer alive.
+    Start { instance: &'a str },
+    /// While `instance` runs: those of `jobs` that instances no longer
+    /// alive left, skipping rows another instance is taking at that moment.
+    Dead {
+        instance: &'a str,
+        jobs: &'a [String],
+    },
+}
+
+/// Marks `abandoned` at `now` the executions `whose` names that are left
+/// `running` or `retrying`, ends their running attempts `abandoned`, adds
+/// them to their jobs' totals, and returns them.
+pub(super) async fn abandon(
     url: &str,
     pool: &PgPool,
     now: SystemTime,
-    instance: &str,
-) -> Result<Recovered, StoreError> {
+    whose: Whose<'_>,
+) -> Result<Vec<crate::execution::Execution>, StoreError> {
     let failed = |error| failed(url, "recovering abandoned executions", error);
     let now = to_millis(now);
     let mut transaction = pool.begin().await.map_err(failed)?;
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM jobs_executions
-         WHERE state IN ('running', 'retrying')
-             AND (instance = $1 OR instance NOT IN (
-                 SELECT id FROM jobs_instances
-                 WHERE heartbeat_at > now() - make_interval(secs => $2)))
-         ORDER BY id FOR UPDATE",
-    )
-    .bind(instance)
-    .bind(DEAD_AFTER.as_secs_f64())
-    .fetch_all(&mut *transaction)
-    .await
-    .map_err(failed)?;
+    let select = match whose {
+        Whose::Start { instance } => sqlx::query_scalar(
+            "SELECT id FROM jobs_executions
+             WHERE state IN ('running', 'retrying')
+                 AND (instance = $1 OR instance NOT IN (
+                     SELECT id FROM jobs_instances
+                     WHERE heartbeat_at > now() - make_interval(secs => $2)))
+             ORDER BY id FOR UPDATE",
+        )
+        .bind(instance)
+        .bind(DEAD_AFTER.as_secs_f64()),
+        Whose::Dead { instance, jobs } => sqlx::query_scalar(
+            "SELECT id FROM jobs_executions
+             WHERE state IN ('running', 'retrying') AND job = ANY($3)
+                 AND instance <> $1 AND instance NOT IN (
+                     SELECT id FROM jobs_instances
+                     WHERE heartbeat_at > now() - make_interval(secs => $2))
+             ORDER BY id FOR UPDATE SKIP LOCKED",
+        )
+        .bind(instance)
+        .bind(DEAD_AFTER.as_secs_f64())
+        .bind(jobs),
+    };
+    let ids: Vec<i64> = select.fetch_all(&mut *transaction).await.map_err(failed)?;
     if !ids.is_empty() {
         sqlx::query(
             "INSERT INTO jobs_attempts (execution_id, number, started_at, finished_at, outcome)
@@ -730,11 +754,7 @@ pub(super) async fn recover(
         .await
         .map_err(failed)?;
     transaction.commit().await.map_err(failed)?;
-    let schedules = read::schedules(pool).await.map_err(failed)?;
-    Ok(Recovered {
-        abandoned,
-        schedules,
-    })
+    Ok(abandoned)
 }
 
 /// Inserts the rows whose jobs have none; returns the rows the others
