@@ -328,6 +328,17 @@ pub(crate) fn execution_rescued(
     );
 }
 
+/// Late changes to `executions` executions that another instance took
+/// over (their instance was taken for dead) were discarded.
+pub(crate) fn execution_fenced(executions: usize) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "execution_fenced",
+        executions,
+        "late changes to executions another instance took over were discarded"
+    );
+}
+
 /// Asking the store for the executions of dead instances failed; it is
 /// asked again at the next round.
 pub(crate) fn store_rescue_failed(error: &crate::store::StoreError) {

@@ -653,6 +653,63 @@ async fn each_fire_is_claimed_once(mut harness: impl Harness) {
     assert_eq!(won, 300, "one claim of each job's fire wins");
 }
 
+/// In a store that processes share, the executions an instance without a
+/// heartbeat left running are rescued once, by one caller, and a late
+/// result from that instance is discarded (fenced). A store of one process
+/// rescues nothing while it runs.
+async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.recover(at(T), "host-1").await.unwrap();
+    let jobs = ["long".to_owned()];
+    // An instance that never registered: it has no heartbeat, as a dead one.
+    let ghost = store.recorder("long", "ghost");
+    let id = store.next_id();
+    assert!(ghost.claim(id, at(T + 1_000)).await.unwrap());
+    ghost.record(Change::Started(NewExecution {
+        id,
+        fire_at: at(T + 1_000),
+        cause: Cause::Schedule,
+        started_at: Some(at(T + 1_001)),
+    }));
+    store.flush().await.unwrap();
+    let rescued = store.rescue(at(T + 60_000), "host-1", &jobs).await.unwrap();
+    if !store.shared() {
+        assert!(rescued.is_empty());
+        return;
+    }
+    let ids: Vec<ExecutionId> = rescued.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [id]);
+    assert_eq!(rescued[0].state, ExecutionState::Abandoned);
+    assert_eq!(rescued[0].attempts[0].outcome, Some(Outcome::Abandoned));
+    let other = harness.open().await;
+    other.recover(at(T + 60_000), "host-2").await.unwrap();
+    assert!(other
+        .rescue(at(T + 61_000), "host-2", &jobs)
+        .await
+        .unwrap()
+        .is_empty());
+    // The instance was not dead after all: its result comes late.
+    ghost.record(Change::AttemptEnded {
+        id,
+        attempt: Attempt {
+            number: 1,
+            started_at: at(T + 1_001),
+            finished_at: Some(at(T + 70_000)),
+            outcome: Some(Outcome::Succeeded),
+        },
+        retrying: false,
+    });
+    ghost.record(Change::Finished {
+        id,
+        state: ExecutionState::Succeeded,
+        at: at(T + 70_000),
+    });
+    store.flush().await.unwrap();
+    let fenced = get(&*store, id).await;
+    assert_eq!(fenced.state, ExecutionState::Abandoned);
+    assert_eq!(fenced.attempts[0].outcome, Some(Outcome::Abandoned));
+}
+
 async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl Harness) {
     let row = ScheduleRow {
         job: "hourly".into(),
@@ -1024,6 +1081,7 @@ suite!(
     schedule_rows_round_trip_and_survive_a_restart,
     registering_keeps_the_first_row_of_each_job,
     each_fire_is_claimed_once,
+    a_dead_instances_executions_are_rescued_once_and_fenced,
     a_rows_last_fire_and_last_success_only_move_forward,
     last_completion_is_the_latest_success_and_outlives_pruning,
     totals_add_up_every_ended_execution_and_outlive_pruning,

@@ -275,6 +275,11 @@ struct AttemptRow<'a> {
 
 /// Writes `changes` in order, inside a transaction: a few array statements
 /// whatever the number of changes.
+///
+/// An execution another instance marked `abandoned` (its instance was
+/// taken for dead, and the execution continued elsewhere) is fenced: a late
+/// change to it or its attempts, from the instance that ran it, is
+/// discarded.
 async fn write_batch(
     connection: &mut PgConnection,
     changes: &[(Arc<Source>, Change)],
@@ -390,8 +395,9 @@ async fn write_batch(
     for (job, row) in schedules {
         write_schedule(connection, job, row).await?;
     }
+    let mut fenced = 0;
     if !rows.is_empty() {
-        sqlx::query(
+        let written = sqlx::query(
             "INSERT INTO jobs_executions
                  (id, job, fire_at, cause, state, instance, attempt,
                   attempt_started_at, started_at, finished_at)
@@ -401,7 +407,9 @@ async fn write_batch(
              ON CONFLICT (id) DO UPDATE SET
                  state = excluded.state, instance = excluded.instance,
                  attempt = excluded.attempt, attempt_started_at = excluded.attempt_started_at,
-                 started_at = excluded.started_at, finished_at = excluded.finished_at",
+                 started_at = excluded.started_at, finished_at = excluded.finished_at
+             WHERE jobs_executions.state <> 'abandoned'
+             RETURNING id",
         )
         .bind(rows.iter().map(|row| row.id).collect::<Vec<_>>())
         .bind(rows.iter().map(|row| row.job).collect::<Vec<_>>())
@@ -425,12 +433,13 @@ async fn write_batch(
         )
         .bind(rows.iter().map(|row| row.started_at).collect::<Vec<_>>())
         .bind(rows.iter().map(|row| row.finished_at).collect::<Vec<_>>())
-        .execute(&mut *connection)
+        .fetch_all(&mut *connection)
         .await?;
+        fenced += rows.len() - written.len();
     }
     if !updates.is_empty() {
         let updates: Vec<(i64, Update)> = updates.into_iter().collect();
-        sqlx::query(
+        let written = sqlx::query(
             "UPDATE jobs_executions e SET
                  state = coalesce(u.state, e.state),
                  attempt = coalesce(u.attempt, e.attempt),
@@ -439,7 +448,8 @@ async fn write_batch(
                  finished_at = coalesce(u.finished_at, e.finished_at)
              FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::bigint[], $5::bigint[])
                  AS u (id, state, attempt, attempt_started_at, finished_at)
-             WHERE e.id = u.id",
+             WHERE e.id = u.id AND e.state <> 'abandoned'
+             RETURNING e.id",
         )
         .bind(updates.iter().map(|(id, _)| *id).collect::<Vec<_>>())
         .bind(
@@ -466,8 +476,12 @@ async fn write_batch(
                 .map(|(_, update)| update.finished_at)
                 .collect::<Vec<_>>(),
         )
-        .execute(&mut *connection)
+        .fetch_all(&mut *connection)
         .await?;
+        fenced += updates.len() - written.len();
+    }
+    if fenced > 0 {
+        crate::events::execution_fenced(fenced);
     }
     if !attempts.is_empty() {
         sqlx::query(
@@ -476,6 +490,10 @@ async fn write_batch(
                   limit_ms)
              SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::bigint[],
                                   $5::text[], $6::text[], $7::text[], $8::bigint[])
+                 AS a (execution_id, number, started_at, finished_at, outcome, message,
+                       location, limit_ms)
+             WHERE NOT EXISTS (SELECT 1 FROM jobs_executions e
+                               WHERE e.id = a.execution_id AND e.state = 'abandoned')
              ON CONFLICT (execution_id, number) DO UPDATE SET
                  started_at = excluded.started_at, finished_at = excluded.finished_at,
                  outcome = excluded.outcome, message = excluded.message,
