@@ -51,6 +51,12 @@ async fn three_instances_run_each_fire_once_on_one_grid() {
         manager.start_all().expect("the jobs start");
     }
     tokio::time::sleep(Duration::from_millis(3_200)).await;
+    let instances = managers[1].instances().await.expect("the instances read");
+    let names: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(names, ["fleet-a", "fleet-b", "fleet-c"]);
+    assert!(instances
+        .iter()
+        .all(|i| i.alive && i.pid == std::process::id() && i.heartbeat_at >= i.started_at));
     for manager in &managers {
         manager.stop_all().await;
     }

@@ -22,7 +22,7 @@ use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::scheduler::Timing;
 use crate::model::execution::{truncate_millis, Cause, Execution, ExecutionFilter, ExecutionId};
 use crate::model::resume::{self, Grid, Known};
-use crate::store::{Change, NullStore, Recorder, ScheduleRow, Store};
+use crate::store::{Change, Instance, NullStore, Recorder, ScheduleRow, Store};
 use crate::{events, Error, Schedule};
 
 impl JobManager {
@@ -168,6 +168,14 @@ impl JobManager {
     /// ```
     pub async fn executions(&self, filter: ExecutionFilter) -> Result<Vec<Execution>, Error> {
         Ok(self.store().executions(filter).await?)
+    }
+
+    /// The instances that share this manager's store, with their
+    /// heartbeats (the database's clock): with PostgreSQL, every process
+    /// that runs these jobs as a fleet, dead ones included until their row
+    /// is reused; none with a store of one process.
+    pub async fn instances(&self) -> Result<Vec<Instance>, Error> {
+        Ok(self.store().instances().await?)
     }
 
     /// One execution, with its attempts; `None` if the store has no such

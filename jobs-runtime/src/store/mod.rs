@@ -211,6 +211,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every schedule row, by job name.
     fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>>;
 
+    /// The instances that use a store that processes
+    /// [share](Store::shared), by name, with their heartbeats; none for a
+    /// store of one process (the default).
+    fn instances(&self) -> StoreFuture<'_, Vec<Instance>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
     /// The executions that match `filter`, in its order and up to its limit,
     /// each with its attempts.
     fn executions(&self, filter: ExecutionFilter) -> StoreFuture<'_, Vec<Execution>>;
@@ -285,6 +292,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         (**self).schedules()
     }
 
+    fn instances(&self) -> StoreFuture<'_, Vec<Instance>> {
+        (**self).instances()
+    }
+
     fn executions(&self, filter: ExecutionFilter) -> StoreFuture<'_, Vec<Execution>> {
         (**self).executions(filter)
     }
@@ -350,6 +361,28 @@ pub struct JobTotals {
     /// The error of the latest failed attempt that ended its execution, as
     /// [`Outcome::error`](crate::execution::Outcome::error) words it.
     pub last_error: Option<String>,
+}
+
+/// A process that uses a shared store, as the store knows it (from
+/// [`Store::instances`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Its name: `JOBS_INSTANCE`, or its host's name and process id.
+    pub id: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+    /// The version of this crate it runs.
+    pub version: String,
+    /// When it started using the store (the database's clock).
+    pub started_at: SystemTime,
+    /// Its latest heartbeat (the database's clock).
+    pub heartbeat_at: SystemTime,
+    /// Whether its heartbeat is recent enough for it to count as alive:
+    /// the executions of an instance that is not are taken over by the
+    /// others.
+    pub alive: bool,
 }
 
 /// What [`Store::recover`] found.

@@ -54,7 +54,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Change, JobTotals, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture};
+use super::{
+    Change, Instance, JobTotals, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture,
+};
 use crate::execution::{to_millis, Execution, ExecutionFilter, ExecutionId, Retention};
 use writer::{Claim, Message, Source, Whose};
 
@@ -451,6 +453,14 @@ impl Store for PostgresStore {
             read::schedules(&self.pool)
                 .await
                 .map_err(|error| failed(&self.url, "reading the schedule rows", error))
+        })
+    }
+
+    fn instances(&self) -> StoreFuture<'_, Vec<Instance>> {
+        Box::pin(async move {
+            read::instances(&self.pool)
+                .await
+                .map_err(|error| failed(&self.url, "reading the instances", error))
         })
     }
 

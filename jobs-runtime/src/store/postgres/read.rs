@@ -12,7 +12,7 @@ use crate::execution::{
     from_millis, to_millis, Attempt, Execution, ExecutionFilter, ExecutionId, ExecutionState,
     Outcome,
 };
-use crate::store::{JobTotals, ScheduleRow};
+use crate::store::{Instance, JobTotals, ScheduleRow};
 
 const EXECUTION_COLUMNS: &str = "id, job, fire_at, cause, state, instance, attempt, \
      attempt_started_at, started_at, finished_at";
@@ -51,6 +51,33 @@ pub(super) async fn last_completed_at(
             .fetch_optional(pool)
             .await?;
     Ok(millis.map(from_millis))
+}
+
+/// Every instance, by name, alive or not.
+pub(super) async fn instances(pool: &PgPool) -> Result<Vec<Instance>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, host, pid, version,
+                (extract(epoch FROM started_at) * 1000)::bigint,
+                (extract(epoch FROM heartbeat_at) * 1000)::bigint,
+                heartbeat_at > now() - make_interval(secs => $1)
+         FROM jobs_instances ORDER BY id",
+    )
+    .bind(super::DEAD_AFTER.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Instance {
+                id: row.try_get(0)?,
+                host: row.try_get(1)?,
+                pid: u32::try_from(row.try_get::<i64, _>(2)?).unwrap_or(0),
+                version: row.try_get(3)?,
+                started_at: from_millis(row.try_get(4)?),
+                heartbeat_at: from_millis(row.try_get(5)?),
+                alive: row.try_get(6)?,
+            })
+        })
+        .collect()
 }
 
 /// Every schedule row, by job name.
