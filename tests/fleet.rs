@@ -35,10 +35,9 @@ async fn three_instances_run_each_fire_once_on_one_grid() {
     let database = Database::create().await;
     let mut managers = Vec::new();
     for name in ["fleet-a", "fleet-b", "fleet-c"] {
-        std::env::set_var("JOBS_INSTANCE", name);
         let manager = JobManager::new();
+        manager.set_instance(name).unwrap();
         jobs(&manager);
-        // The instance's name is read when the store is set.
         let store = PostgresStore::open(database.url())
             .await
             .expect("the store opens");
@@ -46,7 +45,6 @@ async fn three_instances_run_each_fire_once_on_one_grid() {
         manager.set_store(store).await.expect("the store is set");
         managers.push(manager);
     }
-    std::env::remove_var("JOBS_INSTANCE");
     for manager in &managers {
         manager.start_all().expect("the jobs start");
     }
@@ -132,4 +130,78 @@ async fn three_instances_run_each_fire_once_on_one_grid() {
         .map(|stats| stats.skipped_count)
         .sum();
     assert_eq!(skipped, 0, "no fire was left unclaimed");
+}
+
+/// Two managers on one database, started together.
+async fn pair(database: &Database, spec: impl Fn() -> JobSpec) -> Vec<JobManager> {
+    let mut managers = Vec::new();
+    for name in ["pair-a", "pair-b"] {
+        let manager = JobManager::new();
+        manager.set_instance(name).unwrap();
+        manager.register(job_fn(spec(), |_ctx: JobContext| async { Ok(()) }));
+        let store = PostgresStore::open(database.url())
+            .await
+            .expect("the store opens");
+        manager.set_store(store).await.expect("the store is set");
+        managers.push(manager);
+    }
+    for manager in &managers {
+        manager.start_all().expect("the jobs start");
+    }
+    managers
+}
+
+/// Waits until `done` holds, for at most 15 s (the instances look every
+/// 5 s).
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_and_a_new_schedule_hold_on_every_instance() {
+    let database = Database::create().await;
+    let managers = pair(&database, || {
+        JobSpec::every("report", Duration::from_secs(3600)).run_on_start(false)
+    })
+    .await;
+    let (a, b) = (&managers[0], &managers[1]);
+    let paused = |manager: &JobManager| manager.stats("report").unwrap().is_paused;
+
+    a.pause("report").unwrap();
+    eventually("b follows the pause", || paused(b)).await;
+    b.resume("report").unwrap();
+    eventually("a follows the resume", || !paused(a)).await;
+
+    let every_second = Schedule::every(Duration::from_secs(1)).unwrap();
+    b.set_schedule("report", every_second.clone()).unwrap();
+    eventually("a follows the new schedule", || {
+        a.stats("report").unwrap().schedule == Some(every_second.clone())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    for manager in &managers {
+        manager.stop_all().await;
+    }
+    // Both fire on the grid b set, from b's anchor: each fire ran once, a
+    // second after the one before, wherever it ran.
+    let mut fires: Vec<SystemTime> = a
+        .executions(ExecutionFilter::new().job("report").unlimited())
+        .await
+        .unwrap()
+        .iter()
+        .map(|execution| execution.fire_at)
+        .collect();
+    fires.sort();
+    assert!(fires.len() >= 6, "{fires:?}");
+    for pair in fires.windows(2) {
+        assert_eq!(
+            pair[1].duration_since(pair[0]).unwrap(),
+            Duration::from_secs(1),
+            "{fires:?}"
+        );
+    }
 }

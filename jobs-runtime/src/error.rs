@@ -76,6 +76,13 @@ pub enum Error {
         name: String,
     },
 
+    /// An instance name that names nothing.
+    #[error("invalid instance name {value:?}: an instance needs a name that is not empty or only whitespace")]
+    InvalidInstance {
+        /// The name as given.
+        value: String,
+    },
+
     /// A job runs `after` a job that does not exist.
     #[error("job `{job}` runs after `{upstream}`, but no job has that name; {}registered jobs: {registered}", Suggestion(.closest.as_deref()))]
     UnknownUpstream {

@@ -26,6 +26,7 @@ use crate::job::context::{RunToken, StartedJob};
 use crate::model::clock::{Clock, Reading};
 use crate::model::cron::CronSchedule;
 use crate::model::execution::Cause;
+use crate::model::resume::{self, Grid};
 use crate::model::spec::{Missed, Overlap};
 use crate::observe::events::{self, PanicStage, SkipReason};
 use crate::observe::stats::InFlightStats;
@@ -544,17 +545,28 @@ impl Started {
     }
 
     /// Replaces the schedule: the pending fire gives way to the new
-    /// schedule's first fire after now.
-    pub(crate) fn set_schedule(self: &Arc<Self>, schedule: Option<&Schedule>) {
+    /// schedule's first fire after now. An interval grid counts from now,
+    /// or from `anchor` when another instance set the schedule then.
+    pub(crate) fn set_schedule(
+        self: &Arc<Self>,
+        schedule: Option<&Schedule>,
+        anchor: Option<SystemTime>,
+    ) {
         self.update_and_spawn(|state, job, _| {
             let now = Instant::now();
-            state.timing = Timing::new(
-                schedule,
-                job.job.spec().is_fixed_delay(),
-                now,
-                false,
-                job.job.clock(),
-            );
+            let fixed_delay = job.job.spec().is_fixed_delay();
+            state.timing = match (schedule, anchor) {
+                (Some(Schedule::Every(interval)), Some(anchor)) if !fixed_delay => {
+                    let wall_now = job.job.clock().wall_at(now);
+                    let grid = Grid::Every {
+                        anchor,
+                        interval: *interval,
+                    };
+                    let first = resume::next_after(grid, wall_now);
+                    Timing::planned(schedule, false, (now, wall_now), first)
+                }
+                _ => Timing::new(schedule, fixed_delay, now, false, job.job.clock()),
+            };
             state.arm(job, now);
         });
     }

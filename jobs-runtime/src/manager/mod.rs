@@ -4,8 +4,8 @@
 
 pub(crate) mod builder;
 pub(crate) mod env;
+mod fleet;
 mod persist;
-mod rescue;
 pub(crate) mod retention;
 pub(crate) mod shutdown;
 
@@ -30,6 +30,7 @@ use crate::job::registry::{self, Registration};
 use crate::job::runnable::{HandWritten, Runnable};
 use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
+use crate::model::execution::truncate_millis;
 use crate::model::names;
 use crate::model::spec::{Location, Overlap};
 use crate::observe::stats::StatsCell;
@@ -293,6 +294,28 @@ impl JobManager {
         lock(&self.inner.settings).available_slots
     }
 
+    /// Names this process in the store's records and among the instances
+    /// that share a store, instead of `JOBS_INSTANCE` or the host's name and
+    /// process id. Call it before [`set_store`](Self::set_store); names that
+    /// are empty or only whitespace are refused.
+    ///
+    /// ```
+    /// let manager = jobs_runtime::JobManager::new();
+    /// manager.set_instance("worker-1")?;
+    /// assert!(manager.set_instance(" ").is_err());
+    /// # Ok::<(), jobs_runtime::Error>(())
+    /// ```
+    pub fn set_instance(&self, name: &str) -> Result<(), Error> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::InvalidInstance {
+                value: name.to_owned(),
+            });
+        }
+        lock(&self.inner.settings).instance = Some(Arc::from(name));
+        Ok(())
+    }
+
     /// Sets the wall clock cron schedules are computed with and stats report
     /// ([`Clock::system`] unless set). Takes effect for jobs started
     /// afterwards.
@@ -304,8 +327,9 @@ impl JobManager {
     /// (the default keeps nothing): the pruner, which keeps each
     /// registered job's ended executions within its retention (`keep`,
     /// `keep_last`), every [`PRUNE_INTERVAL`]; and, with a store several
-    /// instances share, the rescuer, which continues the executions of dead
-    /// instances every [`rescue::RESCUE_INTERVAL`].
+    /// instances share, the fleet task, which every [`fleet::ROUND`]
+    /// continues the executions of dead instances and follows the pauses
+    /// and schedules other instances set.
     fn start_background(&self, registry: &Registry, settings: &RunSettings) {
         let mut background = lock(&self.inner.background);
         if background.is_some() || !lock(&self.inner.settings).store_set {
@@ -325,7 +349,7 @@ impl JobManager {
             stop.clone(),
         ));
         if settings.claims {
-            rescue::spawn(Arc::downgrade(&self.inner), stop.clone());
+            fleet::spawn(Arc::downgrade(&self.inner), stop.clone());
         }
         *background = Some(stop);
     }
@@ -517,12 +541,15 @@ impl JobManager {
         }
         events::schedule_changed(&slot.name, &schedule);
         *lock(&slot.schedule_override) = Some(Some(schedule.clone()));
-        // The new schedule's grid counts from now, here and after a restart.
-        slot.reanchor(self.now());
+        // The new schedule's grid counts from now, here, after a restart and
+        // on the other instances sharing the store: from a time the store
+        // keeps exactly.
+        let anchor = truncate_millis(self.now());
+        slot.reanchor(anchor);
         self.save_row(&slot);
         if let Some(started) = slot.started() {
             slot.stats.set_schedule(Some(schedule.clone()));
-            started.set_schedule(Some(&schedule));
+            started.set_schedule(Some(&schedule), Some(anchor));
         }
         Ok(())
     }

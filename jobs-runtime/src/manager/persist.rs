@@ -348,9 +348,18 @@ impl JobSlot {
                 .iter()
                 .map(|&fire_at| fire(fire_at, Cause::Schedule, 1)),
         );
-        // The store keeps the later of its last fire and this one.
-        let row = self.row(anchor, plan.reached);
-        active.record(|| Change::Schedule(row));
+        match (&kept, plan.reached) {
+            // The store has the job's row: only the last fire moves (the
+            // store keeps the later one). Its pause and schedule are left
+            // as they are, which another process may have changed since
+            // they were read.
+            (Kept::Row(_) | Kept::New(_), Some(at)) => active.record(|| Change::Fired { at }),
+            (Kept::Row(_) | Kept::New(_), None) => {}
+            (Kept::Nothing, reached) => {
+                let row = self.row(anchor, reached);
+                active.record(|| Change::Schedule(row));
+            }
+        }
         let timing = Timing::planned(Some(schedule), fixed_delay, (start, wall_start), plan.first);
         (timing, backlog)
     }

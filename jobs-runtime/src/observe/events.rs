@@ -339,14 +339,28 @@ pub(crate) fn execution_fenced(executions: usize) {
     );
 }
 
-/// Asking the store for the executions of dead instances failed; it is
-/// asked again at the next round.
-pub(crate) fn store_rescue_failed(error: &crate::store::StoreError) {
+/// The schedule another instance set for `job_name` cannot be read by
+/// this one (a newer version wrote it, say): this instance keeps its own.
+pub(crate) fn schedule_not_followed(job_name: &str, error: &crate::Error) {
     tracing::warn!(
         target: TARGET,
-        operation = "store_rescue_failed",
+        operation = "job_schedule_not_followed",
+        job_name,
         error = %error,
-        "the job store could not be asked for the executions of dead instances"
+        "a schedule set on another instance cannot be taken; this one keeps its own"
+    );
+}
+
+/// Asking the shared store for `reading` (the executions of dead
+/// instances, or the schedule rows) failed; it is asked again at the next
+/// round.
+pub(crate) fn store_fleet_failed(reading: &'static str, error: &crate::store::StoreError) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "store_fleet_failed",
+        reading,
+        error = %error,
+        "the job store could not be read to keep in step with the other instances"
     );
 }
 

@@ -395,6 +395,48 @@ async fn write_batch(
     for (job, row) in schedules {
         write_schedule(connection, job, row).await?;
     }
+    // Before the executions' rows: the fence reads their state as it was
+    // before this batch.
+    if !attempts.is_empty() {
+        sqlx::query(
+            "INSERT INTO jobs_attempts
+                 (execution_id, number, started_at, finished_at, outcome, message, location,
+                  limit_ms)
+             SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::bigint[],
+                                  $5::text[], $6::text[], $7::text[], $8::bigint[])
+                 AS a (execution_id, number, started_at, finished_at, outcome, message,
+                       location, limit_ms)
+             WHERE NOT EXISTS (SELECT 1 FROM jobs_executions e
+                               WHERE e.id = a.execution_id AND e.state = 'abandoned')
+             ON CONFLICT (execution_id, number) DO UPDATE SET
+                 started_at = excluded.started_at, finished_at = excluded.finished_at,
+                 outcome = excluded.outcome, message = excluded.message,
+                 location = excluded.location, limit_ms = excluded.limit_ms",
+        )
+        .bind(attempts.iter().map(|a| a.execution_id).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.number).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.started_at).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.finished_at).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.outcome).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.message).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.location).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.limit_ms).collect::<Vec<_>>())
+        .execute(&mut *connection)
+        .await?;
+    }
+    if !causes.is_empty() {
+        sqlx::query(
+            "INSERT INTO jobs_attempt_causes (execution_id, number, position, message)
+             SELECT * FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::text[])
+             ON CONFLICT (execution_id, number, position) DO UPDATE SET message = excluded.message",
+        )
+        .bind(causes.iter().map(|c| c.0).collect::<Vec<_>>())
+        .bind(causes.iter().map(|c| c.1).collect::<Vec<_>>())
+        .bind(causes.iter().map(|c| c.2).collect::<Vec<_>>())
+        .bind(causes.iter().map(|c| c.3).collect::<Vec<_>>())
+        .execute(&mut *connection)
+        .await?;
+    }
     let mut fenced = 0;
     if !rows.is_empty() {
         let written = sqlx::query(
@@ -482,46 +524,6 @@ async fn write_batch(
     }
     if fenced > 0 {
         crate::events::execution_fenced(fenced);
-    }
-    if !attempts.is_empty() {
-        sqlx::query(
-            "INSERT INTO jobs_attempts
-                 (execution_id, number, started_at, finished_at, outcome, message, location,
-                  limit_ms)
-             SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bigint[], $4::bigint[],
-                                  $5::text[], $6::text[], $7::text[], $8::bigint[])
-                 AS a (execution_id, number, started_at, finished_at, outcome, message,
-                       location, limit_ms)
-             WHERE NOT EXISTS (SELECT 1 FROM jobs_executions e
-                               WHERE e.id = a.execution_id AND e.state = 'abandoned')
-             ON CONFLICT (execution_id, number) DO UPDATE SET
-                 started_at = excluded.started_at, finished_at = excluded.finished_at,
-                 outcome = excluded.outcome, message = excluded.message,
-                 location = excluded.location, limit_ms = excluded.limit_ms",
-        )
-        .bind(attempts.iter().map(|a| a.execution_id).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.number).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.started_at).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.finished_at).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.outcome).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.message).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.location).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.limit_ms).collect::<Vec<_>>())
-        .execute(&mut *connection)
-        .await?;
-    }
-    if !causes.is_empty() {
-        sqlx::query(
-            "INSERT INTO jobs_attempt_causes (execution_id, number, position, message)
-             SELECT * FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::text[])
-             ON CONFLICT (execution_id, number, position) DO UPDATE SET message = excluded.message",
-        )
-        .bind(causes.iter().map(|c| c.0).collect::<Vec<_>>())
-        .bind(causes.iter().map(|c| c.1).collect::<Vec<_>>())
-        .bind(causes.iter().map(|c| c.2).collect::<Vec<_>>())
-        .bind(causes.iter().map(|c| c.3).collect::<Vec<_>>())
-        .execute(&mut *connection)
-        .await?;
     }
     if !completions.is_empty() {
         let (jobs, times): (Vec<&str>, Vec<i64>) = completions.into_iter().unzip();
