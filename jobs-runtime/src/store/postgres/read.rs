@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, QueryBuilder, Row};
@@ -246,30 +246,14 @@ async fn with_attempts(
         let number: i32 = row.try_get(1)?;
         let kind: String = row.try_get(4)?;
         let message: Option<String> = row.try_get(5)?;
-        let outcome = match kind.as_str() {
-            "succeeded" => Outcome::Succeeded,
-            "failed" => Outcome::Failed {
-                error: message.unwrap_or_default(),
-                causes: causes_of.remove(&(id, number)).unwrap_or_default(),
-            },
-            "panicked" => Outcome::Panicked {
-                message: message.unwrap_or_default(),
-                location: row.try_get(6)?,
-            },
-            "timed_out" => Outcome::TimedOut {
-                limit: Duration::from_millis(
-                    u64::try_from(row.try_get::<Option<i64>, _>(7)?.unwrap_or(0)).unwrap_or(0),
-                ),
-            },
-            "cancelled" => Outcome::Cancelled,
-            "abandoned" => Outcome::Abandoned,
-            _ => {
-                return Err(sqlx::Error::ColumnDecode {
-                    index: "outcome".into(),
-                    source: format!("{kind:?} is not an attempt outcome").into(),
-                })
-            }
-        };
+        let mut outcome = Outcome::from_stored(&kind, message, row.try_get(6)?, row.try_get(7)?)
+            .ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: "outcome".into(),
+                source: format!("{kind:?} is not an attempt outcome").into(),
+            })?;
+        if let Outcome::Failed { causes, .. } = &mut outcome {
+            *causes = causes_of.remove(&(id, number)).unwrap_or_default();
+        }
         attempts_of.entry(id).or_default().push(Attempt {
             number: u32::try_from(number).unwrap_or(0),
             started_at: from_millis(row.try_get(2)?),

@@ -2,7 +2,7 @@
 //! database, on either connection.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
@@ -202,31 +202,14 @@ fn load_attempts(
     let rows = statement.query_map([execution.id.0], |row| {
         let kind: String = row.get(3)?;
         let message: Option<String> = row.get(4)?;
-        let outcome = match kind.as_str() {
-            "succeeded" => Outcome::Succeeded,
-            "failed" => Outcome::Failed {
-                error: message.unwrap_or_default(),
-                causes: Vec::new(),
-            },
-            "panicked" => Outcome::Panicked {
-                message: message.unwrap_or_default(),
-                location: row.get(5)?,
-            },
-            "timed_out" => Outcome::TimedOut {
-                limit: Duration::from_millis(
-                    u64::try_from(row.get::<_, Option<i64>>(6)?.unwrap_or(0)).unwrap_or(0),
-                ),
-            },
-            "cancelled" => Outcome::Cancelled,
-            "abandoned" => Outcome::Abandoned,
-            _ => {
-                return Err(rusqlite::Error::FromSqlConversionFailure(
+        let outcome =
+            Outcome::from_stored(&kind, message, row.get(5)?, row.get(6)?).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
                     3,
                     rusqlite::types::Type::Text,
                     format!("{kind:?} is not an attempt outcome").into(),
-                ))
-            }
-        };
+                )
+            })?;
         Ok(Attempt {
             number: row.get(0)?,
             started_at: from_millis(row.get(1)?),
