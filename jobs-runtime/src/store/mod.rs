@@ -118,13 +118,30 @@ pub(crate) fn redact(url: &str) -> String {
         return url.to_owned();
     };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_owned(),
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    // A password given as a query parameter, `?password=...`.
+    let path = match path.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => path.to_owned(),
+    };
+    format!("{scheme}://{authority}{path}")
 }
 
 /// The future an async [`Store`] call returns: boxed, so that the trait can
@@ -547,5 +564,9 @@ mod tests {
         assert_eq!(redact("postgres://app@db/jobs"), "postgres://app@db/jobs");
         assert_eq!(redact("postgres://db/jobs"), "postgres://db/jobs");
         assert_eq!(redact("sqlite://jobs.db"), "sqlite://jobs.db");
+        assert_eq!(
+            redact("postgres://db/jobs?sslmode=disable&password=s3cret"),
+            "postgres://db/jobs?sslmode=disable&password=***"
+        );
     }
 }

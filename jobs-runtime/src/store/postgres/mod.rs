@@ -50,7 +50,8 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
@@ -126,15 +127,20 @@ impl PostgresStore {
                 "{error}; the allowed form is postgres://user:password@host:port/database"
             ),
         })?;
+        // One connection first: a server that refuses it is an error at
+        // once, with its own words (a pool would wait out its timeout).
+        let open_failed = |error: sqlx::Error| StoreError::Open {
+            url: shown.to_string(),
+            problem: error.to_string(),
+        };
+        let first = PgConnection::connect_with(&options)
+            .await
+            .map_err(open_failed)?;
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .map_err(|error| StoreError::Open {
-                url: shown.to_string(),
-                problem: error.to_string(),
-            })?;
+            .connect_lazy_with(options);
+        let _ = first.close().await;
         migrate(&pool, &shown).await?;
         let block: i64 = sqlx::query_scalar("SELECT nextval('jobs_id_blocks')")
             .fetch_one(&pool)
@@ -250,12 +256,14 @@ pub(super) fn failed(url: &str, operation: &str, error: sqlx::Error) -> StoreErr
 /// start together apply them once; refuses a schema newer than this
 /// program's.
 async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
-    let failed = |error| failed(url, "applying the schema", error);
-    let mut transaction = pool.begin().await.map_err(failed)?;
+    let mut transaction = pool
+        .begin()
+        .await
+        .map_err(|error| failed(url, "applying the schema", error))?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('jobs_runtime.migrations'))")
         .execute(&mut *transaction)
         .await
-        .map_err(failed)?;
+        .map_err(|error| failed(url, "applying the schema", error))?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS jobs_schema_version (
              version    integer     PRIMARY KEY,
@@ -264,12 +272,12 @@ async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
     )
     .execute(&mut *transaction)
     .await
-    .map_err(failed)?;
+    .map_err(|error| failed(url, "applying the schema", error))?;
     let found: i64 =
         sqlx::query_scalar("SELECT coalesce(max(version), 0)::bigint FROM jobs_schema_version")
             .fetch_one(&mut *transaction)
             .await
-            .map_err(failed)?;
+            .map_err(|error| failed(url, "applying the schema", error))?;
     let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
     if found > supported {
         return Err(StoreError::NewerSchema {
@@ -278,21 +286,22 @@ async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
             supported,
         });
     }
-    for (version, migration) in (1..)
-        .zip(MIGRATIONS)
-        .skip(usize::try_from(found).unwrap_or(0))
-    {
-        sqlx::raw_sql(migration)
-            .execute(&mut *transaction)
+    let applied = usize::try_from(found).unwrap_or(0);
+    for (version, migration) in (1_i32..).zip(MIGRATIONS.iter().copied()).skip(applied) {
+        // A migration is several statements: sent as one simple query.
+        sqlx::Executor::execute(&mut *transaction, migration)
             .await
-            .map_err(failed)?;
+            .map_err(|error| failed(url, "applying the schema", error))?;
         sqlx::query("INSERT INTO jobs_schema_version (version) VALUES ($1)")
             .bind(version)
             .execute(&mut *transaction)
             .await
-            .map_err(failed)?;
+            .map_err(|error| failed(url, "applying the schema", error))?;
     }
-    transaction.commit().await.map_err(failed)
+    transaction
+        .commit()
+        .await
+        .map_err(|error| failed(url, "applying the schema", error))
 }
 
 /// Writes the heartbeat of every instance in `instances`, every
