@@ -299,35 +299,6 @@ impl Outcome {
         }
     }
 
-    /// The outcome a store kept as its [`kind`](Self::kind) with its
-    /// message (the error or panic message), the panic's location and the
-    /// timeout's limit in milliseconds; `None` for a kind no outcome has.
-    /// A failure's causes are kept apart, and added by the store.
-    pub(crate) fn from_stored(
-        kind: &str,
-        message: Option<String>,
-        location: Option<String>,
-        limit_ms: Option<i64>,
-    ) -> Option<Outcome> {
-        Some(match kind {
-            "succeeded" => Outcome::Succeeded,
-            "failed" => Outcome::Failed {
-                error: message.unwrap_or_default(),
-                causes: Vec::new(),
-            },
-            "panicked" => Outcome::Panicked {
-                message: message.unwrap_or_default(),
-                location,
-            },
-            "timed_out" => Outcome::TimedOut {
-                limit: Duration::from_millis(u64::try_from(limit_ms.unwrap_or(0)).unwrap_or(0)),
-            },
-            "cancelled" => Outcome::Cancelled,
-            "abandoned" => Outcome::Abandoned,
-            _ => return None,
-        })
-    }
-
     /// Whether the attempt succeeded.
     pub const fn is_success(&self) -> bool {
         matches!(self, Outcome::Succeeded)

@@ -330,6 +330,7 @@ pub(crate) fn execution_rescued(
 
 /// Late changes to `executions` executions that another instance took
 /// over (their instance was taken for dead) were discarded.
+#[cfg(feature = "postgres")]
 pub(crate) fn execution_fenced(executions: usize) {
     tracing::warn!(
         target: TARGET,

@@ -43,6 +43,8 @@
 //! memory store keeps each job's executions in a cell of the job's own, so
 //! jobs that fire together on several threads do not wait for one lock.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod batch;
 mod memory;
 mod null;
 #[cfg(feature = "postgres")]

@@ -12,6 +12,7 @@ use crate::execution::{
     from_millis, to_millis, Attempt, Execution, ExecutionFilter, ExecutionId, ExecutionState,
     Outcome,
 };
+use crate::store::batch::stored_outcome;
 use crate::store::{Instance, JobTotals, ScheduleRow};
 
 const EXECUTION_COLUMNS: &str = "id, job, fire_at, cause, state, instance, attempt, \
@@ -246,7 +247,7 @@ async fn with_attempts(
         let number: i32 = row.try_get(1)?;
         let kind: String = row.try_get(4)?;
         let message: Option<String> = row.try_get(5)?;
-        let mut outcome = Outcome::from_stored(&kind, message, row.try_get(6)?, row.try_get(7)?)
+        let mut outcome = stored_outcome(&kind, message, row.try_get(6)?, row.try_get(7)?)
             .ok_or_else(|| sqlx::Error::ColumnDecode {
                 index: "outcome".into(),
                 source: format!("{kind:?} is not an attempt outcome").into(),

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::{failed, read, DEAD_AFTER};
 use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome, Retention};
+use crate::store::batch::{outcome_parts, Batch, Totals, Update};
 use crate::store::{Change, ScheduleRow, StoreError};
 
 /// What the writer is asked to do.
@@ -227,40 +228,6 @@ async fn claim(
     Ok(won.into_iter().collect())
 }
 
-/// An execution started in the batch being written: its row is written
-/// once, with the batch's later changes to it folded in.
-struct NewRow<'a> {
-    id: i64,
-    job: &'a str,
-    fire_at: i64,
-    cause: &'static str,
-    state: ExecutionState,
-    instance: &'a str,
-    attempt: u32,
-    attempt_started_at: Option<i64>,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-}
-
-/// The batch's changes to an execution written before it.
-#[derive(Default)]
-struct Update {
-    state: Option<ExecutionState>,
-    attempt: Option<u32>,
-    attempt_started_at: Option<i64>,
-    finished_at: Option<i64>,
-}
-
-/// What a batch adds to one job's totals.
-#[derive(Default)]
-struct Totals {
-    executions: i64,
-    failures: i64,
-    last_started_at: Option<i64>,
-    last_finished_at: Option<i64>,
-    last_error: Option<String>,
-}
-
 /// An ended attempt to write.
 struct AttemptRow<'a> {
     execution_id: i64,
@@ -284,113 +251,23 @@ async fn write_batch(
     connection: &mut PgConnection,
     changes: &[(Arc<Source>, Change)],
 ) -> Result<(), sqlx::Error> {
-    let mut rows: Vec<NewRow<'_>> = Vec::new();
-    let mut new: HashMap<ExecutionId, usize> = HashMap::new();
-    let mut updates: HashMap<i64, Update> = HashMap::new();
+    let Batch {
+        rows,
+        updates,
+        attempts: ended,
+        completions,
+        fires,
+        totals,
+        schedules,
+    } = Batch::fold(
+        changes
+            .iter()
+            .map(|(source, change)| (&*source.job, &*source.instance, change)),
+    );
     let mut attempts: Vec<AttemptRow<'_>> = Vec::new();
     let mut causes: Vec<(i64, i32, i32, &str)> = Vec::new();
-    let mut completions: HashMap<&str, i64> = HashMap::new();
-    let mut fires: HashMap<&str, i64> = HashMap::new();
-    let mut totals: HashMap<&str, Totals> = HashMap::new();
-    let mut schedules: Vec<(&str, &ScheduleRow)> = Vec::new();
-    for (source, change) in changes {
-        let job: &str = &source.job;
-        match change {
-            Change::Started(started) => {
-                let started_at = started.started_at.map(to_millis);
-                let total = totals.entry(job).or_default();
-                total.last_started_at = total.last_started_at.max(started_at);
-                let row = NewRow {
-                    id: started.id.0,
-                    job,
-                    fire_at: to_millis(started.fire_at),
-                    cause: started.cause.as_str(),
-                    state: if started_at.is_some() {
-                        ExecutionState::Running
-                    } else {
-                        ExecutionState::Pending
-                    },
-                    instance: &source.instance,
-                    attempt: u32::from(started_at.is_some()),
-                    attempt_started_at: started_at,
-                    started_at,
-                    finished_at: None,
-                };
-                match new.get(&started.id) {
-                    Some(&index) => rows[index] = row,
-                    None => {
-                        new.insert(started.id, rows.len());
-                        rows.push(row);
-                    }
-                }
-            }
-            Change::AttemptStarted { id, number, at } => {
-                let at = to_millis(*at);
-                match new.get(id) {
-                    Some(&index) => {
-                        let row = &mut rows[index];
-                        row.state = ExecutionState::Running;
-                        row.attempt = *number;
-                        row.attempt_started_at = Some(at);
-                        row.started_at.get_or_insert(at);
-                    }
-                    None => {
-                        let update = updates.entry(id.0).or_default();
-                        update.state = Some(ExecutionState::Running);
-                        update.attempt = Some(*number);
-                        update.attempt_started_at = Some(at);
-                    }
-                }
-            }
-            Change::AttemptEnded {
-                id,
-                attempt,
-                retrying,
-            } => {
-                add_attempt(&mut attempts, &mut causes, *id, attempt);
-                let error = attempt.outcome.as_ref().and_then(Outcome::error);
-                if let (false, Some(error)) = (*retrying, error) {
-                    totals.entry(job).or_default().last_error = Some(error);
-                }
-                if *retrying {
-                    match new.get(id) {
-                        Some(&index) => rows[index].state = ExecutionState::Retrying,
-                        None => {
-                            updates.entry(id.0).or_default().state = Some(ExecutionState::Retrying)
-                        }
-                    }
-                }
-            }
-            Change::Finished { id, state, at } => {
-                let at = to_millis(*at);
-                match new.get(id) {
-                    Some(&index) => {
-                        rows[index].state = *state;
-                        rows[index].finished_at = Some(at);
-                    }
-                    None => {
-                        let update = updates.entry(id.0).or_default();
-                        update.state = Some(*state);
-                        update.finished_at = Some(at);
-                    }
-                }
-                if *state == ExecutionState::Succeeded {
-                    let latest = completions.entry(job).or_insert(at);
-                    *latest = (*latest).max(at);
-                }
-                if state.is_terminal() {
-                    let total = totals.entry(job).or_default();
-                    total.executions += 1;
-                    total.failures += i64::from(*state != ExecutionState::Succeeded);
-                    total.last_finished_at = total.last_finished_at.max(Some(at));
-                }
-            }
-            Change::Fired { at } => {
-                let latest = fires.entry(job).or_insert(i64::MIN);
-                *latest = (*latest).max(to_millis(*at));
-            }
-            Change::Schedule(row) => schedules.push((job, row)),
-        }
+    for (id, attempt) in ended {
+        add_attempt(&mut attempts, &mut causes, id, attempt);
     }
     for (job, row) in schedules {
         write_schedule(connection, job, row).await?;
@@ -577,18 +454,7 @@ fn add_attempt<'a>(
     attempt: &'a Attempt,
 ) {
     let outcome = attempt.outcome.as_ref().unwrap_or(&Outcome::Abandoned);
-    let (message, location, limit_ms) = match outcome {
-        Outcome::Failed { error, .. } => (Some(error.as_str()), None, None),
-        Outcome::Panicked { message, location } => {
-            (Some(message.as_str()), location.as_deref(), None)
-        }
-        Outcome::TimedOut { limit } => (
-            None,
-            None,
-            Some(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)),
-        ),
-        _ => (None, None, None),
-    };
+    let (message, location, limit_ms) = outcome_parts(outcome);
     attempts.push(AttemptRow {
         execution_id: id.0,
         number: number(attempt.number),

@@ -11,6 +11,7 @@ use crate::execution::{
     from_millis, to_millis, Attempt, Execution, ExecutionFilter, ExecutionId, ExecutionState,
     Outcome,
 };
+use crate::store::batch::stored_outcome;
 use crate::store::{JobTotals, ScheduleRow};
 
 const EXECUTION_COLUMNS: &str = "id, job, fire_at, cause, state, instance, attempt, \
@@ -203,7 +204,7 @@ fn load_attempts(
         let kind: String = row.get(3)?;
         let message: Option<String> = row.get(4)?;
         let outcome =
-            Outcome::from_stored(&kind, message, row.get(5)?, row.get(6)?).ok_or_else(|| {
+            stored_outcome(&kind, message, row.get(5)?, row.get(6)?).ok_or_else(|| {
                 rusqlite::Error::FromSqlConversionFailure(
                     3,
                     rusqlite::types::Type::Text,

@@ -1,7 +1,7 @@
 //! The writer thread: the one connection that writes, committing every
 //! change queued since its last commit in one transaction.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::read;
 use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome, Retention};
+use crate::store::batch::{outcome_parts, Batch, Totals};
 use crate::store::{Change, Recovered, ScheduleRow, StoreError};
 
 /// What the writer is asked to do, in the order asked.
@@ -330,139 +331,39 @@ impl Writer {
     }
 }
 
-/// An execution started in the batch being written: its row is written
-/// once, at the end of the batch, with the batch's later changes to it
-/// folded in, so that a whole no-op execution is one row, one attempt and a
-/// share of one completion.
-struct NewRow<'a> {
-    id: i64,
-    job: &'a str,
-    fire_at: i64,
-    cause: &'static str,
-    state: ExecutionState,
-    instance: &'a str,
-    attempt: u32,
-    attempt_started_at: Option<i64>,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-}
-
-/// Writes `changes`, each of its job, in order, on `connection` (inside a
-/// transaction).
+/// Writes `changes`, each of its job, folded into a [`Batch`], on
+/// `connection` (inside a transaction): a new execution's later changes are
+/// folded into its row before it is written, so a whole no-op execution is
+/// one row, one attempt and a share of one completion.
 fn write_batch(connection: &Connection, changes: &[(Arc<Source>, Change)]) -> rusqlite::Result<()> {
-    let mut rows: Vec<NewRow<'_>> = Vec::new();
-    let mut new: HashMap<ExecutionId, usize> = HashMap::new();
-    let mut completions: HashMap<&str, i64> = HashMap::new();
-    let mut fires: HashMap<&str, i64> = HashMap::new();
-    let mut totals: HashMap<&str, Totals> = HashMap::new();
-    for (source, change) in changes {
-        let job: &str = &source.job;
-        match change {
-            Change::Started(started) => {
-                let started_at = started.started_at.map(to_millis);
-                let total = totals.entry(job).or_default();
-                total.last_started_at = total.last_started_at.max(started_at);
-                let row = NewRow {
-                    id: started.id.0,
-                    job,
-                    fire_at: to_millis(started.fire_at),
-                    cause: started.cause.as_str(),
-                    state: if started_at.is_some() {
-                        ExecutionState::Running
-                    } else {
-                        ExecutionState::Pending
-                    },
-                    instance: &source.instance,
-                    attempt: u32::from(started_at.is_some()),
-                    attempt_started_at: started_at,
-                    started_at,
-                    finished_at: None,
-                };
-                match new.get(&started.id) {
-                    Some(&index) => rows[index] = row,
-                    None => {
-                        new.insert(started.id, rows.len());
-                        rows.push(row);
-                    }
-                }
-            }
-            Change::AttemptStarted { id, number, at } => {
-                let at = to_millis(*at);
-                match new.get(id) {
-                    Some(&index) => {
-                        let row = &mut rows[index];
-                        row.state = ExecutionState::Running;
-                        row.attempt = *number;
-                        row.attempt_started_at = Some(at);
-                        row.started_at.get_or_insert(at);
-                    }
-                    None => {
-                        connection
-                            .prepare_cached(
-                                "UPDATE jobs_executions
-                                 SET state = 'running', attempt = ?2, attempt_started_at = ?3,
-                                     started_at = coalesce(started_at, ?3)
-                                 WHERE id = ?1",
-                            )?
-                            .execute((id.0, number, at))?;
-                    }
-                }
-            }
-            Change::AttemptEnded {
-                id,
-                attempt,
-                retrying,
-            } => {
-                insert_attempt(connection, *id, attempt)?;
-                let error = attempt.outcome.as_ref().and_then(Outcome::error);
-                if let (false, Some(error)) = (*retrying, error) {
-                    totals.entry(job).or_default().last_error = Some(error);
-                }
-                if *retrying {
-                    match new.get(id) {
-                        Some(&index) => rows[index].state = ExecutionState::Retrying,
-                        None => {
-                            connection
-                                .prepare_cached(
-                                    "UPDATE jobs_executions SET state = 'retrying' WHERE id = ?1",
-                                )?
-                                .execute([id.0])?;
-                        }
-                    }
-                }
-            }
-            Change::Finished { id, state, at } => {
-                let at = to_millis(*at);
-                match new.get(id) {
-                    Some(&index) => {
-                        rows[index].state = *state;
-                        rows[index].finished_at = Some(at);
-                    }
-                    None => {
-                        connection
-                            .prepare_cached(
-                                "UPDATE jobs_executions SET state = ?2, finished_at = ?3 WHERE id = ?1",
-                            )?
-                            .execute((id.0, state.as_str(), at))?;
-                    }
-                }
-                if *state == ExecutionState::Succeeded {
-                    let latest = completions.entry(job).or_insert(at);
-                    *latest = (*latest).max(at);
-                }
-                if state.is_terminal() {
-                    let total = totals.entry(job).or_default();
-                    total.executions += 1;
-                    total.failures += i64::from(*state != ExecutionState::Succeeded);
-                    total.last_finished_at = total.last_finished_at.max(Some(at));
-                }
-            }
-            Change::Fired { at } => {
-                let latest = fires.entry(job).or_insert(i64::MIN);
-                *latest = (*latest).max(to_millis(*at));
-            }
-            Change::Schedule(row) => insert_schedule(connection, job, row)?,
-        }
+    let batch = Batch::fold(
+        changes
+            .iter()
+            .map(|(source, change)| (&*source.job, &*source.instance, change)),
+    );
+    for (job, row) in &batch.schedules {
+        insert_schedule(connection, job, row)?;
+    }
+    let mut update = connection.prepare_cached(
+        "UPDATE jobs_executions SET
+             state = coalesce(?2, state),
+             attempt = coalesce(?3, attempt),
+             attempt_started_at = coalesce(?4, attempt_started_at),
+             started_at = coalesce(started_at, ?4),
+             finished_at = coalesce(?5, finished_at)
+         WHERE id = ?1",
+    )?;
+    for (id, change) in &batch.updates {
+        update.execute((
+            id,
+            change.state.map(ExecutionState::as_str),
+            change.attempt,
+            change.attempt_started_at,
+            change.finished_at,
+        ))?;
+    }
+    for (id, attempt) in &batch.attempts {
+        insert_attempt(connection, *id, attempt)?;
     }
     let mut insert = connection.prepare_cached(
         "INSERT OR REPLACE INTO jobs_executions
@@ -470,7 +371,7 @@ fn write_batch(connection: &Connection, changes: &[(Arc<Source>, Change)]) -> ru
               attempt_started_at, started_at, finished_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    for row in &rows {
+    for row in &batch.rows {
         insert.execute((
             row.id,
             row.job,
@@ -492,30 +393,20 @@ fn write_batch(connection: &Connection, changes: &[(Arc<Source>, Change)]) -> ru
         "UPDATE jobs_schedules SET last_success = max(coalesce(last_success, ?2), ?2)
          WHERE job = ?1",
     )?;
-    for (job, at) in completions {
+    for (job, at) in &batch.completions {
         complete.execute((job, at))?;
         succeeded.execute((job, at))?;
     }
     let mut fired = connection.prepare_cached(
         "UPDATE jobs_schedules SET last_fire = max(coalesce(last_fire, ?2), ?2) WHERE job = ?1",
     )?;
-    for (job, at) in fires {
+    for (job, at) in &batch.fires {
         fired.execute((job, at))?;
     }
-    for (job, total) in totals {
-        add_totals(connection, job, &total)?;
+    for (job, total) in &batch.totals {
+        add_totals(connection, job, total)?;
     }
     Ok(())
-}
-
-/// What a batch adds to one job's totals.
-#[derive(Default)]
-struct Totals {
-    executions: i64,
-    failures: i64,
-    last_started_at: Option<i64>,
-    last_finished_at: Option<i64>,
-    last_error: Option<String>,
 }
 
 /// Adds `total` to `job`'s row of `jobs_totals`.
@@ -552,18 +443,7 @@ fn insert_attempt(
     attempt: &Attempt,
 ) -> rusqlite::Result<()> {
     let outcome = attempt.outcome.as_ref().unwrap_or(&Outcome::Abandoned);
-    let (message, location, limit) = match outcome {
-        Outcome::Failed { error, .. } => (Some(error.as_str()), None, None),
-        Outcome::Panicked { message, location } => {
-            (Some(message.as_str()), location.as_deref(), None)
-        }
-        Outcome::TimedOut { limit } => (
-            None,
-            None,
-            Some(i64::try_from(limit.as_millis()).unwrap_or(i64::MAX)),
-        ),
-        _ => (None, None, None),
-    };
+    let (message, location, limit) = outcome_parts(outcome);
     let finished_at = attempt.finished_at.unwrap_or(attempt.started_at);
     connection
         .prepare_cached(
