@@ -60,6 +60,40 @@ impl Database {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Cuts the database off, as an outage would: it refuses new
+    /// connections, and those open are ended.
+    pub async fn cut(&self) {
+        self.admin(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = '{name}' AND pid <> pg_backend_pid();",
+            name = self.name
+        ))
+        .await;
+    }
+
+    /// Ends a [`cut`](Self::cut): the database takes connections again.
+    pub async fn restore(&self) {
+        self.admin(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            self.name
+        ))
+        .await;
+    }
+
+    /// Runs `statements` on the server's own database.
+    async fn admin(&self, statements: &str) {
+        let server = server_url();
+        let mut connection = PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|error| panic!("the test PostgreSQL server at {server} is not reachable: {error}"));
+        sqlx::raw_sql(statements)
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|error| panic!("on database {}: {error}", self.name));
+        let _ = connection.close().await;
+    }
 }
 
 impl Drop for Database {

@@ -42,7 +42,9 @@
 //!   takes a block of 2^32 execution ids, so ids are unique across the
 //!   processes and increase within each one.
 
+mod claims;
 mod read;
+mod upkeep;
 mod writer;
 
 use std::collections::BTreeSet;
@@ -59,7 +61,9 @@ use super::{
     Change, Instance, JobTotals, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture,
 };
 use crate::execution::{to_millis, Execution, ExecutionFilter, ExecutionId, Retention};
-use writer::{Claim, Message, Source, Whose};
+use claims::Claim;
+use upkeep::Whose;
+use writer::{Message, Source};
 
 /// The migrations, in order: migration `n` is at index `n - 1`.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_schema.sql")];
@@ -149,7 +153,7 @@ impl PostgresStore {
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(writer::run(Arc::clone(&shown), pool.clone(), receiver));
         let (claimer, claims) = mpsc::unbounded_channel();
-        tokio::spawn(writer::claims(Arc::clone(&shown), pool.clone(), claims));
+        tokio::spawn(claims::run(Arc::clone(&shown), pool.clone(), claims));
         let instances = Arc::new(Mutex::new(BTreeSet::new()));
         let heartbeat = tokio::spawn(heartbeats(pool.clone(), Arc::clone(&instances)));
         Ok(PostgresStore {
@@ -389,7 +393,7 @@ impl Store for PostgresStore {
             .map_err(failed)?;
             lock(&self.instances).insert(instance.to_owned());
             let abandoned =
-                writer::abandon(&self.url, &self.pool, now, Whose::Start { instance }).await?;
+                upkeep::abandon(&self.url, &self.pool, now, Whose::Start { instance }).await?;
             let schedules = read::schedules(&self.pool)
                 .await
                 .map_err(|error| self::failed(&self.url, "reading the schedule rows", error))?;
@@ -407,7 +411,7 @@ impl Store for PostgresStore {
         jobs: &'a [String],
     ) -> StoreFuture<'a, Vec<Execution>> {
         Box::pin(async move {
-            writer::abandon(&self.url, &self.pool, now, Whose::Dead { instance, jobs }).await
+            upkeep::abandon(&self.url, &self.pool, now, Whose::Dead { instance, jobs }).await
         })
     }
 
@@ -454,7 +458,7 @@ impl Store for PostgresStore {
     }
 
     fn register(&self, rows: Vec<ScheduleRow>) -> StoreFuture<'_, Vec<ScheduleRow>> {
-        Box::pin(async move { writer::register(&self.url, &self.pool, &rows).await })
+        Box::pin(async move { upkeep::register(&self.url, &self.pool, &rows).await })
     }
 
     fn schedules(&self) -> StoreFuture<'_, Vec<ScheduleRow>> {
@@ -512,7 +516,7 @@ impl Store for PostgresStore {
         now: SystemTime,
     ) -> StoreFuture<'a, u64> {
         Box::pin(async move {
-            writer::prune(&self.pool, job, retention, now)
+            upkeep::prune(&self.pool, job, retention, now)
                 .await
                 .map_err(|error| failed(&self.url, "pruning executions", error))
         })

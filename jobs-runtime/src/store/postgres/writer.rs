@@ -1,18 +1,15 @@
-//! The PostgreSQL store's writing: the writer task that commits the
-//! recorded changes in batches, the claimer task that claims scheduled
-//! fires in batches, and the statements that recover, register and prune,
-//! which run on the pool.
+//! The PostgreSQL store's writer task: commits the recorded changes in
+//! batches, and keeps them through an outage of the database.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{failed, read, DEAD_AFTER};
-use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome, Retention};
+use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome};
 use crate::store::batch::{outcome_parts, Batch, Totals, Update};
 use crate::store::{Change, ScheduleRow, StoreError};
 
@@ -32,200 +29,321 @@ pub(super) struct Source {
     pub(super) instance: Box<str>,
 }
 
-/// A claim of a scheduled fire, waiting for its answer.
-pub(super) struct Claim {
-    pub(super) id: ExecutionId,
-    pub(super) source: Arc<Source>,
-    /// The fire's time, in milliseconds.
-    pub(super) fire_at: i64,
-    pub(super) reply: oneshot::Sender<Result<bool, StoreError>>,
-}
-
 /// How long the writer waits after a change for more to write with it.
 const LINGER: Duration = Duration::from_millis(5);
 
 /// The most changes one transaction writes.
 const MAX_BATCH: usize = 8_192;
 
-/// The most claims one statement makes.
-const MAX_CLAIMS: usize = 4_096;
+/// The most changes kept while the database cannot be written: past this,
+/// the oldest are dropped (and logged as lost).
+const MAX_KEPT: usize = 1_000_000;
 
-/// The most executions one pruning statement removes.
-const PRUNE_BATCH: i64 = 500;
+/// The first wait before writing again after a failure; it doubles up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
-/// How often a failed transaction is tried before its changes are dropped.
+/// The longest wait between two tries to write.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How often a batch the database refuses (not a lost connection: a
+/// statement error) is tried before its changes are dropped.
 const TRIES: u32 = 3;
+
+/// How long a flush waits for the changes before it while the database
+/// cannot be written; then it is answered with an error, and the changes
+/// are still kept and tried.
+const FLUSH_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How long a closing writer goes on trying to write what it keeps.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The writer task: commits the changes queued since its last commit, and
 /// those that come within [`LINGER`] of the first of them, in one
 /// transaction.
+///
+/// While the database cannot be reached, the changes are kept, in order,
+/// and written once it can be again (tried after 100 ms, then twice as long
+/// each time, up to every 5 s); claims fail meanwhile, so no new scheduled
+/// execution starts. An execution fenced meanwhile (another instance took
+/// it over) has its late changes discarded as usual.
 pub(super) async fn run(
     url: Arc<str>,
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Message>,
 ) {
-    let mut failure: Option<(String, usize)> = None;
-    let mut changes = Vec::new();
-    let mut flushes = Vec::new();
-    let mut closing = false;
-    while !closing {
-        let Some(first) = receiver.recv().await else {
-            break;
-        };
-        let linger_until = Instant::now() + LINGER;
-        let mut linger = true;
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Change(source, change) => changes.push((source, change)),
-                Message::Flush(reply) => {
-                    flushes.push(reply);
-                    linger = false;
-                }
-                Message::Close => {
-                    closing = true;
-                    break;
-                }
-            }
-            if changes.len() >= MAX_BATCH {
-                break;
-            }
-            next = match receiver.try_recv() {
-                Ok(message) => Some(message),
-                Err(_) if linger => tokio::time::timeout_at(linger_until, receiver.recv())
-                    .await
-                    .ok()
-                    .flatten(),
-                Err(_) => None,
-            };
-        }
-        commit(&url, &pool, &mut changes, &mut failure).await;
-        for reply in flushes.drain(..) {
-            let answer = match failure.take() {
-                None => Ok(()),
-                Some((error, lost)) => Err(StoreError::Failed {
-                    url: url.to_string(),
-                    operation: format!("writing changes ({lost} lost)"),
-                    source: error.into(),
-                }),
-            };
-            let _ = reply.send(answer);
-        }
-    }
-}
-
-/// Writes `changes` in one transaction, trying again a little later if it
-/// fails, and empties it.
-async fn commit(
-    url: &str,
-    pool: &PgPool,
-    changes: &mut Vec<(Arc<Source>, Change)>,
-    failure: &mut Option<(String, usize)>,
-) {
-    if changes.is_empty() {
-        return;
-    }
-    let mut tries = 0;
+    let mut writer = Writer {
+        url,
+        pool,
+        kept: VecDeque::new(),
+        received: 0,
+        written: 0,
+        lost: 0,
+        flushes: Vec::new(),
+        closing: None,
+        failing: None,
+    };
     loop {
-        tries += 1;
-        let written = async {
-            let mut transaction = pool.begin().await?;
-            write_batch(&mut transaction, changes).await?;
-            transaction.commit().await
-        }
-        .await;
-        match written {
-            Ok(()) => break,
-            Err(error) if tries < TRIES => {
-                tracing::warn!(url, %error, changes = changes.len(), "job store: writing changes failed; trying again");
-                tokio::time::sleep(Duration::from_millis(50 * u64::from(tries))).await;
-            }
-            Err(error) => {
-                tracing::error!(url, %error, changes = changes.len(), "job store: changes could not be written and are lost");
-                let lost = failure.take().map_or(0, |(_, lost)| lost);
-                *failure = Some((error.to_string(), lost + changes.len()));
-                break;
+        writer.gather(&mut receiver).await;
+        writer.write().await;
+        writer.answer_flushes();
+        if let Some(since) = writer.closing {
+            if writer.kept.is_empty() || since.elapsed() >= CLOSE_PATIENCE {
+                writer.give_up();
+                return;
             }
         }
     }
-    changes.clear();
 }
 
-/// The claimer task: claims the fires asked for since its last statement,
-/// and those asked for while the runs due with them are handed out, in one
-/// statement, and answers each.
-pub(super) async fn claims(
+/// The writer task's state.
+struct Writer {
     url: Arc<str>,
     pool: PgPool,
-    mut receiver: mpsc::UnboundedReceiver<Claim>,
-) {
-    let mut batch = Vec::new();
-    while let Some(first) = receiver.recv().await {
-        batch.push(first);
-        // The runs of one burst ask one after another: let them all ask.
-        tokio::task::yield_now().await;
-        while batch.len() < MAX_CLAIMS {
-            match receiver.try_recv() {
-                Ok(claim) => batch.push(claim),
-                Err(_) => break,
+    /// The changes not written yet, oldest first.
+    kept: VecDeque<(Arc<Source>, Change)>,
+    /// How many changes came, and how many of them are written or lost.
+    received: u64,
+    written: u64,
+    /// How many changes were lost since a flush was last answered.
+    lost: u64,
+    flushes: Vec<Flush>,
+    /// Since when the writer is closing.
+    closing: Option<Instant>,
+    failing: Option<Failing>,
+}
+
+/// A flush waiting for the changes that came before it.
+struct Flush {
+    reply: oneshot::Sender<Result<(), StoreError>>,
+    /// How many changes had come when it was asked.
+    mark: u64,
+    asked: Instant,
+}
+
+/// The database fails to take the writes: when to try again, and how.
+struct Failing {
+    retry_at: Instant,
+    backoff: Duration,
+    /// How many times in a row the database refused the first batch kept
+    /// (a statement error, not a lost connection).
+    refused: u32,
+    error: String,
+}
+
+impl Writer {
+    /// Takes the messages that come until there is something to write: the
+    /// first change and those within [`LINGER`] of it; while the database
+    /// fails, those that come until it is time to try again.
+    async fn gather(&mut self, receiver: &mut mpsc::UnboundedReceiver<Message>) {
+        if self.closing.is_some() {
+            if let Some(failing) = &self.failing {
+                tokio::time::sleep_until(failing.retry_at).await;
+            }
+            // What is still in the channel comes before the close.
+            while let Ok(message) = receiver.try_recv() {
+                self.take(message);
+            }
+            return;
+        }
+        if let Some(retry_at) = self.failing.as_ref().map(|failing| failing.retry_at) {
+            while self.closing.is_none() {
+                match tokio::time::timeout_at(retry_at, receiver.recv()).await {
+                    Ok(Some(message)) => self.take(message),
+                    Ok(None) => self.closing = Some(Instant::now()),
+                    Err(_) => return,
+                }
+            }
+            return;
+        }
+        match receiver.recv().await {
+            Some(message) => self.take(message),
+            None => self.closing = Some(Instant::now()),
+        }
+        let linger_until = Instant::now() + LINGER;
+        while self.closing.is_none() && self.kept.len() < MAX_BATCH {
+            let linger = self.flushes.is_empty();
+            let next = match receiver.try_recv() {
+                Ok(message) => Some(message),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) if linger => {
+                    match tokio::time::timeout_at(linger_until, receiver.recv()).await {
+                        Ok(Some(message)) => Some(message),
+                        Ok(None) => None,
+                        Err(_) => break,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+            };
+            match next {
+                Some(message) => self.take(message),
+                None => self.closing = Some(Instant::now()),
             }
         }
-        match claim(&pool, &batch).await {
-            Ok(won) => {
-                for claim in batch.drain(..) {
-                    let _ = claim.reply.send(Ok(won.contains(&claim.id.0)));
+    }
+
+    fn take(&mut self, message: Message) {
+        match message {
+            Message::Change(source, change) => {
+                self.received += 1;
+                self.kept.push_back((source, change));
+                if self.kept.len() > MAX_KEPT {
+                    self.kept.pop_front();
+                    self.drop_oldest(1);
                 }
             }
-            Err(error) => {
-                let message = error.to_string();
-                for claim in batch.drain(..) {
-                    let _ = claim.reply.send(Err(StoreError::Failed {
-                        url: url.to_string(),
-                        operation: "claiming fires".to_owned(),
-                        source: message.clone().into(),
-                    }));
-                }
+            Message::Flush(reply) => self.flushes.push(Flush {
+                reply,
+                mark: self.received,
+                asked: Instant::now(),
+            }),
+            Message::Close => self.closing = Some(Instant::now()),
+        }
+    }
+
+    /// Counts `count` changes as lost (they were dropped from the front).
+    fn drop_oldest(&mut self, count: usize) {
+        if self.lost == 0 {
+            tracing::error!(url = %self.url, kept = self.kept.len(), "job store: changes could not be written for too long and are dropped, oldest first");
+        }
+        self.lost += count as u64;
+        self.written += count as u64;
+    }
+
+    /// Writes what is kept, a batch per transaction, until it is all
+    /// written or the database fails.
+    async fn write(&mut self) {
+        if self
+            .failing
+            .as_ref()
+            .is_some_and(|failing| Instant::now() < failing.retry_at)
+        {
+            return;
+        }
+        while !self.kept.is_empty() {
+            let count = self.kept.len().min(MAX_BATCH);
+            let batch = &self.kept.make_contiguous()[..count];
+            let written = async {
+                let mut transaction = self.pool.begin().await?;
+                write_batch(&mut transaction, batch).await?;
+                transaction.commit().await
             }
+            .await;
+            match written {
+                Ok(()) => {
+                    self.kept.drain(..count);
+                    self.written += count as u64;
+                    if let Some(failing) = self.failing.take() {
+                        tracing::info!(url = %self.url, after = %failing.error, kept = self.kept.len(), "job store: changes are written again");
+                    }
+                }
+                Err(error) => return self.failed(&error, count),
+            }
+        }
+    }
+
+    /// Notes that writing the first `count` changes kept failed with
+    /// `error`: tries again later; drops them if the database refused them
+    /// [`TRIES`] times (the database is reachable but will not take them).
+    fn failed(&mut self, error: &sqlx::Error, count: usize) {
+        let refused = refuses(error);
+        let mut failing = self.failing.take().unwrap_or(Failing {
+            retry_at: Instant::now(),
+            backoff: FIRST_BACKOFF / 2,
+            refused: 0,
+            error: String::new(),
+        });
+        if failing.error.is_empty() {
+            tracing::warn!(url = %self.url, %error, kept = self.kept.len(), "job store: writing changes failed; they are kept and written when the database can take them");
+        }
+        failing.error = error.to_string();
+        failing.refused = if refused { failing.refused + 1 } else { 0 };
+        if failing.refused >= TRIES {
+            tracing::error!(url = %self.url, %error, changes = count, "job store: the database refused these changes; they are lost");
+            self.kept.drain(..count);
+            self.drop_oldest(count);
+            failing.refused = 0;
+        }
+        failing.backoff = (failing.backoff * 2).min(MAX_BACKOFF);
+        failing.retry_at = Instant::now() + failing.backoff;
+        self.failing = Some(failing);
+    }
+
+    /// Answers the flushes whose changes are all written, and those that
+    /// waited [`FLUSH_PATIENCE`] for a database that fails.
+    fn answer_flushes(&mut self) {
+        let (written, kept) = (self.written, self.kept.len());
+        let mut waiting = Vec::new();
+        for flush in std::mem::take(&mut self.flushes) {
+            let answer = if flush.mark <= written && self.lost == 0 {
+                Ok(())
+            } else if flush.mark <= written {
+                let lost = std::mem::take(&mut self.lost);
+                Err(self.error(format!("writing changes ({lost} lost)")))
+            } else if flush.asked.elapsed() >= FLUSH_PATIENCE
+                || self.closing.is_some()
+                    && self.failing.is_some()
+                    && flush.asked.elapsed() >= CLOSE_PATIENCE
+            {
+                Err(self.error(format!(
+                    "writing changes ({kept} not written yet, still kept and tried)"
+                )))
+            } else {
+                waiting.push(flush);
+                continue;
+            };
+            let _ = flush.reply.send(answer);
+        }
+        self.flushes = waiting;
+    }
+
+    fn error(&self, operation: String) -> StoreError {
+        let reason = self
+            .failing
+            .as_ref()
+            .map_or("the database refused them", |failing| {
+                failing.error.as_str()
+            });
+        StoreError::Failed {
+            url: self.url.to_string(),
+            operation,
+            source: reason.to_owned().into(),
+        }
+    }
+
+    /// At the end of a close: what is still kept is lost.
+    fn give_up(&mut self) {
+        if !self.kept.is_empty() {
+            tracing::error!(url = %self.url, changes = self.kept.len(), "job store: closing with changes the database could not take; they are lost");
+            let count = self.kept.len();
+            self.kept.clear();
+            self.drop_oldest(count);
+        }
+        for flush in std::mem::take(&mut self.flushes) {
+            let lost = self.lost;
+            let answer = if lost == 0 {
+                Ok(())
+            } else {
+                Err(self.error(format!("writing changes ({lost} lost)")))
+            };
+            let _ = flush.reply.send(answer);
         }
     }
 }
 
-/// Claims `batch` in one statement: inserts each fire's execution,
-/// `pending`, with a lease token, unless its fire, or a later fire of its
-/// job, was claimed already. Returns the ids inserted.
-///
-/// The rows go in in the order of job and fire time, so that processes
-/// claiming the same fires at once wait for each other's keys in one order
-/// and never deadlock.
-async fn claim(
-    pool: &PgPool,
-    batch: &[Claim],
-) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
-    let ids: Vec<i64> = batch.iter().map(|claim| claim.id.0).collect();
-    let jobs: Vec<&str> = batch.iter().map(|claim| &*claim.source.job).collect();
-    let fires: Vec<i64> = batch.iter().map(|claim| claim.fire_at).collect();
-    let instances: Vec<&str> = batch.iter().map(|claim| &*claim.source.instance).collect();
-    let won: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO jobs_executions
-             (id, job, fire_at, cause, state, instance, attempt, lease_token)
-         SELECT c.id, c.job, c.fire_at, 'schedule', 'pending', c.instance, 0,
-                nextval('jobs_lease_tokens')
-         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])
-             AS c (id, job, fire_at, instance)
-         WHERE NOT EXISTS (
-             SELECT 1 FROM jobs_executions e
-             WHERE e.job = c.job AND e.cause = 'schedule' AND e.fire_at >= c.fire_at)
-         ORDER BY c.job, c.fire_at
-         ON CONFLICT DO NOTHING
-         RETURNING id",
-    )
-    .bind(&ids)
-    .bind(&jobs)
-    .bind(&fires)
-    .bind(&instances)
-    .fetch_all(pool)
-    .await?;
-    Ok(won.into_iter().collect())
+/// Whether `error` is the database refusing a statement (bad data, a
+/// broken constraint), which trying again does not mend, rather than a
+/// connection that failed or a server that is away.
+fn refuses(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            ["22", "23", "42"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::Encode(_) => true,
+        _ => false,
+    }
 }
 
 /// An ended attempt to write.
@@ -473,7 +591,7 @@ fn add_attempt<'a>(
 }
 
 /// Adds each job's `totals` to its row of `jobs_totals`.
-async fn add_totals(
+pub(super) async fn add_totals(
     connection: &mut PgConnection,
     totals: &[(&str, Totals)],
 ) -> Result<(), sqlx::Error> {
@@ -542,230 +660,4 @@ async fn write_schedule(
     .execute(connection)
     .await?;
     Ok(())
-}
-
-/// Whose executions [`abandon`] takes.
-pub(super) enum Whose<'a> {
-    /// At a start: those of `instance` itself (an earlier run of it) and of
-    /// every instance that is no longer alive.
-    Start { instance: &'a str },
-    /// While `instance` runs: those of `jobs` that instances no longer
-    /// alive left, skipping rows another instance is taking at that moment.
-    Dead {
-        instance: &'a str,
-        jobs: &'a [String],
-    },
-}
-
-/// Marks `abandoned` at `now` the executions `whose` names that are left
-/// `running` or `retrying`, ends their running attempts `abandoned`, adds
-/// them to their jobs' totals, and returns them.
-pub(super) async fn abandon(
-    url: &str,
-    pool: &PgPool,
-    now: SystemTime,
-    whose: Whose<'_>,
-) -> Result<Vec<crate::execution::Execution>, StoreError> {
-    let failed = |error| failed(url, "recovering abandoned executions", error);
-    let now = to_millis(now);
-    let mut transaction = pool.begin().await.map_err(failed)?;
-    let select = match whose {
-        Whose::Start { instance } => sqlx::query_scalar(
-            "SELECT id FROM jobs_executions
-             WHERE state IN ('running', 'retrying')
-                 AND (instance = $1 OR instance NOT IN (
-                     SELECT id FROM jobs_instances
-                     WHERE heartbeat_at > now() - make_interval(secs => $2)))
-             ORDER BY id FOR UPDATE",
-        )
-        .bind(instance)
-        .bind(DEAD_AFTER.as_secs_f64()),
-        Whose::Dead { instance, jobs } => sqlx::query_scalar(
-            "SELECT id FROM jobs_executions
-             WHERE state IN ('running', 'retrying') AND job = ANY($3)
-                 AND instance <> $1 AND instance NOT IN (
-                     SELECT id FROM jobs_instances
-                     WHERE heartbeat_at > now() - make_interval(secs => $2))
-             ORDER BY id FOR UPDATE SKIP LOCKED",
-        )
-        .bind(instance)
-        .bind(DEAD_AFTER.as_secs_f64())
-        .bind(jobs),
-    };
-    let ids: Vec<i64> = select.fetch_all(&mut *transaction).await.map_err(failed)?;
-    if !ids.is_empty() {
-        sqlx::query(
-            "INSERT INTO jobs_attempts (execution_id, number, started_at, finished_at, outcome)
-             SELECT id, attempt, attempt_started_at, $2, 'abandoned' FROM jobs_executions
-             WHERE id = ANY($1) AND state = 'running' AND attempt > 0
-                 AND attempt_started_at IS NOT NULL
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&ids)
-        .bind(now)
-        .execute(&mut *transaction)
-        .await
-        .map_err(failed)?;
-        let jobs: Vec<String> = sqlx::query_scalar(
-            "UPDATE jobs_executions SET state = 'abandoned', finished_at = $2
-             WHERE id = ANY($1) RETURNING job",
-        )
-        .bind(&ids)
-        .bind(now)
-        .fetch_all(&mut *transaction)
-        .await
-        .map_err(failed)?;
-        let mut counts: HashMap<&str, i64> = HashMap::new();
-        for job in &jobs {
-            *counts.entry(job).or_default() += 1;
-        }
-        let totals: Vec<(&str, Totals)> = counts
-            .into_iter()
-            .map(|(job, count)| {
-                let total = Totals {
-                    executions: count,
-                    failures: count,
-                    last_finished_at: Some(now),
-                    last_error: Outcome::Abandoned.error(),
-                    ..Totals::default()
-                };
-                (job, total)
-            })
-            .collect();
-        add_totals(&mut transaction, &totals)
-            .await
-            .map_err(failed)?;
-    }
-    let abandoned = read::executions_by_id(&mut transaction, &ids)
-        .await
-        .map_err(failed)?;
-    transaction.commit().await.map_err(failed)?;
-    Ok(abandoned)
-}
-
-/// Inserts the rows whose jobs have none; returns the rows the others
-/// already had.
-pub(super) async fn register(
-    url: &str,
-    pool: &PgPool,
-    rows: &[ScheduleRow],
-) -> Result<Vec<ScheduleRow>, StoreError> {
-    let failed = |error| failed(url, "registering schedule rows", error);
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut connection = pool.acquire().await.map_err(failed)?;
-    let inserted: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO jobs_schedules
-             (job, anchor, last_fire, last_success, paused, schedule_override)
-         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],
-                              $5::boolean[], $6::text[])
-         ON CONFLICT (job) DO NOTHING
-         RETURNING job",
-    )
-    .bind(rows.iter().map(|row| row.job.as_str()).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|row| to_millis(row.anchor))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|row| row.last_fire.map(to_millis))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|row| row.last_success.map(to_millis))
-            .collect::<Vec<_>>(),
-    )
-    .bind(rows.iter().map(|row| row.paused).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|row| row.schedule_override.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut *connection)
-    .await
-    .map_err(failed)?;
-    let others: Vec<String> = rows
-        .iter()
-        .map(|row| row.job.clone())
-        .filter(|job| !inserted.contains(job))
-        .collect();
-    read::schedules_of(&mut connection, &others)
-        .await
-        .map_err(failed)
-}
-
-/// Removes `job`'s ended executions that `retention` does not keep, as of
-/// `now`, a batch at a time; returns how many went.
-pub(super) async fn prune(
-    pool: &PgPool,
-    job: &str,
-    retention: Retention,
-    now: SystemTime,
-) -> Result<u64, sqlx::Error> {
-    let mut removed = 0;
-    if let Some(cutoff) = now.checked_sub(retention.keep_for).map(to_millis) {
-        loop {
-            let batch = remove(
-                pool,
-                "SELECT id FROM jobs_executions
-                 WHERE job = $1 AND fire_at < $2
-                     AND state NOT IN ('pending', 'running', 'retrying')
-                 LIMIT $3",
-                job,
-                cutoff,
-            )
-            .await?;
-            removed += batch;
-            if batch < PRUNE_BATCH as u64 {
-                break;
-            }
-        }
-    }
-    let keep = i64::try_from(retention.keep_last).unwrap_or(i64::MAX);
-    loop {
-        let batch = remove(
-            pool,
-            "SELECT id FROM jobs_executions
-             WHERE job = $1 AND state NOT IN ('pending', 'running', 'retrying')
-             ORDER BY id DESC OFFSET $2 LIMIT $3",
-            job,
-            keep,
-        )
-        .await?;
-        removed += batch;
-        if batch < PRUNE_BATCH as u64 {
-            break;
-        }
-    }
-    Ok(removed)
-}
-
-/// Removes, in one transaction, the executions (with their attempts) that
-/// `select` picks for `job` and `value`, at most [`PRUNE_BATCH`].
-async fn remove(pool: &PgPool, select: &str, job: &str, value: i64) -> Result<u64, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
-    let ids: Vec<i64> = sqlx::query_scalar(select)
-        .bind(job)
-        .bind(value)
-        .bind(PRUNE_BATCH)
-        .fetch_all(&mut *transaction)
-        .await?;
-    if !ids.is_empty() {
-        for table in ["jobs_attempt_causes", "jobs_attempts"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE execution_id = ANY($1)"))
-                .bind(&ids)
-                .execute(&mut *transaction)
-                .await?;
-        }
-        sqlx::query("DELETE FROM jobs_executions WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *transaction)
-            .await?;
-    }
-    transaction.commit().await?;
-    Ok(ids.len() as u64)
 }

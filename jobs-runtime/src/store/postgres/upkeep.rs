@@ -1,0 +1,243 @@
+//! The PostgreSQL store's statements that run beside the writer, on the
+//! pool: abandoning the executions of dead instances, registering schedule
+//! rows, pruning.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use sqlx::PgPool;
+
+use super::writer::add_totals;
+use super::{failed, read, DEAD_AFTER};
+use crate::execution::{to_millis, Outcome, Retention};
+use crate::store::batch::Totals;
+use crate::store::{ScheduleRow, StoreError};
+
+/// The most executions one pruning statement removes.
+const PRUNE_BATCH: i64 = 500;
+
+/// Whose executions [`abandon`] takes.
+pub(super) enum Whose<'a> {
+    /// At a start: those of `instance` itself (an earlier run of it) and of
+    /// every instance that is no longer alive.
+    Start { instance: &'a str },
+    /// While `instance` runs: those of `jobs` that instances no longer
+    /// alive left, skipping rows another instance is taking at that moment.
+    Dead {
+        instance: &'a str,
+        jobs: &'a [String],
+    },
+}
+
+/// Marks `abandoned` at `now` the executions `whose` names that are left
+/// `running` or `retrying`, ends their running attempts `abandoned`, adds
+/// them to their jobs' totals, and returns them.
+pub(super) async fn abandon(
+    url: &str,
+    pool: &PgPool,
+    now: SystemTime,
+    whose: Whose<'_>,
+) -> Result<Vec<crate::execution::Execution>, StoreError> {
+    let failed = |error| failed(url, "recovering abandoned executions", error);
+    let now = to_millis(now);
+    let mut transaction = pool.begin().await.map_err(failed)?;
+    let select = match whose {
+        Whose::Start { instance } => sqlx::query_scalar(
+            "SELECT id FROM jobs_executions
+             WHERE state IN ('running', 'retrying')
+                 AND (instance = $1 OR instance NOT IN (
+                     SELECT id FROM jobs_instances
+                     WHERE heartbeat_at > now() - make_interval(secs => $2)))
+             ORDER BY id FOR UPDATE",
+        )
+        .bind(instance)
+        .bind(DEAD_AFTER.as_secs_f64()),
+        Whose::Dead { instance, jobs } => sqlx::query_scalar(
+            "SELECT id FROM jobs_executions
+             WHERE state IN ('running', 'retrying') AND job = ANY($3)
+                 AND instance <> $1 AND instance NOT IN (
+                     SELECT id FROM jobs_instances
+                     WHERE heartbeat_at > now() - make_interval(secs => $2))
+             ORDER BY id FOR UPDATE SKIP LOCKED",
+        )
+        .bind(instance)
+        .bind(DEAD_AFTER.as_secs_f64())
+        .bind(jobs),
+    };
+    let ids: Vec<i64> = select.fetch_all(&mut *transaction).await.map_err(failed)?;
+    if !ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO jobs_attempts (execution_id, number, started_at, finished_at, outcome)
+             SELECT id, attempt, attempt_started_at, $2, 'abandoned' FROM jobs_executions
+             WHERE id = ANY($1) AND state = 'running' AND attempt > 0
+                 AND attempt_started_at IS NOT NULL
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&ids)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await
+        .map_err(failed)?;
+        let jobs: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs_executions SET state = 'abandoned', finished_at = $2
+             WHERE id = ANY($1) RETURNING job",
+        )
+        .bind(&ids)
+        .bind(now)
+        .fetch_all(&mut *transaction)
+        .await
+        .map_err(failed)?;
+        let mut counts: HashMap<&str, i64> = HashMap::new();
+        for job in &jobs {
+            *counts.entry(job).or_default() += 1;
+        }
+        let totals: Vec<(&str, Totals)> = counts
+            .into_iter()
+            .map(|(job, count)| {
+                let total = Totals {
+                    executions: count,
+                    failures: count,
+                    last_finished_at: Some(now),
+                    last_error: Outcome::Abandoned.error(),
+                    ..Totals::default()
+                };
+                (job, total)
+            })
+            .collect();
+        add_totals(&mut transaction, &totals)
+            .await
+            .map_err(failed)?;
+    }
+    let abandoned = read::executions_by_id(&mut transaction, &ids)
+        .await
+        .map_err(failed)?;
+    transaction.commit().await.map_err(failed)?;
+    Ok(abandoned)
+}
+
+/// Inserts the rows whose jobs have none; returns the rows the others
+/// already had.
+pub(super) async fn register(
+    url: &str,
+    pool: &PgPool,
+    rows: &[ScheduleRow],
+) -> Result<Vec<ScheduleRow>, StoreError> {
+    let failed = |error| failed(url, "registering schedule rows", error);
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut connection = pool.acquire().await.map_err(failed)?;
+    let inserted: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO jobs_schedules
+             (job, anchor, last_fire, last_success, paused, schedule_override)
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[],
+                              $5::boolean[], $6::text[])
+         ON CONFLICT (job) DO NOTHING
+         RETURNING job",
+    )
+    .bind(rows.iter().map(|row| row.job.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|row| to_millis(row.anchor))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|row| row.last_fire.map(to_millis))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|row| row.last_success.map(to_millis))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|row| row.paused).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|row| row.schedule_override.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(failed)?;
+    let others: Vec<String> = rows
+        .iter()
+        .map(|row| row.job.clone())
+        .filter(|job| !inserted.contains(job))
+        .collect();
+    read::schedules_of(&mut connection, &others)
+        .await
+        .map_err(failed)
+}
+
+/// Removes `job`'s ended executions that `retention` does not keep, as of
+/// `now`, a batch at a time; returns how many went.
+pub(super) async fn prune(
+    pool: &PgPool,
+    job: &str,
+    retention: Retention,
+    now: SystemTime,
+) -> Result<u64, sqlx::Error> {
+    let mut removed = 0;
+    if let Some(cutoff) = now.checked_sub(retention.keep_for).map(to_millis) {
+        loop {
+            let batch = remove(
+                pool,
+                "SELECT id FROM jobs_executions
+                 WHERE job = $1 AND fire_at < $2
+                     AND state NOT IN ('pending', 'running', 'retrying')
+                 LIMIT $3",
+                job,
+                cutoff,
+            )
+            .await?;
+            removed += batch;
+            if batch < PRUNE_BATCH as u64 {
+                break;
+            }
+        }
+    }
+    let keep = i64::try_from(retention.keep_last).unwrap_or(i64::MAX);
+    loop {
+        let batch = remove(
+            pool,
+            "SELECT id FROM jobs_executions
+             WHERE job = $1 AND state NOT IN ('pending', 'running', 'retrying')
+             ORDER BY id DESC OFFSET $2 LIMIT $3",
+            job,
+            keep,
+        )
+        .await?;
+        removed += batch;
+        if batch < PRUNE_BATCH as u64 {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes, in one transaction, the executions (with their attempts) that
+/// `select` picks for `job` and `value`, at most [`PRUNE_BATCH`].
+async fn remove(pool: &PgPool, select: &str, job: &str, value: i64) -> Result<u64, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let ids: Vec<i64> = sqlx::query_scalar(select)
+        .bind(job)
+        .bind(value)
+        .bind(PRUNE_BATCH)
+        .fetch_all(&mut *transaction)
+        .await?;
+    if !ids.is_empty() {
+        for table in ["jobs_attempt_causes", "jobs_attempts"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE execution_id = ANY($1)"))
+                .bind(&ids)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        sqlx::query("DELETE FROM jobs_executions WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(ids.len() as u64)
+}
