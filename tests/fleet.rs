@@ -5,11 +5,12 @@
 //! the point.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use jobs_runtime::execution::{Cause, ExecutionFilter, ExecutionState};
 use jobs_runtime::store::{PostgresStore, Store};
-use jobs_runtime::{JobContext, JobManager, JobSpec, Schedule};
+use jobs_runtime::{JobContext, JobManager, JobSpec, Overlap, Schedule};
 use jobs_test_postgres::Database;
 
 mod support;
@@ -204,4 +205,162 @@ async fn pause_resume_and_a_new_schedule_hold_on_every_instance() {
             "{fires:?}"
         );
     }
+}
+
+/// Managers named `names` on one database, each with the jobs `register`
+/// gives it, started together.
+async fn fleet(
+    database: &Database,
+    names: &[&str],
+    register: impl Fn(&JobManager),
+) -> Vec<JobManager> {
+    let mut managers = Vec::new();
+    for name in names {
+        let manager = JobManager::new();
+        manager.set_instance(*name).unwrap();
+        register(&manager);
+        let store = PostgresStore::open(database.url())
+            .await
+            .expect("the store opens");
+        manager.set_store(store).await.expect("the store is set");
+        managers.push(manager);
+    }
+    for manager in &managers {
+        manager.start_all().expect("the jobs start");
+    }
+    managers
+}
+
+/// What each run of a job saw: its fire time and lease token.
+type Seen = Arc<Mutex<Vec<(SystemTime, Option<u64>)>>>;
+
+/// A job that records what it sees, then sleeps `busy`.
+fn recording(spec: JobSpec, seen: &Seen, busy: Duration) -> impl jobs_runtime::Job {
+    let seen = Arc::clone(seen);
+    job_fn(spec, move |ctx: JobContext| {
+        seen.lock()
+            .unwrap()
+            .push((ctx.fire_at(), ctx.lease_token()));
+        async move {
+            tokio::time::sleep(busy).await;
+            Ok(())
+        }
+    })
+}
+
+/// The most executions of `job` that ran at once, by their recorded start
+/// and end.
+async fn most_at_once(manager: &JobManager, job: &str) -> usize {
+    let executions = manager
+        .executions(ExecutionFilter::new().job(job).unlimited())
+        .await
+        .unwrap();
+    let mut edges: Vec<(SystemTime, i32)> = Vec::new();
+    for execution in &executions {
+        assert_eq!(execution.state, ExecutionState::Succeeded, "{execution:?}");
+        edges.push((execution.started_at.unwrap(), 1));
+        edges.push((execution.finished_at.unwrap(), -1));
+    }
+    // An end before a start at the same instant.
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlap_skip_holds_across_instances_under_increasing_lease_tokens() {
+    let database = Database::create().await;
+    let seen: Seen = Arc::default();
+    // Every 200 ms, each run 500 ms: the next fires come while it runs,
+    // and another instance would run them.
+    let managers = fleet(&database, &["skip-a", "skip-b", "skip-c"], |manager| {
+        let spec = JobSpec::every("slow", INTERVAL).run_on_start(false);
+        manager.register(recording(spec, &seen, Duration::from_millis(500)));
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    for manager in &managers {
+        manager.stop_all().await;
+    }
+    assert_eq!(most_at_once(&managers[0], "slow").await, 1, "one at a time");
+    let mut seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 3, "{seen:?}");
+    seen.sort();
+    let tokens: Vec<u64> = seen
+        .iter()
+        .map(|(_, token)| token.expect("a lease token"))
+        .collect();
+    assert!(
+        tokens.windows(2).all(|pair| pair[0] < pair[1]),
+        "a later fire holds a greater token: {seen:?}"
+    );
+    let skipped: u64 = managers
+        .iter()
+        .map(|manager| manager.stats("slow").unwrap().skipped_count)
+        .sum();
+    assert!(skipped > 0, "the fires that came while it ran were skipped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrency_holds_across_instances() {
+    let database = Database::create().await;
+    let seen: Seen = Arc::default();
+    let managers = fleet(&database, &["cap-a", "cap-b", "cap-c"], |manager| {
+        let spec = JobSpec::every("wide", Duration::from_millis(100))
+            .run_on_start(false)
+            .overlap(Overlap::Allow { max_concurrency: 2 });
+        manager.register(recording(spec, &seen, Duration::from_millis(700)));
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    for manager in &managers {
+        manager.stop_all().await;
+    }
+    assert_eq!(most_at_once(&managers[0], "wide").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_runs_once_in_the_fleet_and_a_downstream_job_once_per_upstream_success() {
+    let database = Database::create().await;
+    let managers = fleet(&database, &["dep-a", "dep-b", "dep-c"], |manager| {
+        let upstream = JobSpec::every("upstream", Duration::from_millis(300)).run_on_start(false);
+        manager.register(job_fn(upstream, |_ctx: JobContext| async { Ok(()) }));
+        let downstream = JobSpec::unscheduled("downstream").after("upstream");
+        manager.register(job_fn(downstream, |_ctx: JobContext| async { Ok(()) }));
+        let manual = JobSpec::unscheduled("manual");
+        manager.register(job_fn(manual, |_ctx: JobContext| async { Ok(()) }));
+    })
+    .await;
+    managers[1].trigger("manual").unwrap();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    for manager in &managers {
+        manager.stop_all().await;
+    }
+    let first = &managers[0];
+    let history = |job: &'static str| async move {
+        first
+            .executions(ExecutionFilter::new().job(job).unlimited())
+            .await
+            .unwrap()
+    };
+    let manual = history("manual").await;
+    assert_eq!(manual.len(), 1, "{manual:?}");
+    assert_eq!(manual[0].cause, Cause::Trigger);
+    assert_eq!(&*manual[0].instance, "dep-b");
+    let upstream = history("upstream").await;
+    let downstream = history("downstream").await;
+    let succeeded = upstream
+        .iter()
+        .filter(|execution| execution.state == ExecutionState::Succeeded)
+        .count();
+    assert!(succeeded >= 5, "{upstream:?}");
+    assert_eq!(downstream.len(), succeeded, "{downstream:?}");
+    assert!(downstream
+        .iter()
+        .all(|execution| execution.cause == Cause::Upstream
+            && execution.state == ExecutionState::Succeeded));
 }

@@ -16,10 +16,10 @@ use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::slots::{SlotPermit, SlotPool};
 use crate::job::context::{ContextParts, RunToken};
 use crate::model::execution::{Attempt, Cause, ExecutionId, ExecutionState, Outcome};
-use crate::model::spec::Missed;
+use crate::model::spec::{Missed, Overlap};
 use crate::observe::events::{self, SkipReason};
 use crate::observe::stats::Ending;
-use crate::store::{Change, NewExecution};
+use crate::store::{Change, Claim, Claimed, NewExecution};
 use crate::JobContext;
 
 /// Runs one fire of `job` to its end: run `id` of its scheduler. `token`
@@ -35,17 +35,6 @@ use crate::JobContext;
 pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
     let token = run.token;
     let spec = job.spec();
-    // A scheduled fire of a store that processes share runs where it was
-    // claimed; its execution, recorded by the claim, has its id already.
-    let claimed = if job.settings.claims && fire.cause == Cause::Schedule {
-        match Box::pin(claim(job, fire)).await {
-            Some(id) => Some(id),
-            None => return,
-        }
-    } else {
-        None
-    };
-    let skipped = |reason| skip(job, reason, claimed);
     if let Some(condition) = spec.condition() {
         let mut holds = pin!(condition.holds());
         // Most conditions answer at once; only a real wait is marked, and
@@ -56,15 +45,15 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
         };
         match holds {
             Some(true) => {}
-            Some(false) => return skipped(SkipReason::Condition),
-            None => return skipped(SkipReason::Cancelled),
+            Some(false) => return skip(job, SkipReason::Condition),
+            None => return skip(job, SkipReason::Cancelled),
         }
     }
     let mut queue_time = Duration::ZERO;
     let permit = match &job.settings.pool {
         Some(pool) => {
             let Some((permit, waited)) = take_slots(job, pool, fire.due, run).await else {
-                return skipped(SkipReason::Cancelled);
+                return skip(job, SkipReason::Cancelled);
             };
             queue_time = waited;
             job.stats().queued(queue_time);
@@ -79,7 +68,6 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
                 events::execute_missed(job.name(), 1, missed, policy.as_str());
                 // Otherwise this run is the one run of its missed fire.
                 if policy == Missed::Skip {
-                    unclaim(job, claimed);
                     return;
                 }
             }
@@ -89,50 +77,108 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
     };
     // A stop that came while the run was handed out, before its first poll.
     if token.is_cancelled() {
-        return skipped(SkipReason::Cancelled);
+        return skip(job, SkipReason::Cancelled);
     }
+    // With a store that processes share, an execution runs where it is
+    // claimed, once its slots are held here (so an instance claims only
+    // what fits its free slots); the claim records it, with its id.
+    let claimed = if job.settings.claims {
+        let Some(claimed) = Box::pin(claim(job, fire, run)).await else {
+            return;
+        };
+        if token.is_cancelled() {
+            unclaim(job, claimed.id);
+            return skip(job, SkipReason::Cancelled);
+        }
+        Some(claimed)
+    } else {
+        None
+    };
     execute(job, fire, claimed, queue_time, permit, run).await;
 }
 
-/// Records and logs a fire that starts no execution; the execution its
-/// claim recorded, if any, ends `cancelled`.
-fn skip(job: &ActiveJob, reason: SkipReason, claimed: Option<ExecutionId>) {
-    unclaim(job, claimed);
+/// Records and logs a fire that starts no execution.
+fn skip(job: &ActiveJob, reason: SkipReason) {
     let skipped = job.stats().skip();
     events::execute_skipped(job.name(), reason, skipped);
 }
 
 /// Ends the execution a claim recorded, `cancelled` before it started:
 /// the fire was won here, and does not run.
-fn unclaim(job: &ActiveJob, claimed: Option<ExecutionId>) {
-    if let Some(id) = claimed {
-        job.record(|| Change::Finished {
-            id,
-            state: ExecutionState::Cancelled,
-            at: job.clock().now(),
-        });
-    }
+fn unclaim(job: &ActiveJob, id: ExecutionId) {
+    job.record(|| Change::Finished {
+        id,
+        state: ExecutionState::Cancelled,
+        at: job.clock().now(),
+    });
 }
 
-/// Claims `fire` in the shared store: the id of its execution if this
-/// instance runs it; `None` if another does, or if the store could not be
-/// asked (then no instance may run it: logged and counted as skipped).
-async fn claim(job: &ActiveJob, fire: &Fire) -> Option<ExecutionId> {
+/// An execution this instance claimed: its id and lease token.
+#[derive(Clone, Copy)]
+struct Won {
+    id: ExecutionId,
+    lease_token: Option<u64>,
+}
+
+/// How long a claim refused because the job is busy elsewhere waits
+/// before it is made again, under the overlap policy `queue`.
+const BUSY_RETRY: Duration = Duration::from_millis(500);
+
+/// The longest wait for a fire the store's clock says is early.
+const EARLY_WAIT: Duration = Duration::from_secs(10);
+
+/// Claims `fire` in the shared store: this instance runs it if the claim
+/// is won. Otherwise `None`: another instance runs it; or the job is at
+/// its limit across the fleet (skipped, or, under `queue`, claimed again
+/// every [`BUSY_RETRY`] until it is not); or the store could not be asked
+/// (then no instance may run it: logged and counted as skipped). A fire
+/// early by the store's clock is claimed again when it is due by it.
+async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
     let id = job.settings.store.next_id();
     let Some(recorder) = &job.recorder else {
-        return Some(id);
+        return Some(Won {
+            id,
+            lease_token: None,
+        });
     };
-    match recorder.claim(id, fire.fire_at).await {
-        Ok(true) => Some(id),
-        Ok(false) => {
-            let elsewhere = job.stats().elsewhere();
-            events::execute_elsewhere(job.name(), fire.fire_at, elsewhere);
-            None
-        }
-        Err(error) => {
-            events::claim_failed(job.name(), &error);
-            skip(job, SkipReason::Unclaimed, None);
-            None
+    let overlap = job.spec().overlap_policy();
+    let claim = Claim {
+        id,
+        fire_at: fire.fire_at,
+        cause: fire.cause,
+        limit: match (fire.cause, overlap) {
+            (Cause::Recovery, _) | (_, Overlap::Replace) => None,
+            (_, Overlap::Skip | Overlap::Queue) => Some(1),
+            (_, Overlap::Allow { max_concurrency }) => Some(max_concurrency),
+        },
+    };
+    let since = Instant::now();
+    loop {
+        let again = match recorder.claim(claim).await {
+            Ok(Claimed::Won { lease_token }) => return Some(Won { id, lease_token }),
+            Ok(Claimed::Taken) => {
+                let elsewhere = job.stats().elsewhere();
+                events::execute_elsewhere(job.name(), fire.fire_at, elsewhere);
+                return None;
+            }
+            Ok(Claimed::Busy) if overlap == Overlap::Queue => BUSY_RETRY,
+            Ok(Claimed::Busy) => {
+                skip(job, SkipReason::Overlap);
+                return None;
+            }
+            Ok(Claimed::Early { by }) => by.min(EARLY_WAIT),
+            Err(error) => {
+                events::claim_failed(job.name(), &error);
+                skip(job, SkipReason::Unclaimed);
+                return None;
+            }
+        };
+        if Box::pin(wait(tokio::time::sleep(again), run, since))
+            .await
+            .is_none()
+        {
+            skip(job, SkipReason::Cancelled);
+            return None;
         }
     }
 }
@@ -177,12 +223,15 @@ async fn wait<F: Future>(future: F, run: RunOf<'_>, since: Instant) -> Option<F:
 async fn execute(
     job: &ActiveJob,
     fire: &Fire,
-    claimed: Option<ExecutionId>,
+    claimed: Option<Won>,
     queue_time: Duration,
     permit: Option<SlotPermit>,
     run: RunOf<'_>,
 ) {
-    let id = claimed.unwrap_or_else(|| job.settings.store.next_id());
+    let (id, lease_token) = match claimed {
+        Some(won) => (won.id, won.lease_token),
+        None => (job.settings.store.next_id(), None),
+    };
     let started_at = job.clock().now();
     let started = Instant::now();
     let (number, last_completed_at) = job.stats().begin(started_at);
@@ -210,6 +259,7 @@ async fn execute(
     };
     let context = ContextParts {
         execution_id: id,
+        lease_token,
         execution_number: number,
         attempt: fire.first_attempt,
         scheduled_at: fire.due,

@@ -33,6 +33,7 @@ use crate::model::execution::ExecutionId;
 #[derive(Debug, Clone)]
 pub struct JobContext {
     execution_id: ExecutionId,
+    lease_token: Option<u64>,
     execution_number: u64,
     attempt: u32,
     scheduled_at: Instant,
@@ -47,6 +48,7 @@ pub struct JobContext {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ContextParts {
     pub(crate) execution_id: ExecutionId,
+    pub(crate) lease_token: Option<u64>,
     pub(crate) execution_number: u64,
     pub(crate) attempt: u32,
     pub(crate) scheduled_at: Instant,
@@ -122,6 +124,7 @@ impl JobContext {
     pub(crate) fn new(parts: ContextParts, token: RunToken) -> Self {
         JobContext {
             execution_id: parts.execution_id,
+            lease_token: parts.lease_token,
             execution_number: parts.execution_number,
             attempt: parts.attempt,
             scheduled_at: parts.scheduled_at,
@@ -137,6 +140,29 @@ impl JobContext {
     /// a database store) and shown in logs, history and the store's rows.
     pub fn execution_id(&self) -> ExecutionId {
         self.execution_id
+    }
+
+    /// This execution's lease token, with a store that processes share
+    /// (PostgreSQL): tokens increase across the fleet, and an execution
+    /// claimed later holds a greater one, so a job can fence its own side
+    /// effects with it: write it with a result, and refuse a write whose
+    /// token is smaller than the one already there (a stale instance's,
+    /// whose execution was taken over and run again). `None` with a store
+    /// of one process (memory, SQLite).
+    ///
+    /// ```
+    /// use jobs_runtime::{job, JobContext};
+    ///
+    /// #[job(every = "1m")]
+    /// async fn export(ctx: JobContext) {
+    ///     if let Some(token) = ctx.lease_token() {
+    ///         // UPDATE exports SET ..., token = $1 WHERE token < $1
+    ///         tracing::info!(token, "exporting");
+    ///     }
+    /// }
+    /// ```
+    pub fn lease_token(&self) -> Option<u64> {
+        self.lease_token
     }
 
     /// The wall-clock time this execution was due: a point of the job's

@@ -7,7 +7,7 @@
 //! writers fold a batch this way and then write each part. And the parts
 //! of an attempt's outcome as both keep them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome};
@@ -54,11 +54,13 @@ pub(crate) struct Batch<'a> {
     pub(crate) updates: HashMap<i64, Update>,
     /// Ended attempts, in the order they were recorded.
     pub(crate) attempts: Vec<(ExecutionId, &'a Attempt)>,
-    /// Each job's latest successful end.
-    pub(crate) completions: HashMap<&'a str, i64>,
+    /// Each job's latest successful end. These three by job, in the
+    /// order of their names, so that writers that touch the same jobs'
+    /// rows at once lock them in one order.
+    pub(crate) completions: BTreeMap<&'a str, i64>,
     /// Each job's latest fire.
-    pub(crate) fires: HashMap<&'a str, i64>,
-    pub(crate) totals: HashMap<&'a str, Totals>,
+    pub(crate) fires: BTreeMap<&'a str, i64>,
+    pub(crate) totals: BTreeMap<&'a str, Totals>,
     /// Schedule rows written whole, in order, each of its job.
     pub(crate) schedules: Vec<(&'a str, &'a ScheduleRow)>,
 }

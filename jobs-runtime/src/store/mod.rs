@@ -55,7 +55,7 @@ mod sqlite;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::execution::{
     Attempt, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState, Retention,
@@ -163,7 +163,9 @@ pub trait Store: Send + Sync + 'static {
     /// and returns those executions with every schedule row. A store that
     /// several processes [share](Store::shared) abandons only the
     /// executions of `instance` itself (an earlier run of it) and of
-    /// instances no longer alive.
+    /// instances no longer alive, and their `pending` ones too (claimed,
+    /// never started: a claim counts toward its job's limit across the
+    /// fleet until it ends).
     fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered>;
 
     /// Takes over the executions of instances that are no longer alive,
@@ -350,19 +352,64 @@ pub trait Recorder: Send + Sync + 'static {
     /// logged and reported by the store's next [`flush`](Store::flush).
     fn record(&self, change: Change);
 
-    /// Claims the scheduled fire due at `fire_at` for the recorder's
-    /// instance, as execution `id`, when the store is
-    /// [shared](Store::shared): resolves with whether this instance runs
-    /// it. A fire is won by one claim only, whichever process makes it, and
-    /// never once a later fire of the job was claimed; the winner's claim
-    /// records the execution, `pending`, so a [`Change::Started`] of it
-    /// follows. A store batches the claims made together into one round
-    /// trip. The default, for a store of one process: every fire is won,
-    /// and nothing is recorded.
-    fn claim(&self, id: ExecutionId, fire_at: SystemTime) -> StoreFuture<'static, bool> {
-        let _ = (id, fire_at);
-        Box::pin(std::future::ready(Ok(true)))
+    /// Claims an execution for the recorder's instance, when the store is
+    /// [shared](Store::shared): resolves with whether this instance runs it
+    /// and under which lease token. A scheduled fire is won by one claim
+    /// only, whichever process makes it, and never once a later fire of
+    /// the job was claimed; a claim with a [limit](Claim::limit) is refused
+    /// while the job has that many unfinished executions in the fleet. The
+    /// winner's claim records the execution, `pending`, so a
+    /// [`Change::Started`] of it follows. A store batches the claims made
+    /// together into one round trip. The default, for a store of one
+    /// process: every claim is won, without a token, and nothing is
+    /// recorded.
+    fn claim(&self, claim: Claim) -> StoreFuture<'static, Claimed> {
+        let _ = claim;
+        Box::pin(std::future::ready(Ok(Claimed::Won { lease_token: None })))
     }
+}
+
+/// An execution a [shared](Store::shared) store is asked for before it
+/// runs (see [`Recorder::claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// The execution's id.
+    pub id: ExecutionId,
+    /// Its fire time: the schedule's time for a scheduled fire, else the
+    /// moment it was asked for.
+    pub fire_at: SystemTime,
+    /// What caused it.
+    pub cause: Cause,
+    /// The most unfinished executions (pending, running or retrying) the
+    /// job may have across the fleet, this one included: 1 for the overlap
+    /// policies `skip` and `queue`, `max_concurrency` for `allow`; `None`
+    /// for no limit (`replace`, and an execution that continues an
+    /// abandoned one).
+    pub limit: Option<u32>,
+}
+
+/// How a [`Claim`] was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// This instance runs the execution. A shared store gives it a lease
+    /// token: tokens increase across the fleet, so a later execution of a
+    /// job always holds a greater one (see
+    /// [`JobContext::lease_token`](crate::JobContext::lease_token)).
+    Won {
+        /// The execution's lease token, if the store gives them.
+        lease_token: Option<u64>,
+    },
+    /// Another instance claimed this fire, or a later fire of the job.
+    Taken,
+    /// The job has as many unfinished executions in the fleet as its
+    /// [limit](Claim::limit).
+    Busy,
+    /// The fire is not due yet by the store's clock, which is `by` behind
+    /// this process's: claim it again then.
+    Early {
+        /// How far the fire is ahead of the store's clock.
+        by: Duration,
+    },
 }
 
 /// What one job's executions add up to, kept by the store as they end

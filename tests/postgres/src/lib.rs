@@ -87,7 +87,9 @@ impl Database {
         let server = server_url();
         let mut connection = PgConnection::connect(&server)
             .await
-            .unwrap_or_else(|error| panic!("the test PostgreSQL server at {server} is not reachable: {error}"));
+            .unwrap_or_else(|error| {
+                panic!("the test PostgreSQL server at {server} is not reachable: {error}")
+            });
         sqlx::raw_sql(statements)
             .execute(&mut connection)
             .await

@@ -13,7 +13,8 @@ use jobs_runtime::execution::{
     Attempt, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
 };
 use jobs_runtime::store::{
-    Change, JobTotals, MemoryStore, NewExecution, PostgresStore, ScheduleRow, SqliteStore, Store,
+    Change, Claim, Claimed, JobTotals, MemoryStore, NewExecution, PostgresStore, Recorder,
+    ScheduleRow, SqliteStore, Store,
 };
 use jobs_test_postgres::Database;
 
@@ -154,6 +155,22 @@ fn complete(store: &dyn Store, job: &str, fire_at: SystemTime, outcome: Outcome)
     ended(store, job, id, 1, begun, outcome, false);
     finished(store, id, job, state, begun + Duration::from_millis(10));
     id
+}
+
+/// A claim of the scheduled fire at `fire_at`, without a limit.
+fn scheduled(id: ExecutionId, fire_at: SystemTime) -> Claim {
+    Claim {
+        id,
+        fire_at,
+        cause: Cause::Schedule,
+        limit: None,
+    }
+}
+
+/// Whether `recorder` wins the scheduled fire at `fire_at` as `id`.
+async fn won(recorder: &dyn Recorder, id: ExecutionId, fire_at: SystemTime) -> bool {
+    let answer = recorder.claim(scheduled(id, fire_at)).await.unwrap();
+    matches!(answer, Claimed::Won { .. })
 }
 
 async fn get(store: &dyn Store, id: ExecutionId) -> Execution {
@@ -454,7 +471,13 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
     let now = at(T + 60_000);
     let recovered = store.recover(now, "host-1").await.unwrap();
     let abandoned: Vec<ExecutionId> = recovered.abandoned.iter().map(|e| e.id).collect();
-    assert_eq!(abandoned, [running, retrying]);
+    // A shared store's pending executions are claims, which hold their
+    // job's limit across the fleet: they are abandoned too.
+    if store.shared() {
+        assert_eq!(abandoned, [running, retrying, pending]);
+    } else {
+        assert_eq!(abandoned, [running, retrying]);
+    }
     for execution in &recovered.abandoned {
         assert_eq!(execution.state, ExecutionState::Abandoned);
         assert_eq!(execution.finished_at, Some(now));
@@ -477,7 +500,12 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
         Some(Outcome::Failed { causes, .. }) if causes == &["deadline exceeded"]
     ));
     assert_eq!(get(store, running).await, recovered.abandoned[0]);
-    assert_eq!(get(store, pending).await.state, ExecutionState::Pending);
+    let left = if store.shared() {
+        ExecutionState::Abandoned
+    } else {
+        ExecutionState::Pending
+    };
+    assert_eq!(get(store, pending).await.state, left);
     assert_eq!(get(store, done).await.state, ExecutionState::Succeeded);
     let again = store.recover(at(T + 70_000), "host-1").await.unwrap();
     assert!(again.abandoned.is_empty(), "abandoned once only");
@@ -573,7 +601,7 @@ async fn each_fire_is_claimed_once(mut harness: impl Harness) {
     let mine = store.recorder("sync", "host-1");
     if !store.shared() {
         let id = store.next_id();
-        assert!(mine.claim(id, at(T + 1_000)).await.unwrap());
+        assert!(won(&*mine, id, at(T + 1_000)).await);
         store.flush().await.unwrap();
         assert_eq!(store.execution(id).await.unwrap(), None);
         return;
@@ -585,10 +613,9 @@ async fn each_fire_is_claimed_once(mut harness: impl Harness) {
     let (first, second) = (store.next_id(), other.next_id());
     assert_ne!(first, second, "ids are unique across processes");
     let (won_first, won_second) = tokio::join!(
-        mine.claim(first, at(T + 1_000)),
-        theirs.claim(second, at(T + 1_000))
+        won(&*mine, first, at(T + 1_000)),
+        won(&*theirs, second, at(T + 1_000))
     );
-    let (won_first, won_second) = (won_first.unwrap(), won_second.unwrap());
     assert!(
         won_first != won_second,
         "one claim wins: {won_first} {won_second}"
@@ -604,8 +631,8 @@ async fn each_fire_is_claimed_once(mut harness: impl Harness) {
     assert_eq!(claimed.fire_at, at(T + 1_000));
     assert_eq!(&*claimed.instance, instance);
     // Once a later fire is claimed, an earlier one no longer can be.
-    assert!(mine.claim(store.next_id(), at(T + 3_000)).await.unwrap());
-    assert!(!theirs.claim(other.next_id(), at(T + 2_000)).await.unwrap());
+    assert!(won(&*mine, store.next_id(), at(T + 3_000)).await);
+    assert!(!won(&*theirs, other.next_id(), at(T + 2_000)).await);
     // The winner runs it: its start moves the claimed execution on.
     let recorder = if won_first { &mine } else { &theirs };
     recorder.record(Change::Started(NewExecution {
@@ -643,14 +670,11 @@ async fn each_fire_is_claimed_once(mut harness: impl Harness) {
         ]
     });
     let answers = futures::future::join_all(
-        claims.map(|(recorder, id)| async move { recorder.claim(id, at(T + 5_000)).await }),
+        claims.map(|(recorder, id)| async move { won(&*recorder, id, at(T + 5_000)).await }),
     )
     .await;
-    let won = answers
-        .into_iter()
-        .filter(|won| *won.as_ref().unwrap())
-        .count();
-    assert_eq!(won, 300, "one claim of each job's fire wins");
+    let winners = answers.into_iter().filter(|won| *won).count();
+    assert_eq!(winners, 300, "one claim of each job's fire wins");
 }
 
 /// In a store that processes share, the executions an instance without a
@@ -664,7 +688,7 @@ async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: im
     // An instance that never registered: it has no heartbeat, as a dead one.
     let ghost = store.recorder("long", "ghost");
     let id = store.next_id();
-    assert!(ghost.claim(id, at(T + 1_000)).await.unwrap());
+    assert!(won(&*ghost, id, at(T + 1_000)).await);
     ghost.record(Change::Started(NewExecution {
         id,
         fire_at: at(T + 1_000),
@@ -708,6 +732,117 @@ async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: im
     let fenced = get(&*store, id).await;
     assert_eq!(fenced.state, ExecutionState::Abandoned);
     assert_eq!(fenced.attempts[0].outcome, Some(Outcome::Abandoned));
+}
+
+/// A shared store gives each won claim a lease token, greater than every
+/// earlier one; refuses a claim with a limit while the job has that many
+/// unfinished executions in the fleet (busy), but not a fire another
+/// instance took (taken), nor a continued execution; refuses a fire ahead
+/// of its clock (early); and rescues a dead instance's claimed executions
+/// that never started. A store of one process wins every claim, without
+/// a token.
+async fn claims_give_lease_tokens_and_hold_limits(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.recover(at(T), "host-1").await.unwrap();
+    let mine = store.recorder("exclusive", "host-1");
+    let limited = |id, cause, fire_at| Claim {
+        id,
+        fire_at,
+        cause,
+        limit: Some(1),
+    };
+    if !store.shared() {
+        for _ in 0..2 {
+            let answer = mine
+                .claim(limited(store.next_id(), Cause::Trigger, at(T)))
+                .await
+                .unwrap();
+            assert_eq!(answer, Claimed::Won { lease_token: None });
+        }
+        return;
+    }
+    let other = harness.open().await;
+    other.recover(at(T), "host-2").await.unwrap();
+    let theirs = other.recorder("exclusive", "host-2");
+    let token = |answer: Claimed| match answer {
+        Claimed::Won {
+            lease_token: Some(token),
+        } => token,
+        answer => panic!("won with a token: {answer:?}"),
+    };
+    let first = store.next_id();
+    let first_token = token(
+        mine.claim(limited(first, Cause::Schedule, at(T + 1_000)))
+            .await
+            .unwrap(),
+    );
+    // The same fire elsewhere: taken; a trigger elsewhere: busy.
+    let answer = theirs
+        .claim(limited(other.next_id(), Cause::Schedule, at(T + 1_000)))
+        .await
+        .unwrap();
+    assert_eq!(answer, Claimed::Taken);
+    let answer = theirs
+        .claim(limited(other.next_id(), Cause::Trigger, at(T + 1_500)))
+        .await
+        .unwrap();
+    assert_eq!(answer, Claimed::Busy);
+    let answer = theirs
+        .claim(limited(other.next_id(), Cause::Schedule, at(T + 2_000)))
+        .await
+        .unwrap();
+    assert_eq!(answer, Claimed::Busy);
+    // A continued execution has no limit.
+    let recovery = Claim {
+        limit: None,
+        ..limited(other.next_id(), Cause::Recovery, at(T + 500))
+    };
+    let recovery_token = token(theirs.claim(recovery).await.unwrap());
+    assert!(recovery_token > first_token);
+    finished(
+        &*other,
+        recovery.id,
+        "exclusive",
+        ExecutionState::Succeeded,
+        at(T + 2_100),
+    );
+    other.flush().await.unwrap();
+    // Once the first ends, the job is free again.
+    finished(
+        &*store,
+        first,
+        "exclusive",
+        ExecutionState::Succeeded,
+        at(T + 2_200),
+    );
+    store.flush().await.unwrap();
+    let later = token(
+        theirs
+            .claim(limited(other.next_id(), Cause::Schedule, at(T + 3_000)))
+            .await
+            .unwrap(),
+    );
+    assert!(later > recovery_token, "{later} > {recovery_token}");
+    // A fire a minute ahead of the store's clock is early.
+    let ahead = SystemTime::now() + Duration::from_secs(60);
+    match mine.claim(scheduled(store.next_id(), ahead)).await.unwrap() {
+        Claimed::Early { by } => assert!(
+            by > Duration::from_secs(50) && by <= Duration::from_secs(61),
+            "{by:?}"
+        ),
+        answer => panic!("early: {answer:?}"),
+    }
+    // A dead instance's claim that never started is rescued too.
+    let ghost = store.recorder("orphan", "ghost");
+    let orphan = store.next_id();
+    assert!(won(&*ghost, orphan, at(T + 4_000)).await);
+    let rescued = store
+        .rescue(at(T + 60_000), "host-1", &["orphan".to_owned()])
+        .await
+        .unwrap();
+    let ids: Vec<ExecutionId> = rescued.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [orphan]);
+    assert_eq!(rescued[0].state, ExecutionState::Abandoned);
 }
 
 async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl Harness) {
@@ -1081,6 +1216,7 @@ suite!(
     schedule_rows_round_trip_and_survive_a_restart,
     registering_keeps_the_first_row_of_each_job,
     each_fire_is_claimed_once,
+    claims_give_lease_tokens_and_hold_limits,
     a_dead_instances_executions_are_rescued_once_and_fenced,
     a_rows_last_fire_and_last_success_only_move_forward,
     last_completion_is_the_latest_success_and_outlives_pruning,

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use jobs_runtime::execution::{Attempt, Cause, ExecutionState, Outcome};
-use jobs_runtime::store::{Change, NewExecution, PostgresStore, Store};
+use jobs_runtime::store::{Change, Claim, NewExecution, PostgresStore, Store};
 use jobs_test_postgres::Database;
 
 /// Records one whole execution of `job`, succeeded.
@@ -48,22 +48,30 @@ async fn changes_recorded_during_an_outage_are_written_when_it_ends() {
     let during = record_execution(&store, "during");
     let claim = store
         .recorder("claimed", "host-1")
-        .claim(store.next_id(), SystemTime::now())
+        .claim(Claim {
+            id: store.next_id(),
+            fire_at: SystemTime::now(),
+            cause: Cause::Schedule,
+            limit: None,
+        })
         .await;
-    assert!(claim.is_err(), "a claim fails while the database is away: {claim:?}");
+    assert!(
+        claim.is_err(),
+        "a claim fails while the database is away: {claim:?}"
+    );
     // Long enough for the writer to fail several times.
     tokio::time::sleep(Duration::from_secs(2)).await;
     database.restore().await;
 
     let asked = Instant::now();
     store.flush().await.expect("the kept changes are written");
-    assert!(asked.elapsed() < Duration::from_secs(8), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        asked.elapsed()
+    );
     for id in [before, during] {
-        let execution = store
-            .execution(id)
-            .await
-            .expect("reads")
-            .expect("recorded");
+        let execution = store.execution(id).await.expect("reads").expect("recorded");
         assert_eq!(execution.state, ExecutionState::Succeeded, "{execution:?}");
         assert_eq!(execution.attempts.len(), 1, "{execution:?}");
     }

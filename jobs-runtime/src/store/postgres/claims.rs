@@ -1,32 +1,39 @@
-//! The PostgreSQL store's claimer task: claims the scheduled fires that
-//! come together in one statement.
+//! The PostgreSQL store's claimer task: claims the executions asked for
+//! together in one transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::writer::Source;
-use crate::execution::ExecutionId;
-use crate::store::StoreError;
+use crate::execution::{to_millis, Cause};
+use crate::store::{Claim, Claimed, StoreError};
 
-/// A claim of a scheduled fire, waiting for its answer.
-pub(super) struct Claim {
-    pub(super) id: ExecutionId,
+/// A claim waiting for its answer.
+pub(super) struct Pending {
+    pub(super) claim: Claim,
     pub(super) source: Arc<Source>,
-    /// The fire's time, in milliseconds.
-    pub(super) fire_at: i64,
-    pub(super) reply: oneshot::Sender<Result<bool, StoreError>>,
+    pub(super) reply: oneshot::Sender<Result<Claimed, StoreError>>,
 }
 
-/// The most claims one statement makes.
+/// The most claims one transaction makes.
 const MAX_CLAIMS: usize = 4_096;
 
-/// The claimer task: claims the fires asked for since its last statement,
-/// and those asked for while the runs due with them are handed out, in one
-/// statement, and answers each.
-pub(super) async fn run(url: Arc<str>, pool: PgPool, mut receiver: mpsc::UnboundedReceiver<Claim>) {
+/// How far ahead of the database's clock a scheduled fire may be claimed:
+/// the clocks of the instances and of the database are never quite one.
+const EARLY_TOLERANCE_MS: i64 = 20;
+
+/// The claimer task: claims what was asked for since its last transaction,
+/// and what is asked for while the runs due with it are handed out, in one
+/// transaction, and answers each.
+pub(super) async fn run(
+    url: Arc<str>,
+    pool: PgPool,
+    mut receiver: mpsc::UnboundedReceiver<Pending>,
+) {
     let mut batch = Vec::new();
     while let Some(first) = receiver.recv().await {
         batch.push(first);
@@ -34,22 +41,22 @@ pub(super) async fn run(url: Arc<str>, pool: PgPool, mut receiver: mpsc::Unbound
         tokio::task::yield_now().await;
         while batch.len() < MAX_CLAIMS {
             match receiver.try_recv() {
-                Ok(claim) => batch.push(claim),
+                Ok(pending) => batch.push(pending),
                 Err(_) => break,
             }
         }
         match claim(&pool, &batch).await {
-            Ok(won) => {
-                for claim in batch.drain(..) {
-                    let _ = claim.reply.send(Ok(won.contains(&claim.id.0)));
+            Ok(answers) => {
+                for (pending, answer) in batch.drain(..).zip(answers) {
+                    let _ = pending.reply.send(Ok(answer));
                 }
             }
             Err(error) => {
                 let message = error.to_string();
-                for claim in batch.drain(..) {
-                    let _ = claim.reply.send(Err(StoreError::Failed {
+                for pending in batch.drain(..) {
+                    let _ = pending.reply.send(Err(StoreError::Failed {
                         url: url.to_string(),
-                        operation: "claiming fires".to_owned(),
+                        operation: "claiming executions".to_owned(),
                         source: message.clone().into(),
                     }));
                 }
@@ -58,37 +65,153 @@ pub(super) async fn run(url: Arc<str>, pool: PgPool, mut receiver: mpsc::Unbound
     }
 }
 
-/// Claims `batch` in one statement: inserts each fire's execution,
-/// `pending`, with a lease token, unless its fire, or a later fire of its
-/// job, was claimed already. Returns the ids inserted.
+/// Claims `batch` in one transaction and answers each claim, in order.
+///
+/// Each won claim inserts its execution, `pending`, with a lease token from
+/// the sequence. A scheduled fire is refused when it, or a later fire of
+/// its job, was claimed already (the unique index on the job and the fire
+/// time lets one insert through), and when it is ahead of the database's
+/// clock. A claim with a limit is refused while its job has that many
+/// unfinished executions: the jobs with limits are locked first (a
+/// transaction-scoped advisory lock per job, in the order of their names),
+/// so the count that a claim reads cannot change under it.
 ///
 /// The rows go in in the order of job and fire time, so that processes
 /// claiming the same fires at once wait for each other's keys in one order
 /// and never deadlock.
-async fn claim(pool: &PgPool, batch: &[Claim]) -> Result<HashSet<i64>, sqlx::Error> {
-    let ids: Vec<i64> = batch.iter().map(|claim| claim.id.0).collect();
-    let jobs: Vec<&str> = batch.iter().map(|claim| &*claim.source.job).collect();
-    let fires: Vec<i64> = batch.iter().map(|claim| claim.fire_at).collect();
-    let instances: Vec<&str> = batch.iter().map(|claim| &*claim.source.instance).collect();
-    let won: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO jobs_executions
-             (id, job, fire_at, cause, state, instance, attempt, lease_token)
-         SELECT c.id, c.job, c.fire_at, 'schedule', 'pending', c.instance, 0,
-                nextval('jobs_lease_tokens')
-         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])
-             AS c (id, job, fire_at, instance)
-         WHERE NOT EXISTS (
-             SELECT 1 FROM jobs_executions e
-             WHERE e.job = c.job AND e.cause = 'schedule' AND e.fire_at >= c.fire_at)
-         ORDER BY c.job, c.fire_at
-         ON CONFLICT DO NOTHING
-         RETURNING id",
+async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::Error> {
+    let ids: Vec<i64> = batch.iter().map(|pending| pending.claim.id.0).collect();
+    let jobs: Vec<&str> = batch.iter().map(|pending| &*pending.source.job).collect();
+    let fires: Vec<i64> = batch
+        .iter()
+        .map(|pending| to_millis(pending.claim.fire_at))
+        .collect();
+    let instances: Vec<&str> = batch
+        .iter()
+        .map(|pending| &*pending.source.instance)
+        .collect();
+    let causes: Vec<&str> = batch
+        .iter()
+        .map(|pending| pending.claim.cause.as_str())
+        .collect();
+    let limits: Vec<Option<i64>> = batch
+        .iter()
+        .map(|pending| pending.claim.limit.map(i64::from))
+        .collect();
+    let mut limited: Vec<&str> = batch
+        .iter()
+        .filter(|pending| pending.claim.limit.is_some())
+        .map(|pending| &*pending.source.job)
+        .collect();
+    limited.sort_unstable();
+    limited.dedup();
+    let mut transaction = pool.begin().await?;
+    if !limited.is_empty() {
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtext('jobs_runtime.job:' || job))
+             FROM unnest($1::text[]) AS job",
+        )
+        .bind(&limited)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    // The won rows, then one row with the database's time (no id).
+    let rows = sqlx::query(
+        "WITH c AS (
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[],
+                                  $5::text[], $6::bigint[])
+                 AS c (id, job, fire_at, instance, cause, max)
+         ),
+         now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms),
+         won AS (
+             INSERT INTO jobs_executions
+                 (id, job, fire_at, cause, state, instance, attempt, lease_token)
+             SELECT c.id, c.job, c.fire_at, c.cause, 'pending', c.instance, 0,
+                    nextval('jobs_lease_tokens')
+             FROM c, now
+             WHERE (c.cause <> 'schedule' OR (
+                     c.fire_at <= now.ms + $7
+                     AND NOT EXISTS (
+                         SELECT 1 FROM jobs_executions e
+                         WHERE e.job = c.job AND e.cause = 'schedule'
+                             AND e.fire_at >= c.fire_at)))
+                 AND (c.max IS NULL OR (
+                     SELECT count(*) FROM jobs_executions e
+                     WHERE e.job = c.job AND e.state IN ('pending', 'running', 'retrying')
+                 ) < c.max)
+             ORDER BY c.job, c.fire_at
+             ON CONFLICT DO NOTHING
+             RETURNING id, lease_token
+         )
+         SELECT id, lease_token FROM won
+         UNION ALL SELECT NULL, ms FROM now",
     )
     .bind(&ids)
     .bind(&jobs)
     .bind(&fires)
     .bind(&instances)
-    .fetch_all(pool)
+    .bind(&causes)
+    .bind(&limits)
+    .bind(EARLY_TOLERANCE_MS)
+    .fetch_all(&mut *transaction)
     .await?;
-    Ok(won.into_iter().collect())
+    let mut won = HashMap::new();
+    let mut now = i64::MAX;
+    for row in rows {
+        match row.try_get::<Option<i64>, _>(0)? {
+            Some(id) => {
+                won.insert(id, row.try_get::<i64, _>(1)?);
+            }
+            None => now = row.try_get(1)?,
+        }
+    }
+    // A refused scheduled fire of a job with a limit was taken, or its job
+    // is busy: which, the rows committed by now tell.
+    let doubtful: Vec<usize> = (0..batch.len())
+        .filter(|&at| {
+            !won.contains_key(&ids[at])
+                && batch[at].claim.cause == Cause::Schedule
+                && limits[at].is_some()
+                && fires[at] <= now + EARLY_TOLERANCE_MS
+        })
+        .collect();
+    let taken: HashSet<i64> = if doubtful.is_empty() {
+        HashSet::new()
+    } else {
+        sqlx::query_scalar(
+            "SELECT c.id FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS c (id, job, fire_at)
+             WHERE EXISTS (SELECT 1 FROM jobs_executions e
+                           WHERE e.job = c.job AND e.cause = 'schedule'
+                               AND e.fire_at >= c.fire_at AND e.id <> c.id)",
+        )
+        .bind(doubtful.iter().map(|&at| ids[at]).collect::<Vec<_>>())
+        .bind(doubtful.iter().map(|&at| jobs[at]).collect::<Vec<_>>())
+        .bind(doubtful.iter().map(|&at| fires[at]).collect::<Vec<_>>())
+        .fetch_all(&mut *transaction)
+        .await?
+        .into_iter()
+        .collect()
+    };
+    transaction.commit().await?;
+    let answers = (0..batch.len()).map(|at| {
+        let id = ids[at];
+        if let Some(&token) = won.get(&id) {
+            return Claimed::Won {
+                lease_token: u64::try_from(token).ok(),
+            };
+        }
+        let scheduled = batch[at].claim.cause == Cause::Schedule;
+        if scheduled && fires[at] > now + EARLY_TOLERANCE_MS {
+            let ahead = u64::try_from(fires[at] - now).unwrap_or(0);
+            return Claimed::Early {
+                by: Duration::from_millis(ahead),
+            };
+        }
+        if scheduled && (limits[at].is_none() || taken.contains(&id)) {
+            Claimed::Taken
+        } else {
+            Claimed::Busy
+        }
+    });
+    Ok(answers.collect())
 }

@@ -58,10 +58,11 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Change, Instance, JobTotals, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture,
+    Change, Claim, Claimed, Instance, JobTotals, Recorder, Recovered, ScheduleRow, Store,
+    StoreError, StoreFuture,
 };
-use crate::execution::{to_millis, Execution, ExecutionFilter, ExecutionId, Retention};
-use claims::Claim;
+use crate::execution::{Execution, ExecutionFilter, ExecutionId, Retention};
+use claims::Pending;
 use upkeep::Whose;
 use writer::{Message, Source};
 
@@ -100,7 +101,7 @@ pub struct PostgresStore {
     url: Arc<str>,
     pool: PgPool,
     writer: mpsc::UnboundedSender<Message>,
-    claimer: mpsc::UnboundedSender<Claim>,
+    claimer: mpsc::UnboundedSender<Pending>,
     /// The ids this handle gives.
     ids: Arc<Mutex<Ids>>,
     /// The instances this handle recovered as, whose heartbeats it writes.
@@ -341,7 +342,7 @@ struct JobRecorder {
     source: Arc<Source>,
     url: Arc<str>,
     writer: mpsc::UnboundedSender<Message>,
-    claimer: mpsc::UnboundedSender<Claim>,
+    claimer: mpsc::UnboundedSender<Pending>,
 }
 
 impl Recorder for JobRecorder {
@@ -352,15 +353,14 @@ impl Recorder for JobRecorder {
         }
     }
 
-    fn claim(&self, id: ExecutionId, fire_at: SystemTime) -> StoreFuture<'static, bool> {
+    fn claim(&self, claim: Claim) -> StoreFuture<'static, Claimed> {
         let (reply, answer) = oneshot::channel();
-        let claim = Claim {
-            id,
+        let pending = Pending {
+            claim,
             source: Arc::clone(&self.source),
-            fire_at: to_millis(fire_at),
             reply,
         };
-        let sent = self.claimer.send(claim).is_ok();
+        let sent = self.claimer.send(pending).is_ok();
         let url = Arc::clone(&self.url);
         Box::pin(async move {
             let closed = || StoreError::Closed {

@@ -2,7 +2,7 @@
 //! pool: abandoning the executions of dead instances, registering schedule
 //! rows, pruning.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use sqlx::PgPool;
@@ -30,7 +30,8 @@ pub(super) enum Whose<'a> {
 }
 
 /// Marks `abandoned` at `now` the executions `whose` names that are left
-/// `running` or `retrying`, ends their running attempts `abandoned`, adds
+/// `pending` (claimed, never started), `running` or `retrying`, ends their
+/// running attempts `abandoned`, adds
 /// them to their jobs' totals, and returns them.
 pub(super) async fn abandon(
     url: &str,
@@ -44,7 +45,7 @@ pub(super) async fn abandon(
     let select = match whose {
         Whose::Start { instance } => sqlx::query_scalar(
             "SELECT id FROM jobs_executions
-             WHERE state IN ('running', 'retrying')
+             WHERE state IN ('pending', 'running', 'retrying')
                  AND (instance = $1 OR instance NOT IN (
                      SELECT id FROM jobs_instances
                      WHERE heartbeat_at > now() - make_interval(secs => $2)))
@@ -54,7 +55,7 @@ pub(super) async fn abandon(
         .bind(DEAD_AFTER.as_secs_f64()),
         Whose::Dead { instance, jobs } => sqlx::query_scalar(
             "SELECT id FROM jobs_executions
-             WHERE state IN ('running', 'retrying') AND job = ANY($3)
+             WHERE state IN ('pending', 'running', 'retrying') AND job = ANY($3)
                  AND instance <> $1 AND instance NOT IN (
                      SELECT id FROM jobs_instances
                      WHERE heartbeat_at > now() - make_interval(secs => $2))
@@ -87,7 +88,7 @@ pub(super) async fn abandon(
         .fetch_all(&mut *transaction)
         .await
         .map_err(failed)?;
-        let mut counts: HashMap<&str, i64> = HashMap::new();
+        let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
         for job in &jobs {
             *counts.entry(job).or_default() += 1;
         }

@@ -1,7 +1,7 @@
 //! The PostgreSQL store's writer task: commits the recorded changes in
 //! batches, and keeps them through an outage of the database.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -386,6 +386,22 @@ async fn write_batch(
     let mut causes: Vec<(i64, i32, i32, &str)> = Vec::new();
     for (id, attempt) in ended {
         add_attempt(&mut attempts, &mut causes, id, attempt);
+    }
+    // The schedule rows this batch touches, locked first in the order of
+    // their jobs' names: writers of several instances at once never wait
+    // for each other in a cycle.
+    let touched: BTreeSet<&str> = schedules
+        .iter()
+        .map(|(job, _)| *job)
+        .chain(completions.keys().copied())
+        .chain(fires.keys().copied())
+        .chain(totals.keys().copied())
+        .collect();
+    if !touched.is_empty() {
+        sqlx::query("SELECT job FROM jobs_schedules WHERE job = ANY($1) ORDER BY job FOR UPDATE")
+            .bind(touched.into_iter().collect::<Vec<_>>())
+            .execute(&mut *connection)
+            .await?;
     }
     for (job, row) in schedules {
         write_schedule(connection, job, row).await?;
