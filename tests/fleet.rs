@@ -217,7 +217,7 @@ async fn fleet(
     let mut managers = Vec::new();
     for name in names {
         let manager = JobManager::new();
-        manager.set_instance(*name).unwrap();
+        manager.set_instance(name).unwrap();
         register(&manager);
         let store = PostgresStore::open(database.url())
             .await
