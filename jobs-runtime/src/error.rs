@@ -76,6 +76,20 @@ pub enum Error {
         name: String,
     },
 
+    /// A timing of the fleet (see
+    /// [`FleetTimings`](crate::store::FleetTimings)) is out of range, given
+    /// in code or in its environment variable.
+    #[error("fleet timing {setting} = {value:?} is invalid: {reason}")]
+    InvalidFleetTimings {
+        /// The timing: `heartbeat`, `dead_after` or `grace`, or the
+        /// environment variable that set it.
+        setting: String,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        reason: String,
+    },
+
     /// An instance name that names nothing.
     #[error("invalid instance name {value:?}: an instance needs a name that is not empty or only whitespace")]
     InvalidInstance {

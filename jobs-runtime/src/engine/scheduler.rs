@@ -621,6 +621,14 @@ impl Started {
         }
     }
 
+    /// Aborts the runs in flight that have a task of their own, and
+    /// returns how many; the job goes on firing.
+    pub(crate) fn abort_current_runs(&self) -> usize {
+        let state = self.lock();
+        let tasks = state.runs.iter().filter_map(|run| run.task.as_ref());
+        tasks.map(JoinHandle::abort).count()
+    }
+
     /// Waits until no run is in flight.
     pub(crate) async fn idle(&self) {
         poll_fn(|cx| {

@@ -1,7 +1,11 @@
 //! Configuration from the environment: a job's own `env` variable and the
 //! `JOBS_<NAME>_EVERY`, `JOBS_<NAME>_CRON`, `JOBS_<NAME>_TZ` and
-//! `JOBS_<NAME>_ENABLED` variables.
+//! `JOBS_<NAME>_ENABLED` variables; and the runtime's own: the store's
+//! URL, the instance's name and the fleet's timings.
 
+use std::time::Duration;
+
+use crate::store::FleetTimings;
 use crate::{Error, JobSpec, Schedule};
 
 /// What the environment says about one job.
@@ -65,7 +69,8 @@ pub(crate) fn warn_unknown_variables<'a>(specs: impl Iterator<Item = &'a JobSpec
 }
 
 /// The variables that configure the runtime rather than one job.
-pub(crate) const RUNTIME_VARIABLES: [&str; 2] = [DATABASE_URL, INSTANCE];
+pub(crate) const RUNTIME_VARIABLES: [&str; 5] =
+    [DATABASE_URL, INSTANCE, HEARTBEAT, DEAD_AFTER, STUCK_GRACE];
 
 /// The variable that names the job store (`sqlite://jobs.db`), read by
 /// [`Builder::run`](crate::Builder::run).
@@ -73,6 +78,68 @@ pub(crate) const DATABASE_URL: &str = "JOBS_DATABASE_URL";
 
 /// The variable that names this process in the store's records.
 pub(crate) const INSTANCE: &str = "JOBS_INSTANCE";
+
+/// The variables that set the fleet's timings (see
+/// [`FleetTimings`](crate::store::FleetTimings)), over those set in code.
+pub(crate) const HEARTBEAT: &str = "JOBS_HEARTBEAT";
+pub(crate) const DEAD_AFTER: &str = "JOBS_DEAD_AFTER";
+pub(crate) const STUCK_GRACE: &str = "JOBS_STUCK_GRACE";
+
+/// `timings` with what `JOBS_HEARTBEAT`, `JOBS_DEAD_AFTER` and
+/// `JOBS_STUCK_GRACE` set instead; a value that is no duration, or timings
+/// out of range, are an error naming the variable and its value.
+pub(crate) fn fleet_timings(timings: FleetTimings) -> Result<FleetTimings, Error> {
+    let read = |variable: &'static str, default: Duration| -> Result<(Duration, bool), Error> {
+        let Some(value) = std::env::var_os(variable) else {
+            return Ok((default, false));
+        };
+        let refuse = |value: String, reason: String| Error::InvalidFleetTimings {
+            setting: variable.to_owned(),
+            value,
+            reason,
+        };
+        let value = value.into_string().map_err(|value| {
+            refuse(
+                value.to_string_lossy().into_owned(),
+                "not valid UTF-8".to_owned(),
+            )
+        })?;
+        let duration = jobs_grammar::parse_duration(&value).map_err(|error| {
+            refuse(value.clone(), format!("{error} (for instance 5s or 500ms)"))
+        })?;
+        Ok((duration, true))
+    };
+    let (heartbeat, heartbeat_set) = read(HEARTBEAT, timings.heartbeat())?;
+    let (dead_after, dead_after_set) = read(DEAD_AFTER, timings.dead_after())?;
+    let (grace, grace_set) = read(STUCK_GRACE, timings.grace())?;
+    FleetTimings::new(heartbeat, dead_after, grace).map_err(|error| match error {
+        // The timing out of range, by the variable that set it.
+        Error::InvalidFleetTimings {
+            setting,
+            value,
+            reason,
+        } => {
+            let variable = match setting.as_str() {
+                "heartbeat" if heartbeat_set => HEARTBEAT,
+                "dead_after" if dead_after_set => DEAD_AFTER,
+                "grace" if grace_set => STUCK_GRACE,
+                _ => {
+                    return Error::InvalidFleetTimings {
+                        setting,
+                        value,
+                        reason,
+                    }
+                }
+            };
+            Error::InvalidFleetTimings {
+                setting: variable.to_owned(),
+                value,
+                reason,
+            }
+        }
+        other => other,
+    })
+}
 
 /// The store's URL from `JOBS_DATABASE_URL`, if set; an empty or
 /// non-Unicode value is an error naming the variable.

@@ -1,12 +1,15 @@
 //! What an instance does to keep in step with the others that share its
-//! store, every [`ROUND`]: it takes over the executions a dead instance
-//! left running and continues them here by their jobs' retry policy, and
+//! store, every heartbeat of its [`FleetTimings`]: it takes over the
+//! executions a dead instance left running, and those stuck past their
+//! timeout and grace, and continues them here by their jobs' retry policy;
 //! it follows the pauses and schedules set on other instances (they are in
-//! the jobs' schedule rows).
+//! the jobs' schedule rows). And more often, it fences itself: when its own
+//! heartbeat has not reached the store for the self-fence deadline, it
+//! aborts its runs before the others may take them over.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -16,49 +19,88 @@ use super::{lock, Inner, JobManager, JobSlot};
 use crate::engine::active::Fire;
 use crate::events;
 use crate::model::execution::{Cause, Execution};
+use crate::store::{FleetTimings, Rescue};
 use crate::{Error, Schedule};
-
-/// How often an instance looks for the executions of dead instances and
-/// for pauses and schedules set elsewhere: with the store's dead-after
-/// bound (20 s for PostgreSQL), a dead instance's execution is continued
-/// within about 25 s, and a pause on one instance holds on every one
-/// within about 5 s.
-pub(crate) const ROUND: Duration = Duration::from_secs(5);
 
 /// What a job's schedule row said at the previous round: its pause and
 /// its schedule override.
 type Seen = HashMap<String, (bool, Option<String>)>;
 
-/// Spawns the fleet task of `manager`'s jobs, until `stop` fires or the
-/// manager is dropped.
-pub(super) fn spawn(manager: Weak<Inner>, stop: CancellationToken) {
+/// How many fence checks a heartbeat has: an instance fences itself at
+/// most a quarter heartbeat after its deadline, well before the others
+/// take it for dead.
+const CHECKS_PER_HEARTBEAT: u32 = 4;
+
+/// Spawns the fleet task of `manager`'s jobs, with the store's `timings`,
+/// until `stop` fires or the manager is dropped.
+pub(super) fn spawn(manager: Weak<Inner>, timings: FleetTimings, stop: CancellationToken) {
     tokio::spawn(async move {
         let mut seen = None;
+        let mut fenced = false;
+        let mut checks = tokio::time::interval(timings.heartbeat() / CHECKS_PER_HEARTBEAT);
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut round = Instant::now() + timings.heartbeat();
         loop {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(ROUND) => {}
+                _ = checks.tick() => {}
             }
             let Some(inner) = manager.upgrade() else {
                 return;
             };
             let manager = JobManager { inner };
-            manager.rescue().await;
+            fenced = manager.fence(timings, fenced);
+            if Instant::now() < round || fenced {
+                continue;
+            }
+            round = Instant::now() + timings.heartbeat();
+            manager.rescue(timings.grace()).await;
             manager.follow(&mut seen).await;
         }
     });
 }
 
 impl JobManager {
+    /// Fences this instance if its heartbeat is older than its self-fence
+    /// deadline: aborts the runs in flight of every started job, once
+    /// (`fenced` says whether it is fenced already); returns whether it is
+    /// fenced now. New fires wait for the store anyway: their claims fail
+    /// while it is out of reach.
+    fn fence(&self, timings: FleetTimings, fenced: bool) -> bool {
+        let age = self.store().heartbeat_age().unwrap_or(Duration::ZERO);
+        let deadline = timings.self_fence();
+        match (fenced, age > deadline) {
+            (false, true) => {
+                let slots: Vec<Arc<JobSlot>> = lock(&self.inner.registry).slots.clone();
+                let runs = slots.iter().map(|slot| slot.fence_runs()).sum();
+                events::instance_fenced(age, deadline, runs);
+                true
+            }
+            (true, false) => {
+                events::instance_unfenced();
+                false
+            }
+            (fenced, _) => fenced,
+        }
+    }
+
     /// One round: asks the store for the executions of this manager's
-    /// started jobs that dead instances left, and continues each.
-    async fn rescue(&self) {
-        let jobs: Vec<String> = lock(&self.inner.registry)
+    /// started jobs that dead instances left, or that are stuck on any
+    /// instance (running `grace` past their job's timeout), and continues
+    /// each.
+    async fn rescue(&self, grace: Duration) {
+        let jobs: Vec<Rescue> = lock(&self.inner.registry)
             .slots
             .iter()
             .filter(|slot| slot.is_started())
-            .map(|slot| slot.name.to_string())
+            .map(|slot| {
+                let rescue = Rescue::new(slot.name.to_string());
+                match slot.spec.timeout_duration() {
+                    Some(timeout) => rescue.stuck_after(timeout.saturating_add(grace)),
+                    None => rescue,
+                }
+            })
             .collect();
         if jobs.is_empty() {
             return;

@@ -34,7 +34,7 @@ use crate::model::execution::truncate_millis;
 use crate::model::names;
 use crate::model::spec::{Location, Overlap};
 use crate::observe::stats::StatsCell;
-use crate::store::Store;
+use crate::store::{FleetTimings, Store};
 use crate::{events, Error, Job, JobSpec, JobStats, Schedule};
 use persist::Resume;
 
@@ -106,6 +106,8 @@ struct Settings {
     /// This process's name in the store's records, read the first time it
     /// is needed.
     instance: Option<Arc<str>>,
+    /// The fleet's timings for the stores [`JobManager::connect`] opens.
+    fleet_timings: FleetTimings,
 }
 
 #[derive(Default)]
@@ -286,7 +288,11 @@ impl JobManager {
     /// ordered by priority and then by fire time. Set it before the first
     /// start.
     pub fn set_available_slots(&self, slots: u32) {
-        lock(&self.inner.settings).available_slots = Some(slots);
+        let mut settings = lock(&self.inner.settings);
+        settings.available_slots = Some(slots);
+        if let Some(store) = &settings.store {
+            store.set_slots(Some(slots));
+        }
     }
 
     /// The available slots, if limited.
@@ -327,9 +333,10 @@ impl JobManager {
     /// (the default keeps nothing): the pruner, which keeps each
     /// registered job's ended executions within its retention (`keep`,
     /// `keep_last`), every [`PRUNE_INTERVAL`]; and, with a store several
-    /// instances share, the fleet task, which every [`fleet::ROUND`]
-    /// continues the executions of dead instances and follows the pauses
-    /// and schedules other instances set.
+    /// instances share, the fleet task, which every heartbeat continues the
+    /// executions of dead and stuck instances and follows the pauses and
+    /// schedules other instances set, and fences this instance when it
+    /// loses the store.
     fn start_background(&self, registry: &Registry, settings: &RunSettings) {
         let mut background = lock(&self.inner.background);
         if background.is_some() || !lock(&self.inner.settings).store_set {
@@ -349,7 +356,9 @@ impl JobManager {
             stop.clone(),
         ));
         if settings.claims {
-            fleet::spawn(Arc::downgrade(&self.inner), stop.clone());
+            if let Some(timings) = settings.store.timings() {
+                fleet::spawn(Arc::downgrade(&self.inner), timings, stop.clone());
+            }
         }
         *background = Some(stop);
     }
@@ -978,6 +987,17 @@ impl JobSlot {
         if let Some(running) = &*lock(&self.running) {
             running.started.abort_runs();
         }
+    }
+
+    /// Aborts the job's runs in flight because this instance fenced itself,
+    /// and returns how many; the job goes on.
+    fn fence_runs(&self) -> usize {
+        let running = lock(&self.running);
+        let Some(running) = &*running else {
+            return 0;
+        };
+        self.set_abort_cause(AbortCause::Fenced);
+        running.started.abort_current_runs()
     }
 
     /// Waits for the job's runs until `deadline`, aborts them past that, and

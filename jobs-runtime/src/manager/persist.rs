@@ -22,7 +22,7 @@ use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::scheduler::Timing;
 use crate::model::execution::{truncate_millis, Cause, Execution, ExecutionFilter, ExecutionId};
 use crate::model::resume::{self, Grid, Known};
-use crate::store::{Change, Instance, NullStore, Recorder, ScheduleRow, Store};
+use crate::store::{Change, FleetTimings, Instance, NullStore, Recorder, ScheduleRow, Store};
 use crate::{events, Error, Schedule};
 
 impl JobManager {
@@ -50,10 +50,60 @@ impl JobManager {
     }
 
     /// Opens the store `url` names (see [`store::open`](crate::store::open):
-    /// `sqlite://jobs.db`, `memory:`) and [sets](Self::set_store) it.
+    /// `sqlite://jobs.db`, `postgres://host/database`, `memory:`) and
+    /// [sets](Self::set_store) it. A store several instances share takes
+    /// the [fleet timings](Self::set_fleet_timings), each of which
+    /// `JOBS_HEARTBEAT`, `JOBS_DEAD_AFTER` and `JOBS_STUCK_GRACE` override
+    /// (`5s`, `20s`, `1m`); a value there that is no duration, or is out of
+    /// range, is an error naming the variable.
     pub async fn connect(&self, url: &str) -> Result<(), Error> {
-        let store = crate::store::open(url).await?;
+        let timings = lock(&self.inner.settings).fleet_timings;
+        let timings = super::env::fleet_timings(timings)?;
+        let store = crate::store::open_with(url, timings).await?;
         self.set_store_arc(store).await
+    }
+
+    /// How the instances that share a store [`connect`](Self::connect)
+    /// opens watch each other: heartbeat, dead-after bound and stuck grace
+    /// (see [`FleetTimings`]). Call it before `connect`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobs_runtime::{store::FleetTimings, JobManager};
+    ///
+    /// let manager = JobManager::new();
+    /// let timings = FleetTimings::new(
+    ///     Duration::from_secs(1),
+    ///     Duration::from_secs(5),
+    ///     Duration::from_secs(30),
+    /// )?;
+    /// manager.set_fleet_timings(timings);
+    /// assert_eq!(manager.fleet_timings(), timings);
+    /// # Ok::<(), jobs_runtime::Error>(())
+    /// ```
+    pub fn set_fleet_timings(&self, timings: FleetTimings) {
+        lock(&self.inner.settings).fleet_timings = timings;
+    }
+
+    /// The fleet timings in effect: the store's if it is shared, or else
+    /// those [`connect`](Self::connect) would give it.
+    pub fn fleet_timings(&self) -> FleetTimings {
+        let settings = lock(&self.inner.settings);
+        let store = settings.store.as_ref().and_then(|store| store.timings());
+        store.unwrap_or(settings.fleet_timings)
+    }
+
+    /// How far this process's wall clock is ahead of the database's, in
+    /// milliseconds (negative: behind), as its latest heartbeat measured
+    /// it; `None` without a store several instances share, or before its
+    /// first heartbeat. Fire instants and leases are judged by the
+    /// database's clock, so an offset only moves the times recorded.
+    pub fn clock_offset_ms(&self) -> Option<i64> {
+        let settings = lock(&self.inner.settings);
+        settings
+            .store
+            .as_ref()
+            .and_then(|store| store.clock_offset_ms())
     }
 
     async fn set_store_arc(&self, store: Arc<dyn Store>) -> Result<(), Error> {
@@ -63,8 +113,12 @@ impl JobManager {
                 name: started.name.to_string(),
             });
         }
-        let clock = lock(&self.inner.settings).clock;
+        let (clock, available) = {
+            let settings = lock(&self.inner.settings);
+            (settings.clock, settings.available_slots)
+        };
         let now = clock.now();
+        store.set_slots(available);
         let recovered = store.recover(now, &self.instance()).await?;
         // The recurring jobs the store has not met are registered, anchored
         // at a time the store can keep exactly; a row another process

@@ -10,6 +10,9 @@ pub(crate) enum AbortCause {
     AbortAll,
     /// A second shutdown signal, this one, came during the grace period.
     Signal(&'static str),
+    /// This instance could not reach the store it shares with others for
+    /// its self-fence deadline: the others may take its executions over.
+    Fenced,
 }
 
 /// The names a shutdown signal can have, in the order [`AbortCause`] numbers
@@ -22,10 +25,11 @@ impl AbortCause {
         match self {
             AbortCause::GracePeriod => 0,
             AbortCause::AbortAll => 1,
+            AbortCause::Fenced => 2,
             AbortCause::Signal(signal) => {
                 let index = SIGNALS.iter().position(|name| *name == signal);
                 // An unknown name is kept as the first signal's.
-                2 + index.unwrap_or(0) as u8
+                3 + index.unwrap_or(0) as u8
             }
         }
     }
@@ -35,7 +39,8 @@ impl AbortCause {
         match byte {
             0 => AbortCause::GracePeriod,
             1 => AbortCause::AbortAll,
-            n => AbortCause::Signal(SIGNALS[usize::from(n - 2).min(SIGNALS.len() - 1)]),
+            2 => AbortCause::Fenced,
+            n => AbortCause::Signal(SIGNALS[usize::from(n - 3).min(SIGNALS.len() - 1)]),
         }
     }
 
@@ -49,6 +54,7 @@ impl AbortCause {
             AbortCause::Signal(signal) => format!(
                 "aborted: a second shutdown signal ({signal}) arrived during the grace period"
             ),
+            AbortCause::Fenced => "aborted: this instance could not reach the job store for its self-fence deadline, so the other instances may take the execution over".to_owned(),
         }
     }
 }
@@ -62,6 +68,7 @@ mod tests {
         for cause in [
             AbortCause::GracePeriod,
             AbortCause::AbortAll,
+            AbortCause::Fenced,
             AbortCause::Signal("SIGINT"),
             AbortCause::Signal("SIGTERM"),
             AbortCause::Signal("ctrl-c"),

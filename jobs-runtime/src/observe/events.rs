@@ -365,6 +365,47 @@ pub(crate) fn store_fleet_failed(reading: &'static str, error: &crate::store::St
     );
 }
 
+/// This process's wall clock is `offset_ms` milliseconds ahead of the
+/// database's at `url` (negative: behind), more than a second: fires stay
+/// on the database's time, but its records' times are off by as much.
+#[cfg(feature = "postgres")]
+pub(crate) fn clock_offset_large(url: &str, offset_ms: i64) {
+    tracing::warn!(
+        target: TARGET,
+        operation = "instance_clock_offset",
+        url,
+        offset_ms,
+        "this process's clock is far from the database's; scheduled fires wait for the database's time"
+    );
+}
+
+/// This instance could not write its heartbeat for `age` (its self-fence
+/// deadline is `deadline`): it aborted its `runs` runs in flight, before
+/// the other instances may take its executions over.
+pub(crate) fn instance_fenced(
+    age: std::time::Duration,
+    deadline: std::time::Duration,
+    runs: usize,
+) {
+    tracing::error!(
+        target: TARGET,
+        operation = "instance_fenced",
+        heartbeat_age_ms = age.as_millis() as u64,
+        self_fence_ms = deadline.as_millis() as u64,
+        runs,
+        "this instance lost the job store for its self-fence deadline and aborted its runs; the other instances may take them over"
+    );
+}
+
+/// This instance writes its heartbeat again after it fenced itself.
+pub(crate) fn instance_unfenced() {
+    tracing::info!(
+        target: TARGET,
+        operation = "instance_unfenced",
+        "this instance reaches the job store again and claims fires again"
+    );
+}
+
 pub(crate) fn store_failed(error: &crate::store::StoreError) {
     tracing::error!(
         target: TARGET,

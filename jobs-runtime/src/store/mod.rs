@@ -51,6 +51,7 @@ mod null;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod timings;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -67,6 +68,7 @@ pub(crate) use null::NullStore;
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+pub use timings::FleetTimings;
 
 /// Opens the store a database URL names:
 ///
@@ -84,6 +86,14 @@ pub use sqlite::SqliteStore;
 /// # }
 /// ```
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, FleetTimings::default()).await
+}
+
+/// [`open`], with the fleet's `timings` for a store several instances
+/// share (PostgreSQL); the other stores have no use for them.
+pub async fn open_with(url: &str, timings: FleetTimings) -> Result<Arc<dyn Store>, StoreError> {
+    #[cfg(not(feature = "postgres"))]
+    let _ = timings;
     let shown = redact(url);
     let scheme = url.split_once(':').map(|(scheme, _)| scheme);
     match scheme {
@@ -100,7 +110,9 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
                     .to_owned(),
         }),
         #[cfg(feature = "postgres")]
-        Some("postgres" | "postgresql") => Ok(Arc::new(PostgresStore::open(url).await?)),
+        Some("postgres" | "postgresql") => {
+            Ok(Arc::new(PostgresStore::open_with(url, timings).await?))
+        }
         #[cfg(not(feature = "postgres"))]
         Some("postgres" | "postgresql") => Err(StoreError::InvalidUrl {
             url: shown,
@@ -170,21 +182,55 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes over the executions of instances that are no longer alive,
     /// while `instance` runs: marks `abandoned` at `now` the executions of
-    /// `jobs` that a dead instance left `running` or `retrying` (never
-    /// `instance`'s own, nor a live instance's), their running attempts
-    /// ended [`Outcome::Abandoned`](crate::execution::Outcome::Abandoned),
-    /// and returns them, each to one caller however many instances ask at
-    /// once, so that the caller continues them by their jobs' retry
-    /// policy. The default, for a store of one process, finds none: a dead
-    /// process's executions are recovered when it starts again.
+    /// `jobs` that a dead instance left `pending`, `running` or `retrying`
+    /// (never `instance`'s own, nor a live instance's), and those whose
+    /// running attempt started longer ago than its job's
+    /// [`stuck_after`](Rescue::stuck_after) on another instance, alive or
+    /// not (by the store's clock); their running
+    /// attempts end
+    /// [`Outcome::Abandoned`](crate::execution::Outcome::Abandoned). Returns
+    /// them, each to one caller however many instances ask at once, so that
+    /// the caller continues them by their jobs' retry policy; a late result
+    /// of an abandoned execution is discarded. The default, for a store of
+    /// one process, finds none: a dead process's executions are recovered
+    /// when it starts again.
     fn rescue<'a>(
         &'a self,
         now: SystemTime,
         instance: &'a str,
-        jobs: &'a [String],
+        jobs: &'a [Rescue],
     ) -> StoreFuture<'a, Vec<Execution>> {
         let _ = (now, instance, jobs);
         Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// How the instances that share this store watch each other; `None`
+    /// for a store of one process.
+    fn timings(&self) -> Option<FleetTimings> {
+        None
+    }
+
+    /// How long ago the store last took this process's heartbeat (measured
+    /// from when it was sent); `None` for a store of one process, or before
+    /// the first. An instance whose heartbeat is older than its
+    /// [self-fence](FleetTimings::self_fence) aborts its runs.
+    fn heartbeat_age(&self) -> Option<Duration> {
+        None
+    }
+
+    /// How far this process's wall clock is ahead of the store's, in
+    /// milliseconds (negative: behind), as its latest heartbeat measured
+    /// it; `None` for a store of one process, or before the first.
+    fn clock_offset_ms(&self) -> Option<i64> {
+        None
+    }
+
+    /// The slots this process offers (see
+    /// [`JobManager::set_available_slots`](crate::JobManager::set_available_slots);
+    /// `None`: unlimited), shown with it in [`instances`](Store::instances).
+    /// The default keeps nothing.
+    fn set_slots(&self, slots: Option<u32>) {
+        let _ = slots;
     }
 
     /// A new execution id, unique in this store across restarts and greater
@@ -280,9 +326,25 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         &'a self,
         now: SystemTime,
         instance: &'a str,
-        jobs: &'a [String],
+        jobs: &'a [Rescue],
     ) -> StoreFuture<'a, Vec<Execution>> {
         (**self).rescue(now, instance, jobs)
+    }
+
+    fn timings(&self) -> Option<FleetTimings> {
+        (**self).timings()
+    }
+
+    fn heartbeat_age(&self) -> Option<Duration> {
+        (**self).heartbeat_age()
+    }
+
+    fn clock_offset_ms(&self) -> Option<i64> {
+        (**self).clock_offset_ms()
+    }
+
+    fn set_slots(&self, slots: Option<u32>) {
+        (**self).set_slots(slots);
     }
 
     fn next_id(&self) -> ExecutionId {
@@ -449,6 +511,38 @@ pub struct Instance {
     /// the executions of an instance that is not are taken over by the
     /// others.
     pub alive: bool,
+    /// The slots it offers; `None`: unlimited.
+    pub slots: Option<u32>,
+    /// How far its wall clock was ahead of the database's at its latest
+    /// heartbeat, in milliseconds (negative: behind).
+    pub clock_offset_ms: Option<i64>,
+}
+
+/// A job whose executions [`Store::rescue`] takes over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rescue {
+    /// The job's name.
+    pub job: String,
+    /// How long an attempt of the job may run before it is stuck: its
+    /// timeout plus the fleet's [grace](FleetTimings::grace); `None` for a
+    /// job without a timeout, which is never stuck.
+    pub stuck_after: Option<Duration>,
+}
+
+impl Rescue {
+    /// The executions of `job` that dead instances left; none is stuck.
+    pub fn new(job: impl Into<String>) -> Self {
+        Rescue {
+            job: job.into(),
+            stuck_after: None,
+        }
+    }
+
+    /// Those too whose running attempt started longer than `after` ago.
+    pub fn stuck_after(mut self, after: Duration) -> Self {
+        self.stuck_after = Some(after);
+        self
+    }
 }
 
 /// What [`Store::recover`] found.

@@ -13,7 +13,7 @@ use jobs_runtime::execution::{
     Attempt, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
 };
 use jobs_runtime::store::{
-    Change, Claim, Claimed, JobTotals, MemoryStore, NewExecution, PostgresStore, Recorder,
+    Change, Claim, Claimed, JobTotals, MemoryStore, NewExecution, PostgresStore, Recorder, Rescue,
     ScheduleRow, SqliteStore, Store,
 };
 use jobs_test_postgres::Database;
@@ -684,7 +684,7 @@ async fn each_fire_is_claimed_once(mut harness: impl Harness) {
 async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: impl Harness) {
     let store = harness.open().await;
     store.recover(at(T), "host-1").await.unwrap();
-    let jobs = ["long".to_owned()];
+    let jobs = [Rescue::new("long")];
     // An instance that never registered: it has no heartbeat, as a dead one.
     let ghost = store.recorder("long", "ghost");
     let id = store.next_id();
@@ -837,12 +837,96 @@ async fn claims_give_lease_tokens_and_hold_limits(mut harness: impl Harness) {
     let orphan = store.next_id();
     assert!(won(&*ghost, orphan, at(T + 4_000)).await);
     let rescued = store
-        .rescue(at(T + 60_000), "host-1", &["orphan".to_owned()])
+        .rescue(at(T + 60_000), "host-1", &[Rescue::new("orphan")])
         .await
         .unwrap();
     let ids: Vec<ExecutionId> = rescued.iter().map(|e| e.id).collect();
     assert_eq!(ids, [orphan]);
     assert_eq!(rescued[0].state, ExecutionState::Abandoned);
+}
+
+/// In a store that processes share, an attempt that has run longer than
+/// its job's `stuck_after` on a live instance is rescued by another, as a
+/// dead instance's would be; one that has not, or of a job without it, or
+/// on the asking instance itself, is left. The instances show the slots
+/// they offer.
+async fn a_stuck_execution_is_rescued_from_a_live_instance(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.set_slots(Some(4));
+    store.recover(at(T), "host-1").await.unwrap();
+    if !store.shared() {
+        let stuck = [Rescue::new("stuck").stuck_after(Duration::ZERO)];
+        assert!(store
+            .rescue(at(T), "host-1", &stuck)
+            .await
+            .unwrap()
+            .is_empty());
+        return;
+    }
+    let other = harness.open().await;
+    other.recover(at(T), "host-2").await.unwrap();
+    let instances = store.instances().await.unwrap();
+    let slots: Vec<(&str, Option<u32>)> = instances
+        .iter()
+        .map(|instance| (instance.id.as_str(), instance.slots))
+        .collect();
+    assert_eq!(slots, [("host-1", Some(4)), ("host-2", None)]);
+    assert!(instances.iter().all(|instance| instance.alive));
+    // Running on the live host-2: one since long ago, one since now.
+    let running = |job: &str, started_at: SystemTime| {
+        let recorder = other.recorder(job, "host-2");
+        let id = other.next_id();
+        async move {
+            assert!(won(&*recorder, id, started_at).await);
+            recorder.record(Change::Started(NewExecution {
+                id,
+                fire_at: started_at,
+                cause: Cause::Schedule,
+                started_at: Some(started_at),
+            }));
+            id
+        }
+    };
+    let old = running("stuck", at(T + 1_000)).await;
+    let new = running("busy", SystemTime::now()).await;
+    let mine = store.recorder("mine", "host-1");
+    let own = store.next_id();
+    assert!(won(&*mine, own, at(T + 2_000)).await);
+    mine.record(Change::Started(NewExecution {
+        id: own,
+        fire_at: at(T + 2_000),
+        cause: Cause::Schedule,
+        started_at: Some(at(T + 2_000)),
+    }));
+    other.flush().await.unwrap();
+    store.flush().await.unwrap();
+    let hour = Duration::from_secs(3_600);
+    let without = [
+        Rescue::new("stuck"),
+        Rescue::new("busy"),
+        Rescue::new("mine"),
+    ];
+    assert!(store
+        .rescue(at(T), "host-1", &without)
+        .await
+        .unwrap()
+        .is_empty());
+    let with = [
+        Rescue::new("stuck").stuck_after(hour),
+        Rescue::new("busy").stuck_after(hour),
+        Rescue::new("mine").stuck_after(hour),
+    ];
+    let rescued = store.rescue(at(T), "host-1", &with).await.unwrap();
+    let ids: Vec<ExecutionId> = rescued.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [old]);
+    assert_eq!(rescued[0].attempts[0].outcome, Some(Outcome::Abandoned));
+    assert!(store
+        .rescue(at(T), "host-1", &with)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(get(&*store, new).await.state, ExecutionState::Running);
+    assert_eq!(get(&*store, own).await.state, ExecutionState::Running);
 }
 
 async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl Harness) {
@@ -1218,6 +1302,7 @@ suite!(
     each_fire_is_claimed_once,
     claims_give_lease_tokens_and_hold_limits,
     a_dead_instances_executions_are_rescued_once_and_fenced,
+    a_stuck_execution_is_rescued_from_a_live_instance,
     a_rows_last_fire_and_last_success_only_move_forward,
     last_completion_is_the_latest_success_and_outlives_pruning,
     totals_add_up_every_ended_execution_and_outlive_pruning,

@@ -56,10 +56,11 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Connection;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::{
-    Change, Claim, Claimed, Instance, JobTotals, Recorder, Recovered, ScheduleRow, Store,
-    StoreError, StoreFuture,
+    Change, Claim, Claimed, FleetTimings, Instance, JobTotals, Recorder, Recovered, Rescue,
+    ScheduleRow, Store, StoreError, StoreFuture,
 };
 use crate::execution::{Execution, ExecutionFilter, ExecutionId, Retention};
 use claims::Pending;
@@ -73,12 +74,8 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_schema.sql")];
 /// to `(b + 1) · 2^32 - 1`.
 const BLOCK: i64 = 1 << 32;
 
-/// How often each instance's heartbeat is written.
-pub(super) const HEARTBEAT: Duration = Duration::from_secs(5);
-
-/// An instance without a heartbeat for this long is no longer alive: the
-/// other instances take over the executions it left running.
-pub(super) const DEAD_AFTER: Duration = Duration::from_secs(20);
+/// A clock offset from the database's past which it is logged.
+const LARGE_OFFSET_MS: i64 = 1_000;
 
 /// How many connections the pool opens at most.
 const CONNECTIONS: u32 = 8;
@@ -107,6 +104,20 @@ pub struct PostgresStore {
     /// The instances this handle recovered as, whose heartbeats it writes.
     instances: Arc<Mutex<BTreeSet<String>>>,
     heartbeat: tokio::task::JoinHandle<()>,
+    beat: Arc<Beat>,
+    timings: FleetTimings,
+}
+
+/// What the heartbeats tell, and what they write.
+#[derive(Default)]
+struct Beat {
+    /// When the latest heartbeat the database took was sent.
+    taken: Mutex<Option<Instant>>,
+    /// How far this process's clock is ahead of the database's, in
+    /// milliseconds, once measured.
+    offset_ms: Mutex<Option<i64>>,
+    /// The slots this process offers.
+    slots: Mutex<Option<u32>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -125,6 +136,13 @@ impl PostgresStore {
     /// a refused login, a missing database, or a schema newer than this
     /// program knows.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, FleetTimings::default()).await
+    }
+
+    /// [`open`](Self::open), with the fleet's `timings` rather than the
+    /// defaults: how often this process writes its heartbeat, and when it
+    /// takes another for dead.
+    pub async fn open_with(url: &str, timings: FleetTimings) -> Result<Self, StoreError> {
         let shown: Arc<str> = Arc::from(super::redact(url));
         let options = PgConnectOptions::from_str(url).map_err(|error| StoreError::InvalidUrl {
             url: shown.to_string(),
@@ -156,7 +174,14 @@ impl PostgresStore {
         let (claimer, claims) = mpsc::unbounded_channel();
         tokio::spawn(claims::run(Arc::clone(&shown), pool.clone(), claims));
         let instances = Arc::new(Mutex::new(BTreeSet::new()));
-        let heartbeat = tokio::spawn(heartbeats(pool.clone(), Arc::clone(&instances)));
+        let beat = Arc::new(Beat::default());
+        let heartbeat = tokio::spawn(heartbeats(
+            Arc::clone(&shown),
+            pool.clone(),
+            Arc::clone(&instances),
+            Arc::clone(&beat),
+            timings.heartbeat(),
+        ));
         Ok(PostgresStore {
             url: shown,
             pool,
@@ -169,6 +194,8 @@ impl PostgresStore {
             })),
             instances,
             heartbeat,
+            beat,
+            timings,
         })
     }
 
@@ -310,22 +337,54 @@ async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
 }
 
 /// Writes the heartbeat of every instance in `instances`, every
-/// [`HEARTBEAT`], until the store is dropped.
-async fn heartbeats(pool: PgPool, instances: Arc<Mutex<BTreeSet<String>>>) {
-    let mut ticks = tokio::time::interval(HEARTBEAT);
+/// `interval`, until the store is dropped, with the slots offered and the
+/// clock offset measured by the heartbeat before; notes in `beat` when the
+/// database took it and how far this process's clock is from the
+/// database's (from the midpoint of the round trip).
+async fn heartbeats(
+    url: Arc<str>,
+    pool: PgPool,
+    instances: Arc<Mutex<BTreeSet<String>>>,
+    beat: Arc<Beat>,
+    interval: Duration,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let names: Vec<String> = lock(&instances).iter().cloned().collect();
         if names.is_empty() {
             continue;
         }
-        if let Err(error) =
-            sqlx::query("UPDATE jobs_instances SET heartbeat_at = now() WHERE id = ANY($1)")
-                .bind(&names)
-                .execute(&pool)
-                .await
-        {
-            tracing::warn!(%error, "job store: an instance's heartbeat could not be written");
+        let (sent, wall) = (Instant::now(), SystemTime::now());
+        let slots = lock(&beat.slots).map(|slots| i32::try_from(slots).unwrap_or(i32::MAX));
+        let offset = *lock(&beat.offset_ms);
+        let answer: Result<i64, sqlx::Error> = sqlx::query_scalar(
+            "WITH beat AS (
+                 UPDATE jobs_instances SET heartbeat_at = now(), slots = $2, clock_offset_ms = $3
+                 WHERE id = ANY($1) RETURNING id)
+             SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+             FROM (SELECT count(*) FROM beat) AS written",
+        )
+        .bind(&names)
+        .bind(slots)
+        .bind(offset)
+        .fetch_one(&pool)
+        .await;
+        match answer {
+            Ok(database_ms) => {
+                *lock(&beat.taken) = Some(sent);
+                let midpoint = wall + sent.elapsed() / 2;
+                let offset = crate::execution::to_millis(midpoint) - database_ms;
+                let before = lock(&beat.offset_ms).replace(offset);
+                let large = |offset: Option<i64>| offset.is_some_and(|o| o.abs() > LARGE_OFFSET_MS);
+                if large(Some(offset)) && !large(before) {
+                    crate::events::clock_offset_large(&url, offset);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(url = %url, %error, "job store: an instance's heartbeat could not be written");
+            }
         }
     }
 }
@@ -378,22 +437,30 @@ impl Store for PostgresStore {
     fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered> {
         Box::pin(async move {
             let failed = |error| failed(&self.url, "registering the instance", error);
+            let sent = Instant::now();
+            let slots =
+                lock(&self.beat.slots).map(|slots| i32::try_from(slots).unwrap_or(i32::MAX));
             sqlx::query(
-                "INSERT INTO jobs_instances (id, host, pid, version, started_at, heartbeat_at)
-                 VALUES ($1, $2, $3, $4, now(), now())
+                "INSERT INTO jobs_instances
+                     (id, host, pid, version, started_at, heartbeat_at, slots)
+                 VALUES ($1, $2, $3, $4, now(), now(), $5)
                  ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
-                     version = excluded.version, started_at = now(), heartbeat_at = now()",
+                     version = excluded.version, started_at = now(), heartbeat_at = now(),
+                     slots = excluded.slots, clock_offset_ms = NULL",
             )
             .bind(instance)
             .bind(host())
             .bind(i64::from(std::process::id()))
             .bind(env!("CARGO_PKG_VERSION"))
+            .bind(slots)
             .execute(&self.pool)
             .await
             .map_err(failed)?;
+            *lock(&self.beat.taken) = Some(sent);
             lock(&self.instances).insert(instance.to_owned());
-            let abandoned =
-                upkeep::abandon(&self.url, &self.pool, now, Whose::Start { instance }).await?;
+            let whose = Whose::Start { instance };
+            let dead_after = self.timings.dead_after();
+            let abandoned = upkeep::abandon(&self.url, &self.pool, now, whose, dead_after).await?;
             let schedules = read::schedules(&self.pool)
                 .await
                 .map_err(|error| self::failed(&self.url, "reading the schedule rows", error))?;
@@ -408,11 +475,28 @@ impl Store for PostgresStore {
         &'a self,
         now: SystemTime,
         instance: &'a str,
-        jobs: &'a [String],
+        jobs: &'a [Rescue],
     ) -> StoreFuture<'a, Vec<Execution>> {
         Box::pin(async move {
-            upkeep::abandon(&self.url, &self.pool, now, Whose::Dead { instance, jobs }).await
+            let whose = Whose::Dead { instance, jobs };
+            upkeep::abandon(&self.url, &self.pool, now, whose, self.timings.dead_after()).await
         })
+    }
+
+    fn timings(&self) -> Option<FleetTimings> {
+        Some(self.timings)
+    }
+
+    fn heartbeat_age(&self) -> Option<Duration> {
+        lock(&self.beat.taken).map(|sent| sent.elapsed())
+    }
+
+    fn clock_offset_ms(&self) -> Option<i64> {
+        *lock(&self.beat.offset_ms)
+    }
+
+    fn set_slots(&self, slots: Option<u32>) {
+        *lock(&self.beat.slots) = slots;
     }
 
     fn next_id(&self) -> ExecutionId {
@@ -471,7 +555,7 @@ impl Store for PostgresStore {
 
     fn instances(&self) -> StoreFuture<'_, Vec<Instance>> {
         Box::pin(async move {
-            read::instances(&self.pool)
+            read::instances(&self.pool, self.timings.dead_after())
                 .await
                 .map_err(|error| failed(&self.url, "reading the instances", error))
         })

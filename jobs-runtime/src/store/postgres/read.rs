@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, QueryBuilder, Row};
@@ -55,15 +55,19 @@ pub(super) async fn last_completed_at(
 }
 
 /// Every instance, by name, alive or not.
-pub(super) async fn instances(pool: &PgPool) -> Result<Vec<Instance>, sqlx::Error> {
+pub(super) async fn instances(
+    pool: &PgPool,
+    dead_after: Duration,
+) -> Result<Vec<Instance>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, host, pid, version,
                 (extract(epoch FROM started_at) * 1000)::bigint,
                 (extract(epoch FROM heartbeat_at) * 1000)::bigint,
-                heartbeat_at > now() - make_interval(secs => $1)
+                heartbeat_at > now() - make_interval(secs => $1),
+                slots, clock_offset_ms
          FROM jobs_instances ORDER BY id",
     )
-    .bind(super::DEAD_AFTER.as_secs_f64())
+    .bind(dead_after.as_secs_f64())
     .fetch_all(pool)
     .await?;
     rows.iter()
@@ -76,6 +80,10 @@ pub(super) async fn instances(pool: &PgPool) -> Result<Vec<Instance>, sqlx::Erro
                 started_at: from_millis(row.try_get(4)?),
                 heartbeat_at: from_millis(row.try_get(5)?),
                 alive: row.try_get(6)?,
+                slots: row
+                    .try_get::<Option<i32>, _>(7)?
+                    .and_then(|slots| u32::try_from(slots).ok()),
+                clock_offset_ms: row.try_get(8)?,
             })
         })
         .collect()

@@ -3,15 +3,15 @@
 //! rows, pruning.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use sqlx::PgPool;
 
 use super::writer::add_totals;
-use super::{failed, read, DEAD_AFTER};
+use super::{failed, read};
 use crate::execution::{to_millis, Outcome, Retention};
 use crate::store::batch::Totals;
-use crate::store::{ScheduleRow, StoreError};
+use crate::store::{Rescue, ScheduleRow, StoreError};
 
 /// The most executions one pruning statement removes.
 const PRUNE_BATCH: i64 = 500;
@@ -22,22 +22,25 @@ pub(super) enum Whose<'a> {
     /// every instance that is no longer alive.
     Start { instance: &'a str },
     /// While `instance` runs: those of `jobs` that instances no longer
-    /// alive left, skipping rows another instance is taking at that moment.
+    /// alive left, and those stuck on another instance, skipping rows
+    /// another instance is taking at that moment.
     Dead {
         instance: &'a str,
-        jobs: &'a [String],
+        jobs: &'a [Rescue],
     },
 }
 
 /// Marks `abandoned` at `now` the executions `whose` names that are left
 /// `pending` (claimed, never started), `running` or `retrying`, ends their
-/// running attempts `abandoned`, adds
-/// them to their jobs' totals, and returns them.
+/// running attempts `abandoned`, adds them to their jobs' totals, and
+/// returns them. An instance is alive while its heartbeat is younger than
+/// `dead_after`, by the database's clock.
 pub(super) async fn abandon(
     url: &str,
     pool: &PgPool,
     now: SystemTime,
     whose: Whose<'_>,
+    dead_after: Duration,
 ) -> Result<Vec<crate::execution::Execution>, StoreError> {
     let failed = |error| failed(url, "recovering abandoned executions", error);
     let now = to_millis(now);
@@ -52,18 +55,37 @@ pub(super) async fn abandon(
              ORDER BY id FOR UPDATE",
         )
         .bind(instance)
-        .bind(DEAD_AFTER.as_secs_f64()),
+        .bind(dead_after.as_secs_f64()),
+        // A stuck attempt is judged by the database's clock against its
+        // start by its instance's: the grace covers their skew.
         Whose::Dead { instance, jobs } => sqlx::query_scalar(
-            "SELECT id FROM jobs_executions
-             WHERE state IN ('pending', 'running', 'retrying') AND job = ANY($3)
-                 AND instance <> $1 AND instance NOT IN (
-                     SELECT id FROM jobs_instances
-                     WHERE heartbeat_at > now() - make_interval(secs => $2))
-             ORDER BY id FOR UPDATE SKIP LOCKED",
+            "SELECT e.id FROM jobs_executions e
+             JOIN unnest($3::text[], $4::bigint[]) AS r (job, stuck_ms) ON e.job = r.job
+             WHERE e.state IN ('pending', 'running', 'retrying') AND e.instance <> $1
+                 AND (e.instance NOT IN (
+                         SELECT id FROM jobs_instances
+                         WHERE heartbeat_at > now() - make_interval(secs => $2))
+                     OR (e.state = 'running' AND r.stuck_ms IS NOT NULL
+                         AND e.attempt_started_at
+                             < (extract(epoch FROM now()) * 1000)::bigint - r.stuck_ms))
+             ORDER BY e.id FOR UPDATE OF e SKIP LOCKED",
         )
         .bind(instance)
-        .bind(DEAD_AFTER.as_secs_f64())
-        .bind(jobs),
+        .bind(dead_after.as_secs_f64())
+        .bind(
+            jobs.iter()
+                .map(|rescue| rescue.job.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            jobs.iter()
+                .map(|rescue| {
+                    rescue
+                        .stuck_after
+                        .map(|after| i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
+                })
+                .collect::<Vec<_>>(),
+        ),
     };
     let ids: Vec<i64> = select.fetch_all(&mut *transaction).await.map_err(failed)?;
     if !ids.is_empty() {

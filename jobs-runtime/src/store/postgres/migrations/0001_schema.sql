@@ -23,7 +23,9 @@ CREATE UNIQUE INDEX jobs_executions_fire ON jobs_executions (job, fire_at)
     WHERE cause = 'schedule';
 CREATE INDEX jobs_executions_job ON jobs_executions (job, id);
 CREATE INDEX jobs_executions_fire_at ON jobs_executions (fire_at);
-CREATE INDEX jobs_executions_unfinished ON jobs_executions (state)
+-- The unfinished executions, which rescues look for and a claim with a
+-- limit counts, by job.
+CREATE INDEX jobs_executions_unfinished ON jobs_executions (job)
     WHERE state IN ('pending', 'running', 'retrying');
 
 CREATE TABLE jobs_attempts (
@@ -75,7 +77,11 @@ CREATE TABLE jobs_instances (
     pid          bigint      NOT NULL,
     version      text        NOT NULL,
     started_at   timestamptz NOT NULL,
-    heartbeat_at timestamptz NOT NULL
+    heartbeat_at timestamptz NOT NULL,
+    -- The slots it offers (NULL: unlimited), and how far its wall clock was
+    -- ahead of the database's at its latest heartbeat, in milliseconds.
+    slots           integer,
+    clock_offset_ms bigint
 );
 
 -- Each store handle takes a block of 2^32 execution ids: block b holds the
