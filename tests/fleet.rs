@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use jobs_runtime::execution::{Cause, ExecutionFilter, ExecutionState};
-use jobs_runtime::store::{PostgresStore, Store};
+use jobs_runtime::store::{FleetTimings, PostgresStore, Store};
 use jobs_runtime::{JobContext, JobManager, JobSpec, Overlap, Schedule};
-use jobs_test_postgres::Database;
+use jobs_test_postgres::{Database, Proxy};
 
 mod support;
 use support::job_fn;
@@ -363,4 +363,127 @@ async fn a_trigger_runs_once_in_the_fleet_and_a_downstream_job_once_per_upstream
         .iter()
         .all(|execution| execution.cause == Cause::Upstream
             && execution.state == ExecutionState::Succeeded));
+}
+
+/// Sets `at` to now when dropped: when a run's future is dropped.
+struct Dropped(Arc<Mutex<Option<std::time::Instant>>>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = Some(std::time::Instant::now());
+    }
+}
+
+/// Waits up to `bound` for `at` to be set, and returns it.
+async fn set_within(
+    at: &Mutex<Option<std::time::Instant>>,
+    bound: Duration,
+) -> Option<std::time::Instant> {
+    let deadline = std::time::Instant::now() + bound;
+    while std::time::Instant::now() < deadline {
+        if let Some(at) = *at.lock().unwrap() {
+            return Some(at);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_instance_fences_itself_before_another_takes_its_execution_over() {
+    let database = Database::create().await;
+    let proxy = Proxy::start(&database).await;
+    // Fenced 4 s after its last heartbeat, dead for the other after 5 s.
+    let timings = FleetTimings::new(
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let started: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
+    let aborted: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
+    let continued: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
+    // Its first attempt would run for a minute; a second one succeeds.
+    let register = |manager: &JobManager| {
+        let spec = JobSpec::every("long", Duration::from_secs(3_600))
+            .run_on_start(false)
+            .retries(1);
+        let (started, aborted, continued) = (
+            Arc::clone(&started),
+            Arc::clone(&aborted),
+            Arc::clone(&continued),
+        );
+        manager.register(job_fn(spec, move |ctx: JobContext| {
+            let (started, aborted, continued) = (
+                Arc::clone(&started),
+                Arc::clone(&aborted),
+                Arc::clone(&continued),
+            );
+            async move {
+                if ctx.attempt() > 1 {
+                    *continued.lock().unwrap() = Some(std::time::Instant::now());
+                    return Ok(());
+                }
+                let _dropped = Dropped(aborted);
+                *started.lock().unwrap() = Some(std::time::Instant::now());
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(())
+            }
+        }));
+    };
+    let mut managers = Vec::new();
+    for (name, url) in [("isolated", proxy.url()), ("other", database.url())] {
+        let manager = JobManager::new();
+        manager.set_instance(name).unwrap();
+        register(&manager);
+        let store = PostgresStore::open_with(url, timings).await.unwrap();
+        manager.set_store(store).await.unwrap();
+        manager.start_all().unwrap();
+        managers.push(manager);
+    }
+    managers[0].trigger("long").unwrap();
+    set_within(&started, Duration::from_secs(10))
+        .await
+        .expect("the first attempt starts on the isolated instance");
+    // Cut once its start is written.
+    let filter = || ExecutionFilter::new().job("long");
+    for _ in 0..100 {
+        let written = managers[1].executions(filter()).await.unwrap();
+        if written.iter().any(|e| e.state == ExecutionState::Running) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.cut();
+    let continued_at = set_within(&continued, Duration::from_secs(30))
+        .await
+        .expect("the other instance continues the execution");
+    let aborted_at = aborted
+        .lock()
+        .unwrap()
+        .expect("the isolated instance aborted its run");
+    assert!(
+        aborted_at < continued_at,
+        "the isolated instance fenced itself before the other took over"
+    );
+    proxy.restore();
+    for manager in &managers {
+        manager.stop_all().await;
+    }
+    let executions = managers[1]
+        .executions(ExecutionFilter::new().job("long").oldest_first())
+        .await
+        .unwrap();
+    let summary: Vec<(Cause, ExecutionState, &str)> = executions
+        .iter()
+        .map(|e| (e.cause, e.state, &*e.instance))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Cause::Trigger, ExecutionState::Abandoned, "isolated"),
+            (Cause::Recovery, ExecutionState::Succeeded, "other"),
+        ],
+        "the isolated instance's late result was discarded: {executions:#?}"
+    );
 }
