@@ -56,6 +56,15 @@ async fn three_instances_run_each_fire_once_on_one_grid() {
     assert!(instances
         .iter()
         .all(|i| i.alive && i.pid == std::process::id() && i.heartbeat_at >= i.started_at));
+    // Each measured its clock against the database's when it registered:
+    // the same clock here.
+    assert!(instances
+        .iter()
+        .all(|i| i.clock_offset_ms.is_some_and(|offset| offset.abs() < 1_000)));
+    for manager in &managers {
+        let offset = manager.clock_offset_ms().expect("an offset measured");
+        assert!(offset.abs() < 1_000, "{offset} ms");
+    }
     for manager in &managers {
         manager.stop_all().await;
     }

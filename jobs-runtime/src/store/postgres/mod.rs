@@ -337,10 +337,8 @@ async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
 }
 
 /// Writes the heartbeat of every instance in `instances`, every
-/// `interval`, until the store is dropped, with the slots offered and the
-/// clock offset measured by the heartbeat before; notes in `beat` when the
-/// database took it and how far this process's clock is from the
-/// database's (from the midpoint of the round trip).
+/// `interval`, until the store is dropped, with the slots offered and how
+/// far this process's clock is from the database's; notes both in `beat`.
 async fn heartbeats(
     url: Arc<str>,
     pool: PgPool,
@@ -356,35 +354,47 @@ async fn heartbeats(
         if names.is_empty() {
             continue;
         }
-        let (sent, wall) = (Instant::now(), SystemTime::now());
-        let slots = lock(&beat.slots).map(|slots| i32::try_from(slots).unwrap_or(i32::MAX));
-        let offset = *lock(&beat.offset_ms);
-        let answer: Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "WITH beat AS (
-                 UPDATE jobs_instances SET heartbeat_at = now(), slots = $2, clock_offset_ms = $3
-                 WHERE id = ANY($1) RETURNING id)
-             SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-             FROM (SELECT count(*) FROM beat) AS written",
+        let (sent, wall) = (
+            Instant::now(),
+            crate::execution::to_millis(SystemTime::now()),
+        );
+        let answer: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
+            "UPDATE jobs_instances SET heartbeat_at = now(), slots = $2,
+                 clock_offset_ms = $3 - (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+             WHERE id = ANY($1) RETURNING clock_offset_ms",
         )
         .bind(&names)
-        .bind(slots)
-        .bind(offset)
-        .fetch_one(&pool)
+        .bind(beat.slots())
+        .bind(wall)
+        .fetch_optional(&pool)
         .await;
         match answer {
-            Ok(database_ms) => {
-                *lock(&beat.taken) = Some(sent);
-                let midpoint = wall + sent.elapsed() / 2;
-                let offset = crate::execution::to_millis(midpoint) - database_ms;
-                let before = lock(&beat.offset_ms).replace(offset);
-                let large = |offset: Option<i64>| offset.is_some_and(|o| o.abs() > LARGE_OFFSET_MS);
-                if large(Some(offset)) && !large(before) {
-                    crate::events::clock_offset_large(&url, offset);
-                }
-            }
+            Ok(offset) => beat.took(&url, sent, offset),
             Err(error) => {
                 tracing::warn!(url = %url, %error, "job store: an instance's heartbeat could not be written");
             }
+        }
+    }
+}
+
+impl Beat {
+    /// The slots offered, as the database keeps them.
+    fn slots(&self) -> Option<i32> {
+        lock(&self.slots).map(|slots| i32::try_from(slots).unwrap_or(i32::MAX))
+    }
+
+    /// The database took the heartbeat `sent` then, and measured this
+    /// process's clock `offset_ms` ahead of its own (to within half a round
+    /// trip); an offset that becomes large is logged.
+    fn took(&self, url: &str, sent: Instant, offset_ms: Option<i64>) {
+        *lock(&self.taken) = Some(sent);
+        let Some(offset) = offset_ms else {
+            return;
+        };
+        let before = lock(&self.offset_ms).replace(offset);
+        let large = |offset: Option<i64>| offset.is_some_and(|o| o.abs() > LARGE_OFFSET_MS);
+        if large(Some(offset)) && !large(before) {
+            crate::events::clock_offset_large(url, offset);
         }
     }
 }
@@ -437,26 +447,30 @@ impl Store for PostgresStore {
     fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered> {
         Box::pin(async move {
             let failed = |error| failed(&self.url, "registering the instance", error);
-            let sent = Instant::now();
-            let slots =
-                lock(&self.beat.slots).map(|slots| i32::try_from(slots).unwrap_or(i32::MAX));
-            sqlx::query(
+            let (sent, wall) = (
+                Instant::now(),
+                crate::execution::to_millis(SystemTime::now()),
+            );
+            let offset: i64 = sqlx::query_scalar(
                 "INSERT INTO jobs_instances
-                     (id, host, pid, version, started_at, heartbeat_at, slots)
-                 VALUES ($1, $2, $3, $4, now(), now(), $5)
+                     (id, host, pid, version, started_at, heartbeat_at, slots, clock_offset_ms)
+                 VALUES ($1, $2, $3, $4, now(), now(), $5,
+                     $6 - (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
                  ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
                      version = excluded.version, started_at = now(), heartbeat_at = now(),
-                     slots = excluded.slots, clock_offset_ms = NULL",
+                     slots = excluded.slots, clock_offset_ms = excluded.clock_offset_ms
+                 RETURNING clock_offset_ms",
             )
             .bind(instance)
             .bind(host())
             .bind(i64::from(std::process::id()))
             .bind(env!("CARGO_PKG_VERSION"))
-            .bind(slots)
-            .execute(&self.pool)
+            .bind(self.beat.slots())
+            .bind(wall)
+            .fetch_one(&self.pool)
             .await
             .map_err(failed)?;
-            *lock(&self.beat.taken) = Some(sent);
+            self.beat.took(&self.url, sent, Some(offset));
             lock(&self.instances).insert(instance.to_owned());
             let whose = Whose::Start { instance };
             let dead_after = self.timings.dead_after();
