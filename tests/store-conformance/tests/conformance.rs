@@ -929,6 +929,43 @@ async fn a_stuck_execution_is_rescued_from_a_live_instance(mut harness: impl Har
     assert_eq!(get(&*store, own).await.state, ExecutionState::Running);
 }
 
+/// An execution that ended on an instance no longer counts against its
+/// job's limit there, at once: the next fire's claim wins without waiting
+/// for the end to be written.
+async fn an_ended_execution_frees_its_limit_at_once(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.recover(at(T), "host-1").await.unwrap();
+    let recorder = store.recorder("one-at-a-time", "host-1");
+    for fire in 0..20 {
+        let id = store.next_id();
+        let fire_at = at(T + fire * 1_000);
+        let answer = recorder
+            .claim(Claim {
+                id,
+                fire_at,
+                cause: Cause::Schedule,
+                limit: Some(1),
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(answer, Claimed::Won { .. }),
+            "fire {fire}: {answer:?}"
+        );
+        recorder.record(Change::Started(NewExecution {
+            id,
+            fire_at,
+            cause: Cause::Schedule,
+            started_at: Some(fire_at),
+        }));
+        recorder.record(Change::Finished {
+            id,
+            state: ExecutionState::Succeeded,
+            at: fire_at,
+        });
+    }
+}
+
 async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl Harness) {
     let row = ScheduleRow {
         job: "hourly".into(),
@@ -1303,6 +1340,7 @@ suite!(
     claims_give_lease_tokens_and_hold_limits,
     a_dead_instances_executions_are_rescued_once_and_fenced,
     a_stuck_execution_is_rescued_from_a_live_instance,
+    an_ended_execution_frees_its_limit_at_once,
     a_rows_last_fire_and_last_success_only_move_forward,
     last_completion_is_the_latest_success_and_outlives_pruning,
     totals_add_up_every_ended_execution_and_outlive_pruning,

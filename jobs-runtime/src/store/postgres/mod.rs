@@ -47,7 +47,7 @@ mod read;
 mod upkeep;
 mod writer;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -412,10 +412,24 @@ struct JobRecorder {
     url: Arc<str>,
     writer: mpsc::UnboundedSender<Message>,
     claimer: mpsc::UnboundedSender<Pending>,
+    /// The latest executions of the job that ended here, at most
+    /// [`RECENT`]: a claim with a limit does not count them as unfinished,
+    /// though the writer may not have written their ends yet.
+    recent: Mutex<VecDeque<i64>>,
 }
+
+/// How many of a job's latest ended executions its recorder keeps.
+const RECENT: usize = 64;
 
 impl Recorder for JobRecorder {
     fn record(&self, change: Change) {
+        if let Change::Finished { id, .. } = &change {
+            let mut recent = lock(&self.recent);
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(id.0);
+        }
         let message = Message::Change(Arc::clone(&self.source), change);
         if self.writer.send(message).is_err() {
             tracing::error!(url = %self.url, job = %self.source.job, "job store writer has stopped; a change was not recorded");
@@ -424,8 +438,13 @@ impl Recorder for JobRecorder {
 
     fn claim(&self, claim: Claim) -> StoreFuture<'static, Claimed> {
         let (reply, answer) = oneshot::channel();
+        let ended = match claim.limit {
+            Some(_) => lock(&self.recent).iter().copied().collect(),
+            None => Vec::new(),
+        };
         let pending = Pending {
             claim,
+            ended,
             source: Arc::clone(&self.source),
             reply,
         };
@@ -548,6 +567,7 @@ impl Store for PostgresStore {
             url: Arc::clone(&self.url),
             writer: self.writer.clone(),
             claimer: self.claimer.clone(),
+            recent: Mutex::default(),
         })
     }
 
