@@ -554,3 +554,75 @@ async fn fires_missed_while_the_fleet_was_down_go_through_the_missed_policy_once
         );
     }
 }
+
+/// Each run: the instance it ran on, and, once it ended, whether its token
+/// fired while it waited (for up to 20 s).
+type Runs = Arc<Mutex<Vec<(&'static str, Option<bool>)>>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_on_one_instance_cancels_the_run_on_another() {
+    let database = Database::create().await;
+    let timings = FleetTimings::new(
+        Duration::from_millis(200),
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let runs: Runs = Arc::default();
+    let mut managers = Vec::new();
+    for name in ["replace-a", "replace-b"] {
+        let manager = JobManager::new();
+        manager.set_instance(name).unwrap();
+        let runs = Arc::clone(&runs);
+        let spec = JobSpec::every("latest", Duration::from_secs(3_600))
+            .run_on_start(false)
+            .overlap(Overlap::Replace);
+        manager.register(job_fn(spec, move |ctx: JobContext| {
+            let runs = Arc::clone(&runs);
+            async move {
+                let at = {
+                    let mut runs = runs.lock().unwrap();
+                    runs.push((name, None));
+                    runs.len() - 1
+                };
+                let token = ctx.cancellation_token().clone();
+                let cancelled = tokio::time::timeout(Duration::from_secs(20), token.cancelled())
+                    .await
+                    .is_ok();
+                runs.lock().unwrap()[at].1 = Some(cancelled);
+                Ok(())
+            }
+        }));
+        let store = PostgresStore::open_with(database.url(), timings)
+            .await
+            .unwrap();
+        manager.set_store(store).await.unwrap();
+        manager.start_all().unwrap();
+        managers.push(manager);
+    }
+    let runs_now = || runs.lock().unwrap().clone();
+    managers[0].trigger("latest").unwrap();
+    for _ in 0..100 {
+        if !runs_now().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(runs_now(), [("replace-a", None)]);
+    managers[1].trigger("latest").unwrap();
+    // Cancelled within a few heartbeats of the other's claim.
+    for _ in 0..100 {
+        if runs_now().first().is_some_and(|run| run.1.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        runs_now(),
+        [("replace-a", Some(true)), ("replace-b", None)],
+        "the run on replace-a was replaced by the one on replace-b"
+    );
+    for manager in &managers {
+        manager.stop_all().await;
+    }
+}

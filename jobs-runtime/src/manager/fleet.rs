@@ -2,6 +2,7 @@
 //! store, every heartbeat of its [`FleetTimings`]: it takes over the
 //! executions a dead instance left running, and those stuck past their
 //! timeout and grace, and continues them here by their jobs' retry policy;
+//! it cancels its runs that newer executions claimed elsewhere replace;
 //! it follows the pauses and schedules set on other instances (they are in
 //! the jobs' schedule rows). And more often, it fences itself: when its own
 //! heartbeat has not reached the store for the self-fence deadline, it
@@ -56,6 +57,7 @@ pub(super) fn spawn(manager: Weak<Inner>, timings: FleetTimings, stop: Cancellat
             }
             round = Instant::now() + timings.heartbeat();
             manager.rescue(timings.grace()).await;
+            manager.cancel_replaced().await;
             manager.follow(&mut seen).await;
         }
     });
@@ -111,6 +113,21 @@ impl JobManager {
                 .into_iter()
                 .for_each(|execution| self.continue_rescued(execution)),
             Err(error) => events::store_fleet_failed("executions of dead instances", &error),
+        }
+    }
+
+    /// Cancels the runs here that newer executions of their jobs, claimed
+    /// on other instances under the overlap policy `replace`, replace.
+    async fn cancel_replaced(&self) {
+        let replaced = match self.store().replaced(&self.instance()).await {
+            Ok(replaced) => replaced,
+            Err(error) => return events::store_fleet_failed("replaced executions", &error),
+        };
+        for (job, id) in replaced {
+            let started = self.slot(&job).ok().and_then(|slot| slot.started());
+            if started.is_some_and(|started| started.job.replaceable.cancel(id)) {
+                events::execution_replaced(&job, id.get());
+            }
         }
     }
 

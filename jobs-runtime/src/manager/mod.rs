@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::active::{ActiveJob, Registered, RunSettings};
+use crate::engine::active::{ActiveJob, Registered, Replaceable, RunSettings};
 use crate::engine::driver;
 use crate::engine::scheduler::Started;
 use crate::engine::slots::SlotPool;
@@ -923,6 +923,7 @@ impl JobSlot {
                 .iter()
                 .map(|slot| Arc::clone(slot) as Arc<dyn Registered>)
                 .collect(),
+            replaceable: Replaceable::default(),
             recorder: {
                 let store = &context.settings.store;
                 store

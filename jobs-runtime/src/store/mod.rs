@@ -210,6 +210,16 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// The unfinished executions of `instance` that a newer execution of
+    /// their job, claimed with [`replace`](Claim::replace) on another
+    /// instance, replaces: each with its job's name, for `instance` to
+    /// cancel. The default, for a store of one process, has none: a
+    /// replace happens within the process.
+    fn replaced<'a>(&'a self, instance: &'a str) -> StoreFuture<'a, Vec<(String, ExecutionId)>> {
+        let _ = instance;
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
     /// How long ago the store last took this process's heartbeat (measured
     /// from when it was sent); `None` for a store of one process, or before
     /// the first. An instance whose heartbeat is older than its
@@ -335,6 +345,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         (**self).timings()
     }
 
+    fn replaced<'a>(&'a self, instance: &'a str) -> StoreFuture<'a, Vec<(String, ExecutionId)>> {
+        (**self).replaced(instance)
+    }
+
     fn heartbeat_age(&self) -> Option<Duration> {
         (**self).heartbeat_age()
     }
@@ -448,6 +462,11 @@ pub struct Claim {
     /// for no limit (`replace`, and an execution that continues an
     /// abandoned one).
     pub limit: Option<u32>,
+    /// Whether the execution, once won, replaces its job's unfinished
+    /// executions on the other instances (overlap `replace`): a shared
+    /// store marks them, and their instances cancel them (see
+    /// [`Store::replaced`]).
+    pub replace: bool,
 }
 
 /// How a [`Claim`] was answered.

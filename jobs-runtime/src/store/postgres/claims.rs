@@ -203,6 +203,25 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
         .into_iter()
         .collect()
     };
+    // The unfinished executions that the won claims with `replace` replace,
+    // those of their jobs with smaller tokens, marked for their instances.
+    let (replacing, tokens): (Vec<&str>, Vec<i64>) = batch
+        .iter()
+        .filter(|pending| pending.claim.replace)
+        .filter_map(|pending| Some((&*pending.source.job, *won.get(&pending.claim.id.0)?)))
+        .unzip();
+    if !replacing.is_empty() {
+        sqlx::query(
+            "UPDATE jobs_executions e SET replaced = true
+             FROM unnest($1::text[], $2::bigint[]) AS r (job, token)
+             WHERE e.job = r.job AND e.lease_token < r.token AND NOT e.replaced
+                 AND e.state IN ('pending', 'running', 'retrying')",
+        )
+        .bind(&replacing)
+        .bind(&tokens)
+        .execute(&mut *transaction)
+        .await?;
+    }
     transaction.commit().await?;
     let answers = (0..batch.len()).map(|at| {
         let id = ids[at];

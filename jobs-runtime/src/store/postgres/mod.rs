@@ -520,6 +520,24 @@ impl Store for PostgresStore {
         Some(self.timings)
     }
 
+    fn replaced<'a>(&'a self, instance: &'a str) -> StoreFuture<'a, Vec<(String, ExecutionId)>> {
+        Box::pin(async move {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT job, id FROM jobs_executions
+                 WHERE instance = $1 AND replaced
+                     AND state IN ('pending', 'running', 'retrying')",
+            )
+            .bind(instance)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|error| failed(&self.url, "reading the replaced executions", error))?;
+            Ok(rows
+                .into_iter()
+                .map(|(job, id)| (job, ExecutionId(id)))
+                .collect())
+        })
+    }
+
     fn heartbeat_age(&self) -> Option<Duration> {
         lock(&self.beat.taken).map(|sent| sent.elapsed())
     }
