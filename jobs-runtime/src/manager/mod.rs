@@ -357,7 +357,8 @@ impl JobManager {
         ));
         if settings.claims {
             if let Some(timings) = settings.store.timings() {
-                fleet::spawn(Arc::downgrade(&self.inner), timings, stop.clone());
+                let wakeups = settings.store.wakeups();
+                fleet::spawn(Arc::downgrade(&self.inner), timings, wakeups, stop.clone());
             }
         }
         *background = Some(stop);

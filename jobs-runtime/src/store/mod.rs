@@ -210,6 +210,14 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Woken when another instance that shares this store announces a
+    /// change to follow (a pause, a schedule, a replace), so that this one
+    /// follows it before its next heartbeat; `None` for a store of one
+    /// process, or without announcements.
+    fn wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+
     /// The unfinished executions of `instance` that a newer execution of
     /// their job, claimed with [`replace`](Claim::replace) on another
     /// instance, replaces: each with its job's name, for `instance` to
@@ -347,6 +355,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn replaced<'a>(&'a self, instance: &'a str) -> StoreFuture<'a, Vec<(String, ExecutionId)>> {
         (**self).replaced(instance)
+    }
+
+    fn wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {
+        (**self).wakeups()
     }
 
     fn heartbeat_age(&self) -> Option<Duration> {

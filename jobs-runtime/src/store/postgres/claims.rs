@@ -211,7 +211,7 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
         .filter_map(|pending| Some((&*pending.source.job, *won.get(&pending.claim.id.0)?)))
         .unzip();
     if !replacing.is_empty() {
-        sqlx::query(
+        let marked = sqlx::query(
             "UPDATE jobs_executions e SET replaced = true
              FROM unnest($1::text[], $2::bigint[]) AS r (job, token)
              WHERE e.job = r.job AND e.lease_token < r.token AND NOT e.replaced
@@ -221,6 +221,9 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
         .bind(&tokens)
         .execute(&mut *transaction)
         .await?;
+        if marked.rows_affected() > 0 {
+            super::wakeups::notify(&mut transaction).await?;
+        }
     }
     transaction.commit().await?;
     let answers = (0..batch.len()).map(|at| {

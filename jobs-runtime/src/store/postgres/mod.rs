@@ -45,6 +45,7 @@
 mod claims;
 mod read;
 mod upkeep;
+mod wakeups;
 mod writer;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -55,7 +56,7 @@ use std::time::{Duration, SystemTime};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Connection;
 use sqlx::Row;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
 use super::{
@@ -106,6 +107,9 @@ pub struct PostgresStore {
     heartbeat: tokio::task::JoinHandle<()>,
     beat: Arc<Beat>,
     timings: FleetTimings,
+    /// Woken when another instance announces a change to follow.
+    wake: Arc<Notify>,
+    listener: tokio::task::JoinHandle<()>,
 }
 
 /// What the heartbeats tell, and what they write.
@@ -182,6 +186,12 @@ impl PostgresStore {
             Arc::clone(&beat),
             timings.heartbeat(),
         ));
+        let wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(wakeups::listen(
+            Arc::clone(&shown),
+            pool.clone(),
+            Arc::clone(&wake),
+        ));
         Ok(PostgresStore {
             url: shown,
             pool,
@@ -196,6 +206,8 @@ impl PostgresStore {
             heartbeat,
             beat,
             timings,
+            wake,
+            listener,
         })
     }
 
@@ -253,6 +265,7 @@ impl PostgresStore {
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.heartbeat.abort();
+        self.listener.abort();
         let _ = self.writer.send(Message::Close);
     }
 }
@@ -518,6 +531,10 @@ impl Store for PostgresStore {
 
     fn timings(&self) -> Option<FleetTimings> {
         Some(self.timings)
+    }
+
+    fn wakeups(&self) -> Option<Arc<Notify>> {
+        Some(Arc::clone(&self.wake))
     }
 
     fn replaced<'a>(&'a self, instance: &'a str) -> StoreFuture<'a, Vec<(String, ExecutionId)>> {

@@ -403,8 +403,11 @@ async fn write_batch(
             .execute(&mut *connection)
             .await?;
     }
-    for (job, row) in schedules {
+    for &(job, row) in &schedules {
         write_schedule(connection, job, row).await?;
+    }
+    if !schedules.is_empty() {
+        super::wakeups::notify(connection).await?;
     }
     // Before the executions' rows: the fence reads their state as it was
     // before this batch.
