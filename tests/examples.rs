@@ -7,51 +7,12 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use jobs_test_postgres::Database;
 
-/// Builds the `fleet` example and returns its path.
-fn fleet() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(env!("CARGO"))
-        // `--workspace`: with the features `cargo test --workspace`
-        // resolved, so the build reuses what the tests built.
-        .args([
-            "build",
-            "--workspace",
-            "--example",
-            "fleet",
-            "--features",
-            "jobs-examples/postgres",
-        ])
-        .current_dir(&root)
-        .output()
-        .expect("could not run cargo");
-    assert!(
-        output.status.success(),
-        "building the example failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|dir| {
-            if dir.is_relative() {
-                root.join(dir)
-            } else {
-                dir
-            }
-        })
-        .unwrap_or_else(|| root.join("target"));
-    let binary = target
-        .join("debug")
-        .join("examples")
-        .join(format!("fleet{}", std::env::consts::EXE_SUFFIX));
-    assert!(binary.exists(), "no example binary at {}", binary.display());
-    binary
-}
+mod support;
 
 /// An instance of the example, killed when dropped.
 struct Instance(Child);
@@ -66,7 +27,7 @@ impl Drop for Instance {
 #[tokio::test(flavor = "multi_thread")]
 async fn three_instances_of_the_fleet_example_print_each_tick_once() {
     let database = Database::create().await;
-    let binary = fleet();
+    let binary = support::examples::build("fleet", &["postgres"]);
     let mut instances: Vec<Instance> = ["a", "b", "c"]
         .into_iter()
         .map(|name| {

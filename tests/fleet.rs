@@ -34,21 +34,7 @@ fn jobs(manager: &JobManager) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_run_each_fire_once_on_one_grid() {
     let database = Database::create().await;
-    let mut managers = Vec::new();
-    for name in ["fleet-a", "fleet-b", "fleet-c"] {
-        let manager = JobManager::new();
-        manager.set_instance(name).unwrap();
-        jobs(&manager);
-        let store = PostgresStore::open(database.url())
-            .await
-            .expect("the store opens");
-        assert!(store.shared());
-        manager.set_store(store).await.expect("the store is set");
-        managers.push(manager);
-    }
-    for manager in &managers {
-        manager.start_all().expect("the jobs start");
-    }
+    let managers = fleet(&database, &["fleet-a", "fleet-b", "fleet-c"], jobs).await;
     tokio::time::sleep(Duration::from_millis(3_200)).await;
     let instances = managers[1].instances().await.expect("the instances read");
     let names: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
@@ -144,21 +130,25 @@ async fn three_instances_run_each_fire_once_on_one_grid() {
 
 /// Two managers on one database, started together.
 async fn pair(database: &Database, spec: impl Fn() -> JobSpec) -> Vec<JobManager> {
-    let mut managers = Vec::new();
-    for name in ["pair-a", "pair-b"] {
-        let manager = JobManager::new();
-        manager.set_instance(name).unwrap();
+    fleet(database, &["pair-a", "pair-b"], |manager| {
         manager.register(job_fn(spec(), |_ctx: JobContext| async { Ok(()) }));
-        let store = PostgresStore::open(database.url())
-            .await
-            .expect("the store opens");
-        manager.set_store(store).await.expect("the store is set");
-        managers.push(manager);
-    }
-    for manager in &managers {
-        manager.start_all().expect("the jobs start");
-    }
-    managers
+    })
+    .await
+}
+
+/// Pauses `job` across the fleet and waits until every instance follows
+/// and its runs in flight have had `settle` to end: so that the stops that
+/// follow interrupt nothing (a fire claimed as its instance stops is
+/// cancelled before it runs).
+async fn quiesce(managers: &[JobManager], job: &str, settle: Duration) {
+    managers[0].pause(job).unwrap();
+    eventually("every instance follows the pause", || {
+        managers
+            .iter()
+            .all(|manager| manager.stats(job).unwrap().is_paused)
+    })
+    .await;
+    tokio::time::sleep(settle).await;
 }
 
 /// Waits until `done` holds, for at most 15 s (the instances look every
@@ -216,28 +206,51 @@ async fn pause_resume_and_a_new_schedule_hold_on_every_instance() {
     }
 }
 
-/// Managers named `names` on one database, each with the jobs `register`
-/// gives it, started together.
-async fn fleet(
+/// A manager named `name` on the database at `url`, with the fleet's
+/// `timings` and the jobs `register` gives it, not started.
+async fn member(
+    url: &str,
+    name: &str,
+    timings: FleetTimings,
+    register: impl FnOnce(&JobManager),
+) -> JobManager {
+    let manager = JobManager::new();
+    manager.set_instance(name).unwrap();
+    register(&manager);
+    let store = PostgresStore::open_with(url, timings)
+        .await
+        .expect("the store opens");
+    assert!(store.shared());
+    manager.set_store(store).await.expect("the store is set");
+    manager
+}
+
+/// Managers named `names` on one database, with the fleet's `timings`,
+/// each with the jobs `register` gives it, started together.
+async fn fleet_with(
     database: &Database,
-    names: &[&str],
-    register: impl Fn(&JobManager),
+    names: &[&'static str],
+    timings: FleetTimings,
+    register: impl Fn(&'static str, &JobManager),
 ) -> Vec<JobManager> {
     let mut managers = Vec::new();
-    for name in names {
-        let manager = JobManager::new();
-        manager.set_instance(name).unwrap();
-        register(&manager);
-        let store = PostgresStore::open(database.url())
-            .await
-            .expect("the store opens");
-        manager.set_store(store).await.expect("the store is set");
+    for &name in names {
+        let manager = member(database.url(), name, timings, |m| register(name, m)).await;
         managers.push(manager);
     }
     for manager in &managers {
         manager.start_all().expect("the jobs start");
     }
     managers
+}
+
+/// [`fleet_with`] the default timings, the same jobs on each.
+async fn fleet(
+    database: &Database,
+    names: &[&'static str],
+    register: impl Fn(&JobManager),
+) -> Vec<JobManager> {
+    fleet_with(database, names, FleetTimings::default(), |_, m| register(m)).await
 }
 
 /// What each run of a job saw: its fire time and lease token.
@@ -292,6 +305,7 @@ async fn overlap_skip_holds_across_instances_under_increasing_lease_tokens() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(3_000)).await;
+    quiesce(&managers, "slow", Duration::from_millis(700)).await;
     for manager in &managers {
         manager.stop_all().await;
     }
@@ -326,6 +340,7 @@ async fn max_concurrency_holds_across_instances() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(3_000)).await;
+    quiesce(&managers, "wide", Duration::from_millis(900)).await;
     for manager in &managers {
         manager.stop_all().await;
     }
@@ -346,6 +361,7 @@ async fn a_trigger_runs_once_in_the_fleet_and_a_downstream_job_once_per_upstream
     .await;
     managers[1].trigger("manual").unwrap();
     tokio::time::sleep(Duration::from_millis(2_500)).await;
+    quiesce(&managers, "upstream", Duration::from_millis(300)).await;
     for manager in &managers {
         manager.stop_all().await;
     }
@@ -442,11 +458,7 @@ async fn an_isolated_instance_fences_itself_before_another_takes_its_execution_o
     };
     let mut managers = Vec::new();
     for (name, url) in [("isolated", proxy.url()), ("other", database.url())] {
-        let manager = JobManager::new();
-        manager.set_instance(name).unwrap();
-        register(&manager);
-        let store = PostgresStore::open_with(url, timings).await.unwrap();
-        manager.set_store(store).await.unwrap();
+        let manager = member(url, name, timings, register).await;
         manager.start_all().unwrap();
         managers.push(manager);
     }
@@ -520,12 +532,8 @@ async fn fires_missed_while_the_fleet_was_down_go_through_the_missed_policy_once
     tokio::time::sleep(Duration::from_millis(2_000)).await;
     let mut managers = Vec::new();
     for name in ["missed-a", "missed-b", "missed-c"] {
-        let manager = JobManager::new();
-        manager.set_instance(name).unwrap();
-        register(&manager);
-        let store = PostgresStore::open(database.url()).await.unwrap();
-        manager.set_store(store).await.unwrap();
-        managers.push(manager);
+        let timings = FleetTimings::default();
+        managers.push(member(database.url(), name, timings, register).await);
     }
     let restarted = SystemTime::now();
     for manager in &managers {
@@ -569,10 +577,8 @@ async fn a_replace_on_one_instance_cancels_the_run_on_another() {
     )
     .unwrap();
     let runs: Runs = Arc::default();
-    let mut managers = Vec::new();
-    for name in ["replace-a", "replace-b"] {
-        let manager = JobManager::new();
-        manager.set_instance(name).unwrap();
+    let names = ["replace-a", "replace-b"];
+    let managers = fleet_with(&database, &names, timings, |name, manager| {
         let runs = Arc::clone(&runs);
         let spec = JobSpec::every("latest", Duration::from_secs(3_600))
             .run_on_start(false)
@@ -593,13 +599,8 @@ async fn a_replace_on_one_instance_cancels_the_run_on_another() {
                 Ok(())
             }
         }));
-        let store = PostgresStore::open_with(database.url(), timings)
-            .await
-            .unwrap();
-        manager.set_store(store).await.unwrap();
-        manager.start_all().unwrap();
-        managers.push(manager);
-    }
+    })
+    .await;
     let runs_now = || runs.lock().unwrap().clone();
     managers[0].trigger("latest").unwrap();
     for _ in 0..100 {
@@ -637,19 +638,11 @@ async fn a_pause_reaches_the_other_instances_before_their_next_heartbeat() {
         Duration::from_secs(60),
     )
     .unwrap();
-    let mut managers = Vec::new();
-    for name in ["pause-a", "pause-b"] {
-        let manager = JobManager::new();
-        manager.set_instance(name).unwrap();
+    let managers = fleet_with(&database, &["pause-a", "pause-b"], timings, |_, manager| {
         let spec = JobSpec::every("paused", INTERVAL).run_on_start(false);
         manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
-        let store = PostgresStore::open_with(database.url(), timings)
-            .await
-            .unwrap();
-        manager.set_store(store).await.unwrap();
-        manager.start_all().unwrap();
-        managers.push(manager);
-    }
+    })
+    .await;
     // Both listen once they have started.
     tokio::time::sleep(Duration::from_millis(500)).await;
     managers[0].pause("paused").unwrap();
