@@ -507,6 +507,9 @@ async fn an_isolated_instance_fences_itself_before_another_takes_its_execution_o
         ],
         "the isolated instance's late result was discarded: {executions:#?}"
     );
+    assert_eq!(managers[1].stats("long").unwrap().rescued_count, 1);
+    assert!(managers[0].fenced_count() >= 1, "its late end was fenced");
+    assert_eq!(managers[1].fenced_count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

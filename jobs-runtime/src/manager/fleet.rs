@@ -206,6 +206,7 @@ impl JobManager {
             .max()
             .unwrap_or(0);
         let next = (tried <= slot.spec.retry_policy().retries).then(|| tried.saturating_add(1));
+        slot.stats.rescued();
         events::execution_rescued(
             &execution.job,
             execution.id.get(),

@@ -210,6 +210,13 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// How many late changes of executions that another instance took over
+    /// this handle discarded (their completions fenced by the lease token
+    /// of the takeover); 0 for a store of one process.
+    fn fenced_count(&self) -> u64 {
+        0
+    }
+
     /// Woken when another instance that shares this store announces a
     /// change to follow (a pause, a schedule, a replace), so that this one
     /// follows it before its next heartbeat; `None` for a store of one
@@ -359,6 +366,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {
         (**self).wakeups()
+    }
+
+    fn fenced_count(&self) -> u64 {
+        (**self).fenced_count()
     }
 
     fn heartbeat_age(&self) -> Option<Duration> {

@@ -50,6 +50,7 @@ mod writer;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -109,6 +110,8 @@ pub struct PostgresStore {
     timings: FleetTimings,
     /// Woken when another instance announces a change to follow.
     wake: Arc<Notify>,
+    /// How many late changes the writer discarded (fenced).
+    fenced: Arc<AtomicU64>,
     listener: tokio::task::JoinHandle<()>,
 }
 
@@ -174,7 +177,13 @@ impl PostgresStore {
             .await
             .map_err(|error| failed(&shown, "taking a block of execution ids", error))?;
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(writer::run(Arc::clone(&shown), pool.clone(), receiver));
+        let fenced = Arc::new(AtomicU64::new(0));
+        tokio::spawn(writer::run(
+            Arc::clone(&shown),
+            pool.clone(),
+            receiver,
+            Arc::clone(&fenced),
+        ));
         let (claimer, claims) = mpsc::unbounded_channel();
         tokio::spawn(claims::run(Arc::clone(&shown), pool.clone(), claims));
         let instances = Arc::new(Mutex::new(BTreeSet::new()));
@@ -208,6 +217,7 @@ impl PostgresStore {
             timings,
             wake,
             listener,
+            fenced,
         })
     }
 
@@ -535,6 +545,10 @@ impl Store for PostgresStore {
 
     fn wakeups(&self) -> Option<Arc<Notify>> {
         Some(Arc::clone(&self.wake))
+    }
+
+    fn fenced_count(&self) -> u64 {
+        self.fenced.load(Ordering::Relaxed)
     }
 
     fn replaced<'a>(&'a self, instance: &'a str) -> StoreFuture<'a, Vec<(String, ExecutionId)>> {

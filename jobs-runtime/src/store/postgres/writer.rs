@@ -2,6 +2,7 @@
 //! batches, and keeps them through an outage of the database.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,10 +72,12 @@ pub(super) async fn run(
     url: Arc<str>,
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Message>,
+    fenced: Arc<AtomicU64>,
 ) {
     let mut writer = Writer {
         url,
         pool,
+        fenced,
         kept: VecDeque::new(),
         received: 0,
         written: 0,
@@ -108,6 +111,9 @@ struct Writer {
     /// How many changes were lost since a flush was last answered.
     lost: u64,
     flushes: Vec<Flush>,
+    /// How many late changes of executions taken over elsewhere were
+    /// discarded, shared with the store.
+    fenced: Arc<AtomicU64>,
     /// Since when the writer is closing.
     closing: Option<Instant>,
     failing: Option<Failing>,
@@ -225,12 +231,16 @@ impl Writer {
             let batch = &self.kept.make_contiguous()[..count];
             let written = async {
                 let mut transaction = self.pool.begin().await?;
-                write_batch(&mut transaction, batch).await?;
-                transaction.commit().await
+                let fenced = write_batch(&mut transaction, batch).await?;
+                transaction.commit().await.map(|()| fenced)
             }
             .await;
             match written {
-                Ok(()) => {
+                Ok(fenced) => {
+                    if fenced > 0 {
+                        self.fenced.fetch_add(fenced as u64, Ordering::Relaxed);
+                        crate::events::execution_fenced(fenced);
+                    }
                     self.kept.drain(..count);
                     self.written += count as u64;
                     if let Some(failing) = self.failing.take() {
@@ -364,11 +374,11 @@ struct AttemptRow<'a> {
 /// An execution another instance marked `abandoned` (its instance was
 /// taken for dead, and the execution continued elsewhere) is fenced: a late
 /// change to it or its attempts, from the instance that ran it, is
-/// discarded.
+/// discarded. Returns how many changed executions were fenced.
 async fn write_batch(
     connection: &mut PgConnection,
     changes: &[(Arc<Source>, Change)],
-) -> Result<(), sqlx::Error> {
+) -> Result<usize, sqlx::Error> {
     let Batch {
         rows,
         updates,
@@ -536,9 +546,6 @@ async fn write_batch(
         .await?;
         fenced += updates.len() - written.len();
     }
-    if fenced > 0 {
-        crate::events::execution_fenced(fenced);
-    }
     if !completions.is_empty() {
         let (jobs, times): (Vec<&str>, Vec<i64>) = completions.into_iter().unzip();
         sqlx::query(
@@ -575,7 +582,7 @@ async fn write_batch(
         let totals: Vec<(&str, Totals)> = totals.into_iter().collect();
         add_totals(connection, &totals).await?;
     }
-    Ok(())
+    Ok(fenced)
 }
 
 /// An attempt number as the database keeps it.
