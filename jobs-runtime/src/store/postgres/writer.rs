@@ -1,7 +1,7 @@
 //! The PostgreSQL store's writer task: commits the recorded changes in
 //! batches, and keeps them through an outage of the database.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -397,28 +397,6 @@ async fn write_batch(
     for (id, attempt) in ended {
         add_attempt(&mut attempts, &mut causes, id, attempt);
     }
-    // The schedule rows this batch touches, locked first in the order of
-    // their jobs' names: writers of several instances at once never wait
-    // for each other in a cycle.
-    let touched: BTreeSet<&str> = schedules
-        .iter()
-        .map(|(job, _)| *job)
-        .chain(completions.keys().copied())
-        .chain(fires.keys().copied())
-        .chain(totals.keys().copied())
-        .collect();
-    if !touched.is_empty() {
-        sqlx::query("SELECT job FROM jobs_schedules WHERE job = ANY($1) ORDER BY job FOR UPDATE")
-            .bind(touched.into_iter().collect::<Vec<_>>())
-            .execute(&mut *connection)
-            .await?;
-    }
-    for &(job, row) in &schedules {
-        write_schedule(connection, job, row).await?;
-    }
-    if !schedules.is_empty() {
-        super::wakeups::notify(connection).await?;
-    }
     // Before the executions' rows: the fence reads their state as it was
     // before this batch.
     if !attempts.is_empty() {
@@ -546,35 +524,81 @@ async fn write_batch(
         .await?;
         fenced += updates.len() - written.len();
     }
-    if !completions.is_empty() {
-        let (jobs, times): (Vec<&str>, Vec<i64>) = completions.into_iter().unzip();
+    write_jobs(connection, &schedules, completions, fires, totals).await?;
+    Ok(fenced)
+}
+
+/// Writes what a batch changes of its jobs, after their executions: the
+/// schedule rows, last completions, last fires and totals. The schedule
+/// rows that change are locked first, in the order of their jobs' names,
+/// so that the writers of several instances never wait for each other in a
+/// cycle, and late in the transaction, so that they hold them briefly; a
+/// last fire or success already as late in the database is left alone, as
+/// they only move forward (most fires are reported by every instance).
+async fn write_jobs(
+    connection: &mut PgConnection,
+    schedules: &[(&str, &ScheduleRow)],
+    completions: BTreeMap<&str, i64>,
+    fires: BTreeMap<&str, i64>,
+    totals: BTreeMap<&str, Totals>,
+) -> Result<(), sqlx::Error> {
+    let (done_jobs, done_at): (Vec<&str>, Vec<i64>) = completions.into_iter().unzip();
+    let (fire_jobs, fire_at): (Vec<&str>, Vec<i64>) = fires.into_iter().unzip();
+    let written: Vec<&str> = schedules.iter().map(|(job, _)| *job).collect();
+    if !(written.is_empty() && done_jobs.is_empty() && fire_jobs.is_empty()) {
         sqlx::query(
-            "INSERT INTO jobs_completions (job, finished_at)
-             SELECT * FROM unnest($1::text[], $2::bigint[])
-             ON CONFLICT (job) DO UPDATE SET
-                 finished_at = greatest(jobs_completions.finished_at, excluded.finished_at)",
+            "SELECT s.job FROM jobs_schedules s
+             LEFT JOIN unnest($2::text[], $3::bigint[]) AS d (job, at) ON d.job = s.job
+             LEFT JOIN unnest($4::text[], $5::bigint[]) AS f (job, at) ON f.job = s.job
+             WHERE s.job = ANY($1)
+                 OR (d.at IS NOT NULL AND (s.last_success IS NULL OR s.last_success < d.at))
+                 OR (f.at IS NOT NULL AND (s.last_fire IS NULL OR s.last_fire < f.at))
+             ORDER BY s.job FOR UPDATE OF s",
         )
-        .bind(&jobs)
-        .bind(&times)
-        .execute(&mut *connection)
-        .await?;
-        sqlx::query(
-            "UPDATE jobs_schedules s SET last_success = greatest(s.last_success, u.at)
-             FROM unnest($1::text[], $2::bigint[]) AS u (job, at) WHERE s.job = u.job",
-        )
-        .bind(&jobs)
-        .bind(&times)
+        .bind(&written)
+        .bind(&done_jobs)
+        .bind(&done_at)
+        .bind(&fire_jobs)
+        .bind(&fire_at)
         .execute(&mut *connection)
         .await?;
     }
-    if !fires.is_empty() {
-        let (jobs, times): (Vec<&str>, Vec<i64>) = fires.into_iter().unzip();
+    for &(job, row) in schedules {
+        write_schedule(connection, job, row).await?;
+    }
+    if !schedules.is_empty() {
+        super::wakeups::notify(connection).await?;
+    }
+    if !done_jobs.is_empty() {
         sqlx::query(
-            "UPDATE jobs_schedules s SET last_fire = greatest(s.last_fire, u.at)
-             FROM unnest($1::text[], $2::bigint[]) AS u (job, at) WHERE s.job = u.job",
+            "UPDATE jobs_schedules s SET last_success = u.at
+             FROM unnest($1::text[], $2::bigint[]) AS u (job, at)
+             WHERE s.job = u.job AND (s.last_success IS NULL OR s.last_success < u.at)",
         )
-        .bind(&jobs)
-        .bind(&times)
+        .bind(&done_jobs)
+        .bind(&done_at)
+        .execute(&mut *connection)
+        .await?;
+        // In the order of the jobs' names, as every writer inserts them.
+        sqlx::query(
+            "INSERT INTO jobs_completions (job, finished_at)
+             SELECT * FROM unnest($1::text[], $2::bigint[])
+             ON CONFLICT (job) DO UPDATE SET finished_at = excluded.finished_at
+             WHERE jobs_completions.finished_at < excluded.finished_at",
+        )
+        .bind(&done_jobs)
+        .bind(&done_at)
+        .execute(&mut *connection)
+        .await?;
+    }
+    if !fire_jobs.is_empty() {
+        sqlx::query(
+            "UPDATE jobs_schedules s SET last_fire = u.at
+             FROM unnest($1::text[], $2::bigint[]) AS u (job, at)
+             WHERE s.job = u.job AND (s.last_fire IS NULL OR s.last_fire < u.at)",
+        )
+        .bind(&fire_jobs)
+        .bind(&fire_at)
         .execute(&mut *connection)
         .await?;
     }
@@ -582,7 +606,7 @@ async fn write_batch(
         let totals: Vec<(&str, Totals)> = totals.into_iter().collect();
         add_totals(connection, &totals).await?;
     }
-    Ok(fenced)
+    Ok(())
 }
 
 /// An attempt number as the database keeps it.
