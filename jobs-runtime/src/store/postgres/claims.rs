@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::writer::Source;
@@ -18,9 +18,20 @@ pub(super) struct Pending {
     /// The job's latest executions that ended on this instance, whose ends
     /// the writer may not have written yet: not counted against the limit.
     pub(super) ended: Vec<i64>,
+    /// How often it was made and answered "another claimer holds the
+    /// job's lock".
+    pub(super) tries: u32,
     pub(super) source: Arc<Source>,
     pub(super) reply: oneshot::Sender<Result<Claimed, StoreError>>,
 }
+
+/// How often a claim finds its job's lock held by another claimer before
+/// it waits for the lock.
+const PATIENT_TRIES: u32 = 50;
+
+/// How long a claim that found its job's lock held waits before it is made
+/// again.
+const RETRY_AFTER: Duration = Duration::from_millis(2);
 
 /// The most claims one transaction makes.
 const MAX_CLAIMS: usize = 4_096;
@@ -38,8 +49,17 @@ pub(super) async fn run(
     mut receiver: mpsc::UnboundedReceiver<Pending>,
 ) {
     let mut batch = Vec::new();
-    while let Some(first) = receiver.recv().await {
-        batch.push(first);
+    let mut again: Vec<Pending> = Vec::new();
+    loop {
+        if again.is_empty() {
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            batch.push(first);
+        } else {
+            tokio::time::sleep(RETRY_AFTER).await;
+            batch.append(&mut again);
+        }
         // The runs of one burst ask one after another: let them all ask.
         tokio::task::yield_now().await;
         while batch.len() < MAX_CLAIMS {
@@ -50,8 +70,16 @@ pub(super) async fn run(
         }
         match claim(&pool, &batch).await {
             Ok(answers) => {
-                for (pending, answer) in batch.drain(..).zip(answers) {
-                    let _ = pending.reply.send(Ok(answer));
+                for (mut pending, answer) in batch.drain(..).zip(answers) {
+                    match answer {
+                        Some(answer) => {
+                            let _ = pending.reply.send(Ok(answer));
+                        }
+                        None => {
+                            pending.tries += 1;
+                            again.push(pending);
+                        }
+                    }
                 }
             }
             Err(error) => {
@@ -84,7 +112,90 @@ pub(super) async fn run(
 /// The rows go in in the order of job and fire time, so that processes
 /// claiming the same fires at once wait for each other's keys in one order
 /// and never deadlock.
-async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::Error> {
+///
+/// A job's lock is only tried, for the first [`PATIENT_TRIES`] times its
+/// claim is made: when another instance holds it, that instance is
+/// claiming the job's fires at this moment (most often the same fire), so
+/// the claim is answered `None`, to be made again once that transaction
+/// has ended, rather than waiting for it with every other lock of the
+/// batch held. Then the lock is waited for, the locks waited for taken
+/// first, in the order of the jobs' names, so that no two claimers wait
+/// for each other in a cycle.
+async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Option<Claimed>>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let held = lock(&mut transaction, batch).await?;
+    let waits: Vec<bool> = batch
+        .iter()
+        .map(|pending| pending.claim.limit.is_some() && held.contains(&*pending.source.job))
+        .collect();
+    let taking: Vec<&Pending> = batch
+        .iter()
+        .zip(&waits)
+        .filter(|(_, waits)| !**waits)
+        .map(|(pending, _)| pending)
+        .collect();
+    let answers = if taking.is_empty() {
+        Vec::new()
+    } else {
+        insert(&mut transaction, &taking).await?
+    };
+    transaction.commit().await?;
+    let mut answers = answers.into_iter();
+    Ok(waits
+        .into_iter()
+        .map(|waits| if waits { None } else { answers.next() })
+        .collect())
+}
+
+/// Takes the locks of the jobs with limits in `batch`, and returns the jobs
+/// whose lock another claimer holds, which were only tried.
+async fn lock<'a>(
+    transaction: &mut PgConnection,
+    batch: &'a [Pending],
+) -> Result<HashSet<&'a str>, sqlx::Error> {
+    let limited = |patient: bool| {
+        let mut jobs: Vec<&str> = batch
+            .iter()
+            .filter(|pending| pending.claim.limit.is_some())
+            .filter(|pending| (pending.tries >= PATIENT_TRIES) == patient)
+            .map(|pending| &*pending.source.job)
+            .collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        jobs
+    };
+    let (waited, tried) = (limited(true), limited(false));
+    if !waited.is_empty() {
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtext('jobs_runtime.job:' || job))
+             FROM unnest($1::text[]) AS job",
+        )
+        .bind(&waited)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    if tried.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let held: Vec<String> = sqlx::query_scalar(
+        "SELECT job FROM unnest($1::text[]) AS job
+         WHERE NOT pg_try_advisory_xact_lock(hashtext('jobs_runtime.job:' || job))",
+    )
+    .bind(&tried)
+    .fetch_all(&mut *transaction)
+    .await?;
+    // A job both waited for and tried is locked already.
+    Ok(tried
+        .into_iter()
+        .filter(|job| held.iter().any(|held| held == job) && !waited.contains(job))
+        .collect())
+}
+
+/// Claims `batch` in `transaction`, its jobs' locks held.
+async fn insert(
+    transaction: &mut PgConnection,
+    batch: &[&Pending],
+) -> Result<Vec<Claimed>, sqlx::Error> {
     let ids: Vec<i64> = batch.iter().map(|pending| pending.claim.id.0).collect();
     let jobs: Vec<&str> = batch.iter().map(|pending| &*pending.source.job).collect();
     let fires: Vec<i64> = batch
@@ -107,23 +218,6 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
         .iter()
         .flat_map(|pending| pending.ended.iter().copied())
         .collect();
-    let mut limited: Vec<&str> = batch
-        .iter()
-        .filter(|pending| pending.claim.limit.is_some())
-        .map(|pending| &*pending.source.job)
-        .collect();
-    limited.sort_unstable();
-    limited.dedup();
-    let mut transaction = pool.begin().await?;
-    if !limited.is_empty() {
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(hashtext('jobs_runtime.job:' || job))
-             FROM unnest($1::text[]) AS job",
-        )
-        .bind(&limited)
-        .execute(&mut *transaction)
-        .await?;
-    }
     // The won rows, then one row with the database's time (no id).
     let rows = sqlx::query(
         "WITH c AS (
@@ -222,10 +316,9 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
         .execute(&mut *transaction)
         .await?;
         if marked.rows_affected() > 0 {
-            super::wakeups::notify(&mut transaction).await?;
+            super::wakeups::notify(transaction).await?;
         }
     }
-    transaction.commit().await?;
     let answers = (0..batch.len()).map(|at| {
         let id = ids[at];
         if let Some(&token) = won.get(&id) {

@@ -468,6 +468,7 @@ impl Recorder for JobRecorder {
         let pending = Pending {
             claim,
             ended,
+            tries: 0,
             source: Arc::clone(&self.source),
             reply,
         };
