@@ -1,12 +1,13 @@
 //! The PostgreSQL store's claimer task: claims the executions asked for
 //! together in one transaction.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::writer::Source;
 use crate::execution::{to_millis, Cause};
@@ -23,6 +24,14 @@ pub(super) struct Pending {
     pub(super) tries: u32,
     pub(super) source: Arc<Source>,
     pub(super) reply: oneshot::Sender<Result<Claimed, StoreError>>,
+}
+
+/// What the claimer needs to keep this process's heartbeat fresh: the
+/// store's heartbeat state, the instances it writes, and how often.
+pub(super) struct Live {
+    pub(super) beat: Arc<super::Beat>,
+    pub(super) instances: Arc<Mutex<BTreeSet<String>>>,
+    pub(super) heartbeat: Duration,
 }
 
 /// How often a claim finds its job's lock held by another claimer before
@@ -47,6 +56,7 @@ pub(super) async fn run(
     url: Arc<str>,
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Pending>,
+    live: Live,
 ) {
     let mut batch = Vec::new();
     let mut again: Vec<Pending> = Vec::new();
@@ -68,7 +78,7 @@ pub(super) async fn run(
                 Err(_) => break,
             }
         }
-        match claim(&pool, &batch).await {
+        match claim(&url, &pool, &batch, &live).await {
             Ok(answers) => {
                 for (mut pending, answer) in batch.drain(..).zip(answers) {
                     match answer {
@@ -121,8 +131,28 @@ pub(super) async fn run(
 /// batch held. Then the lock is waited for, the locks waited for taken
 /// first, in the order of the jobs' names, so that no two claimers wait
 /// for each other in a cycle.
-async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Option<Claimed>>, sqlx::Error> {
+///
+/// When this process's heartbeat is older than one heartbeat (the database
+/// was out of reach, or the heartbeat task is behind), the transaction
+/// writes it too: an instance the others are about to take for dead never
+/// claims an execution they would take over at once.
+async fn claim(
+    url: &str,
+    pool: &PgPool,
+    batch: &[Pending],
+    live: &Live,
+) -> Result<Vec<Option<Claimed>>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
+    let sent = Instant::now();
+    let taken = *super::lock(&live.beat.taken);
+    let stale = taken.map_or(true, |at| at.elapsed() > live.heartbeat);
+    if stale {
+        let names: Vec<String> = super::lock(&live.instances).iter().cloned().collect();
+        sqlx::query("UPDATE jobs_instances SET heartbeat_at = now() WHERE id = ANY($1)")
+            .bind(&names)
+            .execute(&mut *transaction)
+            .await?;
+    }
     let held = lock(&mut transaction, batch).await?;
     let waits: Vec<bool> = batch
         .iter()
@@ -140,6 +170,9 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Option<Claimed>>,
         insert(&mut transaction, &taking).await?
     };
     transaction.commit().await?;
+    if stale {
+        live.beat.took(url, sent, None);
+    }
     let mut answers = answers.into_iter();
     Ok(waits
         .into_iter()
