@@ -481,9 +481,10 @@ pub struct Claim {
     pub cause: Cause,
     /// The most unfinished executions (pending, running or retrying) the
     /// job may have across the fleet, this one included: 1 for the overlap
-    /// policies `skip` and `queue`, `max_concurrency` for `allow`, for
-    /// every cause (a continuation of an abandoned execution waits for
-    /// room); `None` for no limit (`replace`).
+    /// policies `skip` and `queue`, `max_concurrency` for `allow`; `None`
+    /// for no limit (`replace`, and an execution that continues an
+    /// abandoned one: it is claimed at once, so that it is never kept only
+    /// in the memory of a process that may die).
     pub limit: Option<u32>,
     /// Whether the execution, once won, replaces its job's unfinished
     /// executions on the other instances (overlap `replace`): a shared
