@@ -44,6 +44,7 @@ struct Options {
     pgbench_scale: u32,
     pgbench_clients: u32,
     apalis: bool,
+    apalis_jobs: Vec<usize>,
     keep: bool,
     json: Option<PathBuf>,
     logs: PathBuf,
@@ -53,7 +54,7 @@ struct Options {
 
 const USAGE: &str = "fleet-bench [--url URL] [--jobs 1000,10000] [--seconds 60] [--warmup S] \
 [--instances 3] [--pgbench-seconds 10] [--pgbench-scale 10] [--pgbench-clients 2] \
-[--pgbench PATH | --no-pgbench] [--apalis] [--keep] [--json PATH] [--logs DIR] [--server-log PATH] \
+[--pgbench PATH | --no-pgbench] [--apalis [--apalis-jobs 1000]] [--keep] [--json PATH] [--logs DIR] [--server-log PATH] \
 [--member-log-level warn]";
 
 impl Options {
@@ -73,6 +74,7 @@ impl Options {
                 "logs",
                 "server-log",
                 "member-log-level",
+                "apalis-jobs",
             ],
             &["apalis", "keep", "no-pgbench", "help"],
         )?;
@@ -102,6 +104,10 @@ impl Options {
             pgbench_scale: args.get("pgbench-scale", 10)?,
             pgbench_clients: args.get("pgbench-clients", 2)?,
             apalis: args.flag("apalis"),
+            apalis_jobs: match args.get("apalis-jobs", String::new())? {
+                list if list.is_empty() => Vec::new(),
+                list => numbers(&list)?,
+            },
             keep: args.flag("keep"),
             json: args
                 .get("json", String::new())
@@ -285,7 +291,11 @@ async fn run(options: &Options) -> Result<(), String> {
     };
     let mut runs = Vec::new();
     for (framework, binary) in &binaries {
-        for &jobs in &options.jobs {
+        let counts = match framework {
+            Framework::Apalis if !options.apalis_jobs.is_empty() => &options.apalis_jobs,
+            _ => &options.jobs,
+        };
+        for &jobs in counts {
             let result = fleet(&mut server, options, *framework, binary, jobs).await?;
             print_run(&result, baseline.as_ref());
             runs.push(result);
@@ -477,9 +487,14 @@ async fn measure(
     };
     let jobs_without_row = jobs.saturating_sub(recorded.anchors.len());
     let figures = analyse(&recorded, window);
-    // From the first anchor to a second before the first member stopped.
+    // From the first grid fire (this runtime's first anchor; for apalis,
+    // the first whole second after the first start) to a second before
+    // the first member stopped.
     let whole = Window {
-        start_ms: recorded.anchors.values().copied().min().unwrap_or(first),
+        start_ms: match framework {
+            Framework::Jobs => recorded.anchors.values().copied().min().unwrap_or(first),
+            Framework::Apalis => (first + 999) / 1000 * 1000,
+        },
         end_ms: reports.iter().map(|r| r.stopping_ms).min().unwrap_or(first) - 1000,
     };
     let whole_run = analyse(&recorded, whole);

@@ -15,7 +15,6 @@
 //! JOBS_INSTANCE=fleet-a fleet-member --url postgres://postgres@127.0.0.1/bench --jobs 1000 --seconds 60
 //! ```
 
-use std::future::Future;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -93,16 +92,14 @@ impl Job for Probe {
         self.spec.clone()
     }
 
-    fn execute(&self, ctx: JobContext) -> impl Future<Output = Result<(), BoxError>> + Send {
-        async move {
-            let now = SystemTime::now();
-            let fire_at = ctx.fire_at();
-            if millis(fire_at) >= self.lateness.from_ms.load(Ordering::Relaxed) {
-                let late = now.duration_since(fire_at).unwrap_or(Duration::ZERO);
-                self.lateness.histogram.record(late);
-            }
-            Ok(())
+    async fn execute(&self, ctx: JobContext) -> Result<(), BoxError> {
+        let now = SystemTime::now();
+        let fire_at = ctx.fire_at();
+        if millis(fire_at) >= self.lateness.from_ms.load(Ordering::Relaxed) {
+            let late = now.duration_since(fire_at).unwrap_or(Duration::ZERO);
+            self.lateness.histogram.record(late);
         }
+        Ok(())
     }
 }
 
