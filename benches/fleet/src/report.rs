@@ -26,8 +26,11 @@ pub struct MemberReport {
     pub window_start_ms: i64,
     /// When it began to stop, which closed its window.
     pub stopping_ms: i64,
-    /// When it had stopped.
+    /// When it had stopped, or gave up waiting for its stop.
     pub stopped_ms: i64,
+    /// Whether its stop did not end within its time limit: the process then
+    /// ended without it, and what it had not written was lost.
+    pub stop_timed_out: bool,
     /// CPU time of the whole process, user and system, from before its
     /// jobs were registered until it had stopped, in microseconds.
     pub cpu_total_us: u64,

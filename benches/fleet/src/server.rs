@@ -112,6 +112,26 @@ impl Server {
         .map_err(|error| format!("reading pg_stat_activity: {error}"))
     }
 
+    /// Who waits for whom in database `name` now: for each backend that
+    /// waits for a lock another backend holds, its wait and statement, then
+    /// the holder's state and statement.
+    pub async fn blocking(&mut self, name: &str) -> Result<Vec<String>, String> {
+        sqlx::query_scalar(
+            "SELECT coalesce(w.wait_event_type || ':' || w.wait_event, '-')
+                    || ' | ' || left(regexp_replace(w.query, '\\s+', ' ', 'g'), 56)
+                    || '  <-  ' || b.state || ' | '
+                    || left(regexp_replace(b.query, '\\s+', ' ', 'g'), 56)
+             FROM pg_stat_activity w
+             CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS holder (pid)
+             JOIN pg_stat_activity b ON b.pid = holder.pid
+             WHERE w.datname = $1",
+        )
+        .bind(name)
+        .fetch_all(&mut self.admin)
+        .await
+        .map_err(|error| format!("reading pg_blocking_pids: {error}"))
+    }
+
     /// The admin connection, for queries of the driver's own.
     pub fn admin(&mut self) -> &mut PgConnection {
         &mut self.admin

@@ -5,6 +5,9 @@
 //! into a queue of the job's own in PostgreSQL (`apalis-postgres`), as
 //! apalis-cron documents for distributing cron jobs between servers.
 //!
+//! Its pool holds `--pool` connections (25 by default: three members stay
+//! under the server's default limit of 100).
+//!
 //! Each run is recorded into `apalis_bench_runs` (job, the tick's time, the
 //! instance, when the handler ran) by a task that inserts what the handlers
 //! collected every 200 ms in one statement, so the driver can count fires
@@ -35,11 +38,15 @@ struct Options {
     seconds: u64,
     warmup: u64,
     log_level: LevelFilter,
+    pool: u32,
 }
 
 impl Options {
     fn parse() -> Result<Options, String> {
-        let args = Args::parse(&["url", "jobs", "seconds", "warmup", "log-level"], &[])?;
+        let args = Args::parse(
+            &["url", "jobs", "seconds", "warmup", "log-level", "pool"],
+            &[],
+        )?;
         let seconds = args.get("seconds", 60)?;
         Ok(Options {
             url: args.required("url")?.to_owned(),
@@ -49,6 +56,7 @@ impl Options {
             seconds,
             warmup: args.get("warmup", (seconds / 6).max(1))?,
             log_level: args.get("log-level", LevelFilter::WARN)?,
+            pool: args.get("pool", 25)?,
         })
     }
 }
@@ -160,7 +168,12 @@ async fn run(options: &Options) -> Result<MemberReport, String> {
             .await
             .map_err(|error| format!("making apalis_bench_runs: {error}"))?;
     }
-    let pool = PgPool::connect(&options.url)
+    // Each worker takes a connection to push its tick and one to fetch it:
+    // sqlx's default pool of 10 times out within a second at 1,000 jobs.
+    let pool: PgPool = sqlx_apalis::postgres::PgPoolOptions::new()
+        .max_connections(options.pool)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&options.url)
         .await
         .map_err(|error| format!("connecting apalis's pool: {error}"))?;
     {

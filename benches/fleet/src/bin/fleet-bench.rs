@@ -212,6 +212,10 @@ struct RunResult {
     /// What the database's busy backends were doing through the window
     /// (state, wait, statement), with how many were doing it on average.
     activity: Vec<(String, f64)>,
+    /// Which backends waited for which through the window (the waiter's
+    /// wait and statement, the holder's state and statement), with how many
+    /// such pairs there were on average.
+    blocking: Vec<(String, f64)>,
     members: Vec<MemberReport>,
     logs: Vec<(String, LogSummary)>,
     server_log: Vec<String>,
@@ -224,7 +228,7 @@ impl RunResult {
     }
 
     fn transactions_per_fire(&self) -> f64 {
-        self.transactions_window as f64 / self.window_fires()
+        per(self.transactions_window as f64, self.window_fires())
     }
 
     /// The members' CPU in their windows, summed, per fire of the fleet.
@@ -236,7 +240,17 @@ impl RunResult {
             .map(|m| self.figures.fires_per_second * member_window_seconds(m))
             .sum::<f64>()
             / self.members.len().max(1) as f64;
-        cpu as f64 / fires
+        per(cpu as f64, fires)
+    }
+}
+
+/// `value` per `count`: not a number (printed `NaN`) when nothing was
+/// counted.
+fn per(value: f64, count: f64) -> f64 {
+    if count > 0.0 {
+        value / count
+    } else {
+        f64::NAN
     }
 }
 
@@ -456,6 +470,7 @@ async fn measure(
     let before = sample_at(server, name, window.start_ms).await?;
     // What the backends do, every 250 ms through the window.
     let mut activity: HashMap<String, u64> = HashMap::new();
+    let mut blocking: HashMap<String, u64> = HashMap::new();
     let mut activity_samples = 0u64;
     while now_ms() + 250 < window.end_ms {
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -463,11 +478,17 @@ async fn measure(
         for entry in server.activity(name).await? {
             *activity.entry(entry).or_default() += 1;
         }
+        for entry in server.blocking(name).await? {
+            *blocking.entry(entry).or_default() += 1;
+        }
     }
     let after = sample_at(server, name, window.end_ms).await?;
     let mut activity: Vec<(String, u64)> = activity.into_iter().collect();
     activity.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     activity.truncate(12);
+    let mut blocking: Vec<(String, u64)> = blocking.into_iter().collect();
+    blocking.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    blocking.truncate(8);
     let mut reports = Vec::new();
     let mut logs = Vec::new();
     for member in members {
@@ -524,6 +545,10 @@ async fn measure(
         machine_busy_window_us: (after.machine_busy.saturating_sub(before.machine_busy)).as_micros()
             as u64,
         activity: activity
+            .into_iter()
+            .map(|(what, count)| (what, count as f64 / activity_samples.max(1) as f64))
+            .collect(),
+        blocking: blocking
             .into_iter()
             .map(|(what, count)| (what, count as f64 / activity_samples.max(1) as f64))
             .collect(),
@@ -715,11 +740,11 @@ fn print_run(run: &RunResult, baseline: Option<&Baseline>) {
         println!(
             "  {}: CPU {:.2} µs per fire it ran ({} in its window), {:.2} µs per fleet fire; \
              {:.1}% of a core; whole run {:.2} s CPU, {} executions, {} elsewhere, {} skipped, \
-             {} missed, {} errors; max RSS {} KiB",
+             {} missed, {} errors; max RSS {} KiB; stop took {:.1} s{}",
             m.instance,
             m.cpu_window_us as f64 / m.executions_window.max(1) as f64,
             thousands(m.executions_window),
-            m.cpu_window_us as f64 / fleet_fires,
+            per(m.cpu_window_us as f64, fleet_fires),
             m.cpu_window_us as f64 / 1e4 / member_window_seconds(m),
             m.cpu_total_us as f64 / 1e6,
             thousands(m.executions_total),
@@ -727,7 +752,13 @@ fn print_run(run: &RunResult, baseline: Option<&Baseline>) {
             m.skipped_total,
             m.missed_total,
             m.errors_total,
-            thousands(m.max_resident_kib)
+            thousands(m.max_resident_kib),
+            (m.stopped_ms - m.stopping_ms) as f64 / 1000.0,
+            if m.stop_timed_out {
+                " and did not end (the time limit)"
+            } else {
+                ""
+            }
         );
     }
     let window_us = run.window.seconds() * 1e6;
@@ -736,7 +767,7 @@ fn print_run(run: &RunResult, baseline: Option<&Baseline>) {
         "CPU per fire: members {:.2} µs (all instances together), PostgreSQL backends {:.2} µs; \
          the machine was busy {:.2} cores of {} during the window (members {:.2}, backends {:.2}, the rest {:.2})",
         run.fleet_cpu_per_fire_us(),
-        run.backend_cpu_window_us as f64 / fires,
+        per(run.backend_cpu_window_us as f64, fires),
         run.machine_busy_window_us as f64 / window_us,
         std::thread::available_parallelism().map_or(0, |cores| cores.get()),
         members_us as f64 / window_us,
@@ -761,6 +792,12 @@ fn print_run(run: &RunResult, baseline: Option<&Baseline>) {
             "busy backends, sampled every 250 ms (state | wait | statement: backends on average):"
         );
         for (what, average) in &run.activity {
+            println!("  {what}: {average:.2}");
+        }
+    }
+    if !run.blocking.is_empty() {
+        println!("lock waits, sampled likewise (waiter  <-  holder: pairs on average):");
+        for (what, average) in &run.blocking {
             println!("  {what}: {average:.2}");
         }
     }
@@ -808,7 +845,7 @@ fn print_summary(runs: &[RunResult], baseline: Option<&Baseline>) {
             f.fires_per_second,
             run.transactions_per_fire(),
             run.fleet_cpu_per_fire_us(),
-            run.backend_cpu_window_us as f64 / run.window_fires()
+            per(run.backend_cpu_window_us as f64, run.window_fires())
         );
     }
     if let Some(baseline) = baseline {

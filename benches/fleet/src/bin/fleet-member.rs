@@ -1,7 +1,8 @@
 //! `fleet-member`: one instance of the fleet. It registers `--jobs` no-op
 //! jobs every `--interval-ms` (1 s by default), each a hand-written
 //! [`Job`], connects to the PostgreSQL database `--url` as the instance
-//! `JOBS_INSTANCE` names, runs them for `--seconds`, stops gracefully and
+//! `JOBS_INSTANCE` names, runs them for `--seconds`, stops gracefully
+//! (`stop_all`, given at most `--stop-timeout` seconds, 120 by default) and
 //! prints its [`MemberReport`] as one JSON line.
 //!
 //! Its measuring window opens `--warmup` seconds after its jobs started and
@@ -37,6 +38,7 @@ struct Options {
     seconds: u64,
     warmup: u64,
     log_level: LevelFilter,
+    stop_timeout: Duration,
 }
 
 impl Options {
@@ -62,6 +64,7 @@ impl Options {
             seconds,
             warmup: args.get("warmup", (seconds / 6).max(1))?,
             log_level: args.get("log-level", LevelFilter::WARN)?,
+            stop_timeout: Duration::from_secs(args.get("stop-timeout", 120)?),
         };
         if options.warmup >= options.seconds {
             return Err(format!(
@@ -187,7 +190,9 @@ async fn run(options: &Options) -> Result<MemberReport, String> {
     sleep_until(started + Duration::from_secs(options.seconds)).await;
     let (cpu_end, executions_end) = (cpu::own(), executions(&manager));
     let stopping_ms = now_ms();
-    manager.stop_all().await;
+    let stop_timed_out = tokio::time::timeout(options.stop_timeout, manager.stop_all())
+        .await
+        .is_err();
     let stopped_ms = now_ms();
 
     let stats = manager.all_stats();
@@ -199,6 +204,7 @@ async fn run(options: &Options) -> Result<MemberReport, String> {
         window_start_ms,
         stopping_ms,
         stopped_ms,
+        stop_timed_out,
         cpu_total_us: cpu::own().as_micros() as u64,
         cpu_window_us: (cpu_end - cpu_start).as_micros() as u64,
         executions_total: total(|stats| stats.execution_count),
