@@ -13,43 +13,15 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod support;
+
 /// How long any one step may take before the test gives up.
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Builds the `quickstart` example once per test binary and returns its path.
 fn quickstart() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let output = Command::new(env!("CARGO"))
-            // `--workspace`: with the features `cargo test --workspace`
-            // resolved, so the build reuses what the tests built.
-            .args(["build", "--workspace", "--example", "quickstart"])
-            .current_dir(&root)
-            .output()
-            .expect("could not run cargo");
-        assert!(
-            output.status.success(),
-            "building the example failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .map(|dir| {
-                if dir.is_relative() {
-                    root.join(dir)
-                } else {
-                    dir
-                }
-            })
-            .unwrap_or_else(|| root.join("target"));
-        let binary = target
-            .join("debug")
-            .join("examples")
-            .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-        assert!(binary.exists(), "no example binary at {}", binary.display());
-        binary
-    })
+    BINARY.get_or_init(|| support::examples::build("quickstart", &[]))
 }
 
 /// The running example: its lines of output, as they come.

@@ -12,6 +12,8 @@
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod examples;
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;

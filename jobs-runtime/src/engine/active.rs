@@ -1,21 +1,23 @@
 //! What the engine is given to run a started job: the job as registered
 //! ([`Registered`]), its runnable form, and the settings the jobs started
-//! together share; and [`Fire`], one fire handed to the executor.
+//! together share; [`Fire`], one fire handed to the executor; and
+//! [`Replaceable`], the runs another instance may replace.
 //!
 //! The engine reads a registered job only through [`Registered`], which the
 //! manager's registry implements, so no dependency points back up.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::engine::slots::SlotPool;
 use crate::job::runnable::Runnable;
 use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
-use crate::model::execution::Cause;
+use crate::model::execution::{Cause, ExecutionId};
 use crate::observe::stats::StatsCell;
 use crate::store::{Change, Recorder, Store};
 use crate::JobSpec;
@@ -47,6 +49,52 @@ pub(crate) struct ActiveJob {
     /// Where the job's executions and fires are recorded, as this
     /// process's; `None` when the store keeps nothing.
     pub(crate) recorder: Option<Arc<dyn Recorder>>,
+    /// Its runs that a newer execution claimed on another instance may
+    /// replace (overlap `replace`, in a shared store).
+    pub(crate) replaceable: Replaceable,
+}
+
+/// The runs of a job with the overlap policy `replace` that this instance
+/// claimed in a shared store, by execution id, with their tokens: a newer
+/// execution claimed on another instance cancels them through the store.
+#[derive(Default)]
+pub(crate) struct Replaceable(Mutex<Vec<(ExecutionId, CancellationToken)>>);
+
+impl Replaceable {
+    /// Holds the run of execution `id`, cancelled by `token`, until the
+    /// returned guard is dropped.
+    pub(crate) fn hold(&self, id: ExecutionId, token: CancellationToken) -> Held<'_> {
+        self.runs().push((id, token));
+        Held { runs: self, id }
+    }
+
+    /// Cancels the run of execution `id`, if it is held and not cancelled
+    /// yet; returns whether it was.
+    pub(crate) fn cancel(&self, id: ExecutionId) -> bool {
+        let runs = self.runs();
+        let run = runs
+            .iter()
+            .find(|(held, token)| *held == id && !token.is_cancelled());
+        run.inspect(|(_, token)| token.cancel()).is_some()
+    }
+
+    fn runs(&self) -> std::sync::MutexGuard<'_, Vec<(ExecutionId, CancellationToken)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A run held in a [`Replaceable`], until dropped.
+pub(crate) struct Held<'a> {
+    runs: &'a Replaceable,
+    id: ExecutionId,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.runs.runs().retain(|(held, _)| *held != self.id);
+    }
 }
 
 /// What the jobs started together share: where runs are spawned, and the

@@ -94,6 +94,10 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
     } else {
         None
     };
+    // A run that a newer one claimed elsewhere may replace, until it ends.
+    let _held = claimed
+        .filter(|_| spec.overlap_policy() == Overlap::Replace)
+        .map(|claimed| job.replaceable.hold(claimed.id, token.get().clone()));
     execute(job, fire, claimed, queue_time, permit, run).await;
 }
 
@@ -151,6 +155,7 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
             (_, Overlap::Skip | Overlap::Queue) => Some(1),
             (_, Overlap::Allow { max_concurrency }) => Some(max_concurrency),
         },
+        replace: overlap == Overlap::Replace,
     };
     let since = Instant::now();
     loop {

@@ -86,6 +86,14 @@ impl Builder {
         self
     }
 
+    /// How the instances that share a PostgreSQL store watch each other
+    /// (see [`JobManager::set_fleet_timings`]); `JOBS_HEARTBEAT`,
+    /// `JOBS_DEAD_AFTER` and `JOBS_STUCK_GRACE` override them.
+    pub fn fleet_timings(self, timings: crate::store::FleetTimings) -> Self {
+        self.manager.set_fleet_timings(timings);
+        self
+    }
+
     /// Sets the wall clock cron schedules use (see [`JobManager::set_clock`]).
     pub fn clock(self, clock: crate::Clock) -> Self {
         self.manager.set_clock(clock);

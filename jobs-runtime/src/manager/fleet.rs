@@ -2,6 +2,7 @@
 //! store, every heartbeat of its [`FleetTimings`]: it takes over the
 //! executions a dead instance left running, and those stuck past their
 //! timeout and grace, and continues them here by their jobs' retry policy;
+//! it cancels its runs that newer executions claimed elsewhere replace;
 //! it follows the pauses and schedules set on other instances (they are in
 //! the jobs' schedule rows). And more often, it fences itself: when its own
 //! heartbeat has not reached the store for the self-fence deadline, it
@@ -12,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -32,19 +34,33 @@ type Seen = HashMap<String, (bool, Option<String>)>;
 const CHECKS_PER_HEARTBEAT: u32 = 4;
 
 /// Spawns the fleet task of `manager`'s jobs, with the store's `timings`,
-/// until `stop` fires or the manager is dropped.
-pub(super) fn spawn(manager: Weak<Inner>, timings: FleetTimings, stop: CancellationToken) {
+/// until `stop` fires or the manager is dropped. A round comes at every
+/// heartbeat, and at once when the store's `wakeups` say another instance
+/// changed something to follow.
+pub(super) fn spawn(
+    manager: Weak<Inner>,
+    timings: FleetTimings,
+    wakeups: Option<Arc<Notify>>,
+    stop: CancellationToken,
+) {
     tokio::spawn(async move {
         let mut seen = None;
         let mut fenced = false;
         let mut checks = tokio::time::interval(timings.heartbeat() / CHECKS_PER_HEARTBEAT);
         checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut round = Instant::now() + timings.heartbeat();
+        let woken = || async {
+            match &wakeups {
+                Some(wakeups) => wakeups.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         loop {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => return,
                 _ = checks.tick() => {}
+                () = woken() => round = Instant::now(),
             }
             let Some(inner) = manager.upgrade() else {
                 return;
@@ -56,6 +72,7 @@ pub(super) fn spawn(manager: Weak<Inner>, timings: FleetTimings, stop: Cancellat
             }
             round = Instant::now() + timings.heartbeat();
             manager.rescue(timings.grace()).await;
+            manager.cancel_replaced().await;
             manager.follow(&mut seen).await;
         }
     });
@@ -111,6 +128,21 @@ impl JobManager {
                 .into_iter()
                 .for_each(|execution| self.continue_rescued(execution)),
             Err(error) => events::store_fleet_failed("executions of dead instances", &error),
+        }
+    }
+
+    /// Cancels the runs here that newer executions of their jobs, claimed
+    /// on other instances under the overlap policy `replace`, replace.
+    async fn cancel_replaced(&self) {
+        let replaced = match self.store().replaced(&self.instance()).await {
+            Ok(replaced) => replaced,
+            Err(error) => return events::store_fleet_failed("replaced executions", &error),
+        };
+        for (job, id) in replaced {
+            let started = self.slot(&job).ok().and_then(|slot| slot.started());
+            if started.is_some_and(|started| started.job.replaceable.cancel(id)) {
+                events::execution_replaced(&job, id.get());
+            }
         }
     }
 
@@ -174,6 +206,7 @@ impl JobManager {
             .max()
             .unwrap_or(0);
         let next = (tried <= slot.spec.retry_policy().retries).then(|| tried.saturating_add(1));
+        slot.stats.rescued();
         events::execution_rescued(
             &execution.job,
             execution.id.get(),

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::active::{ActiveJob, Registered, RunSettings};
+use crate::engine::active::{ActiveJob, Registered, Replaceable, RunSettings};
 use crate::engine::driver;
 use crate::engine::scheduler::Started;
 use crate::engine::slots::SlotPool;
@@ -357,7 +357,8 @@ impl JobManager {
         ));
         if settings.claims {
             if let Some(timings) = settings.store.timings() {
-                fleet::spawn(Arc::downgrade(&self.inner), timings, stop.clone());
+                let wakeups = settings.store.wakeups();
+                fleet::spawn(Arc::downgrade(&self.inner), timings, wakeups, stop.clone());
             }
         }
         *background = Some(stop);
@@ -923,6 +924,7 @@ impl JobSlot {
                 .iter()
                 .map(|slot| Arc::clone(slot) as Arc<dyn Registered>)
                 .collect(),
+            replaceable: Replaceable::default(),
             recorder: {
                 let store = &context.settings.store;
                 store

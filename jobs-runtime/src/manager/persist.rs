@@ -93,6 +93,18 @@ impl JobManager {
         store.unwrap_or(settings.fleet_timings)
     }
 
+    /// How many late changes of this instance's executions were discarded
+    /// because another instance had taken them over (it was taken for dead,
+    /// or its attempt for stuck): each logged `execution_fenced`; 0 without
+    /// a store several instances share.
+    pub fn fenced_count(&self) -> u64 {
+        let settings = lock(&self.inner.settings);
+        settings
+            .store
+            .as_ref()
+            .map_or(0, |store| store.fenced_count())
+    }
+
     /// How far this process's wall clock is ahead of the database's, in
     /// milliseconds (negative: behind), as its latest heartbeat measured
     /// it; `None` without a store several instances share, or before its

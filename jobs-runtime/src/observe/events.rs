@@ -328,6 +328,19 @@ pub(crate) fn execution_rescued(
     );
 }
 
+/// Execution `execution_id` of `job_name`, running here, was cancelled: a
+/// newer execution of its job claimed on another instance replaces it
+/// (overlap `replace`).
+pub(crate) fn execution_replaced(job_name: &str, execution_id: i64) {
+    tracing::info!(
+        target: TARGET,
+        operation = "execution_replaced",
+        job_name,
+        execution_id,
+        "a newer execution claimed on another instance replaces this one; its token fired"
+    );
+}
+
 /// Late changes to `executions` executions that another instance took
 /// over (their instance was taken for dead) were discarded.
 #[cfg(feature = "postgres")]

@@ -44,6 +44,9 @@ pub struct JobStats {
     /// Scheduled fires that another instance sharing the store claimed
     /// first, and runs: always 0 with a store of one process.
     pub elsewhere_count: u64,
+    /// Executions this instance took over from instances that died (or
+    /// whose attempt was stuck): always 0 with a store of one process.
+    pub rescued_count: u64,
     /// How long the most recent run waited for slots.
     pub last_queue_time: Duration,
     /// The mean wait for slots.
@@ -114,6 +117,7 @@ struct StatsData {
     skipped_count: u64,
     missed_count: u64,
     elsewhere_count: u64,
+    rescued_count: u64,
     queued_runs: u32,
     // Times in nanoseconds, saturating (a total reaches `u64::MAX` after 584
     // years of runs): half the size of `Duration`s, for 100,000s of jobs.
@@ -261,6 +265,15 @@ impl StatsCell {
         })
     }
 
+    /// Records an execution taken over from another instance; returns the
+    /// job's count of them after it.
+    pub(crate) fn rescued(&self) -> u64 {
+        self.with(|data| {
+            data.rescued_count += 1;
+            data.rescued_count
+        })
+    }
+
     /// Records a skipped fire; returns the job's skipped count after it.
     pub(crate) fn skip(&self) -> u64 {
         self.with(|data| {
@@ -291,6 +304,7 @@ impl StatsCell {
             skipped_count: data.skipped_count,
             missed_count: data.missed_count,
             elsewhere_count: data.elsewhere_count,
+            rescued_count: data.rescued_count,
             last_queue_time: Duration::from_nanos(data.last_queue_time),
             average_queue_time: match data.queued_runs {
                 0 => Duration::ZERO,

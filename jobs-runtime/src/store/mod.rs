@@ -210,6 +210,31 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// How many late changes of executions that another instance took over
+    /// this handle discarded (their completions fenced by the lease token
+    /// of the takeover); 0 for a store of one process.
+    fn fenced_count(&self) -> u64 {
+        0
+    }
+
+    /// Woken when another instance that shares this store announces a
+    /// change to follow (a pause, a schedule, a replace), so that this one
+    /// follows it before its next heartbeat; `None` for a store of one
+    /// process, or without announcements.
+    fn wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+
+    /// The unfinished executions of `instance` that a newer execution of
+    /// their job, claimed with [`replace`](Claim::replace) on another
+    /// instance, replaces: each with its job's name, for `instance` to
+    /// cancel. The default, for a store of one process, has none: a
+    /// replace happens within the process.
+    fn replaced<'a>(&'a self, instance: &'a str) -> StoreFuture<'a, Vec<(String, ExecutionId)>> {
+        let _ = instance;
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
     /// How long ago the store last took this process's heartbeat (measured
     /// from when it was sent); `None` for a store of one process, or before
     /// the first. An instance whose heartbeat is older than its
@@ -335,6 +360,18 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         (**self).timings()
     }
 
+    fn replaced<'a>(&'a self, instance: &'a str) -> StoreFuture<'a, Vec<(String, ExecutionId)>> {
+        (**self).replaced(instance)
+    }
+
+    fn wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {
+        (**self).wakeups()
+    }
+
+    fn fenced_count(&self) -> u64 {
+        (**self).fenced_count()
+    }
+
     fn heartbeat_age(&self) -> Option<Duration> {
         (**self).heartbeat_age()
     }
@@ -448,6 +485,11 @@ pub struct Claim {
     /// for no limit (`replace`, and an execution that continues an
     /// abandoned one).
     pub limit: Option<u32>,
+    /// Whether the execution, once won, replaces its job's unfinished
+    /// executions on the other instances (overlap `replace`): a shared
+    /// store marks them, and their instances cancel them (see
+    /// [`Store::replaced`]).
+    pub replace: bool,
 }
 
 /// How a [`Claim`] was answered.

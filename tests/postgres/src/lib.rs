@@ -1,13 +1,16 @@
 //! A PostgreSQL database of a test's own: made on the local server
 //! (`JOBS_TEST_POSTGRES_URL`, by default `postgres://postgres@127.0.0.1:5432/test`)
 //! under a fresh name, so tests run in parallel, and dropped with its
-//! [`Database`].
+//! [`Database`]; and a [`Proxy`] in front of the server, to cut one
+//! client off as a network partition would.
 
 #![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{Connection, PgConnection};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 /// The server tests use unless `JOBS_TEST_POSTGRES_URL` names another: a
 /// URL of one of its databases, from which the others are made.
@@ -116,5 +119,79 @@ impl Drop for Database {
             })
         });
         let _ = dropped.join();
+    }
+}
+
+/// A TCP proxy to the server on a port of its own, for the clients a test
+/// gives its [`url`](Proxy::url): [`cut`](Proxy::cut) ends their
+/// connections and refuses new ones, as a network partition would, while
+/// the other clients go on. It runs until dropped.
+#[derive(Debug)]
+pub struct Proxy {
+    url: String,
+    cut: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `database`'s server, on the current runtime.
+    pub async fn start(database: &Database) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the proxy");
+        let port = listener.local_addr().expect("the proxy's port").port();
+        let (scheme, rest) = database.url.split_once("://").expect("a URL");
+        let (user, rest) = rest.rsplit_once('@').map_or(("", rest), |(u, r)| (u, r));
+        let (server, path) = rest.split_once('/').expect("a URL with a database");
+        let server = if server.contains(':') {
+            server.to_owned()
+        } else {
+            format!("{server}:5432")
+        };
+        let at = if user.is_empty() { "" } else { "@" };
+        let url = format!("{scheme}://{user}{at}127.0.0.1:{port}/{path}");
+        let (cut, cuts) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let mut cuts = cuts.clone();
+                if *cuts.borrow_and_update() {
+                    // Cut off: the connection is closed at once.
+                    continue;
+                }
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let Ok(upstream) = TcpStream::connect(&server).await else {
+                        return;
+                    };
+                    let (mut client, mut upstream) = (client, upstream);
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                        _ = cuts.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Proxy { url, cut, task }
+    }
+
+    /// The database's URL through the proxy.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Ends the connections through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    /// Ends a [`cut`](Self::cut): connections go through again.
+    pub fn restore(&self) {
+        self.cut.send_replace(false);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

@@ -164,6 +164,7 @@ fn scheduled(id: ExecutionId, fire_at: SystemTime) -> Claim {
         fire_at,
         cause: Cause::Schedule,
         limit: None,
+        replace: false,
     }
 }
 
@@ -750,6 +751,7 @@ async fn claims_give_lease_tokens_and_hold_limits(mut harness: impl Harness) {
         fire_at,
         cause,
         limit: Some(1),
+        replace: false,
     };
     if !store.shared() {
         for _ in 0..2 {
@@ -927,6 +929,97 @@ async fn a_stuck_execution_is_rescued_from_a_live_instance(mut harness: impl Har
         .is_empty());
     assert_eq!(get(&*store, new).await.state, ExecutionState::Running);
     assert_eq!(get(&*store, own).await.state, ExecutionState::Running);
+}
+
+/// An execution that ended on an instance no longer counts against its
+/// job's limit there, at once: the next fire's claim wins without waiting
+/// for the end to be written.
+async fn an_ended_execution_frees_its_limit_at_once(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.recover(at(T), "host-1").await.unwrap();
+    let recorder = store.recorder("one-at-a-time", "host-1");
+    for fire in 0..20 {
+        let id = store.next_id();
+        let fire_at = at(T + fire * 1_000);
+        let answer = recorder
+            .claim(Claim {
+                id,
+                fire_at,
+                cause: Cause::Schedule,
+                limit: Some(1),
+                replace: false,
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(answer, Claimed::Won { .. }),
+            "fire {fire}: {answer:?}"
+        );
+        recorder.record(Change::Started(NewExecution {
+            id,
+            fire_at,
+            cause: Cause::Schedule,
+            started_at: Some(fire_at),
+        }));
+        recorder.record(Change::Finished {
+            id,
+            state: ExecutionState::Succeeded,
+            at: fire_at,
+        });
+    }
+}
+
+/// In a store that processes share, a won claim with `replace` marks its
+/// job's older unfinished executions on other instances as replaced, for
+/// their instance to cancel; not newer ones, nor ended ones. A store of
+/// one process has none.
+async fn a_claim_with_replace_marks_the_older_executions_elsewhere(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.recover(at(T), "host-1").await.unwrap();
+    let mine = store.recorder("latest-wins", "host-1");
+    let claim = |id, replace| Claim {
+        id,
+        fire_at: at(T),
+        cause: Cause::Trigger,
+        limit: None,
+        replace,
+    };
+    if !store.shared() {
+        let won = mine.claim(claim(store.next_id(), true)).await.unwrap();
+        assert!(matches!(won, Claimed::Won { .. }));
+        assert!(store.replaced("host-1").await.unwrap().is_empty());
+        return;
+    }
+    let other = harness.open().await;
+    other.recover(at(T), "host-2").await.unwrap();
+    let theirs = other.recorder("latest-wins", "host-2");
+    let (old, ended) = (other.next_id(), other.next_id());
+    for id in [old, ended] {
+        let won = theirs.claim(claim(id, false)).await.unwrap();
+        assert!(matches!(won, Claimed::Won { .. }));
+        theirs.record(Change::Started(NewExecution {
+            id,
+            fire_at: at(T),
+            cause: Cause::Trigger,
+            started_at: Some(at(T)),
+        }));
+    }
+    theirs.record(Change::Finished {
+        id: ended,
+        state: ExecutionState::Succeeded,
+        at: at(T + 1),
+    });
+    other.flush().await.unwrap();
+    assert!(other.replaced("host-2").await.unwrap().is_empty());
+    let won = mine.claim(claim(store.next_id(), true)).await.unwrap();
+    assert!(matches!(won, Claimed::Won { .. }));
+    // A newer one on host-2, claimed after the replacing one.
+    let newer = other.next_id();
+    let won = theirs.claim(claim(newer, false)).await.unwrap();
+    assert!(matches!(won, Claimed::Won { .. }));
+    let replaced = other.replaced("host-2").await.unwrap();
+    assert_eq!(replaced, [("latest-wins".to_owned(), old)]);
+    assert!(store.replaced("host-1").await.unwrap().is_empty());
 }
 
 async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl Harness) {
@@ -1303,6 +1396,8 @@ suite!(
     claims_give_lease_tokens_and_hold_limits,
     a_dead_instances_executions_are_rescued_once_and_fenced,
     a_stuck_execution_is_rescued_from_a_live_instance,
+    an_ended_execution_frees_its_limit_at_once,
+    a_claim_with_replace_marks_the_older_executions_elsewhere,
     a_rows_last_fire_and_last_success_only_move_forward,
     last_completion_is_the_latest_success_and_outlives_pruning,
     totals_add_up_every_ended_execution_and_outlive_pruning,

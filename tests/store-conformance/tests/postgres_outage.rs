@@ -53,6 +53,7 @@ async fn changes_recorded_during_an_outage_are_written_when_it_ends() {
             fire_at: SystemTime::now(),
             cause: Cause::Schedule,
             limit: None,
+            replace: false,
         })
         .await;
     assert!(

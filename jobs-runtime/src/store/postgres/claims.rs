@@ -15,6 +15,9 @@ use crate::store::{Claim, Claimed, StoreError};
 /// A claim waiting for its answer.
 pub(super) struct Pending {
     pub(super) claim: Claim,
+    /// The job's latest executions that ended on this instance, whose ends
+    /// the writer may not have written yet: not counted against the limit.
+    pub(super) ended: Vec<i64>,
     pub(super) source: Arc<Source>,
     pub(super) reply: oneshot::Sender<Result<Claimed, StoreError>>,
 }
@@ -74,7 +77,9 @@ pub(super) async fn run(
 /// clock. A claim with a limit is refused while its job has that many
 /// unfinished executions: the jobs with limits are locked first (a
 /// transaction-scoped advisory lock per job, in the order of their names),
-/// so the count that a claim reads cannot change under it.
+/// so the count that a claim reads cannot change under it. The executions
+/// this instance has seen end are not counted, written or not: the writer
+/// commits their ends a little later.
 ///
 /// The rows go in in the order of job and fire time, so that processes
 /// claiming the same fires at once wait for each other's keys in one order
@@ -97,6 +102,10 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
     let limits: Vec<Option<i64>> = batch
         .iter()
         .map(|pending| pending.claim.limit.map(i64::from))
+        .collect();
+    let ended: Vec<i64> = batch
+        .iter()
+        .flat_map(|pending| pending.ended.iter().copied())
         .collect();
     let mut limited: Vec<&str> = batch
         .iter()
@@ -138,6 +147,7 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
                  AND (c.max IS NULL OR (
                      SELECT count(*) FROM jobs_executions e
                      WHERE e.job = c.job AND e.state IN ('pending', 'running', 'retrying')
+                         AND e.id <> ALL($8)
                  ) < c.max)
              ORDER BY c.job, c.fire_at
              ON CONFLICT DO NOTHING
@@ -153,6 +163,7 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
     .bind(&causes)
     .bind(&limits)
     .bind(EARLY_TOLERANCE_MS)
+    .bind(&ended)
     .fetch_all(&mut *transaction)
     .await?;
     let mut won = HashMap::new();
@@ -192,6 +203,28 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
         .into_iter()
         .collect()
     };
+    // The unfinished executions that the won claims with `replace` replace,
+    // those of their jobs with smaller tokens, marked for their instances.
+    let (replacing, tokens): (Vec<&str>, Vec<i64>) = batch
+        .iter()
+        .filter(|pending| pending.claim.replace)
+        .filter_map(|pending| Some((&*pending.source.job, *won.get(&pending.claim.id.0)?)))
+        .unzip();
+    if !replacing.is_empty() {
+        let marked = sqlx::query(
+            "UPDATE jobs_executions e SET replaced = true
+             FROM unnest($1::text[], $2::bigint[]) AS r (job, token)
+             WHERE e.job = r.job AND e.lease_token < r.token AND NOT e.replaced
+                 AND e.state IN ('pending', 'running', 'retrying')",
+        )
+        .bind(&replacing)
+        .bind(&tokens)
+        .execute(&mut *transaction)
+        .await?;
+        if marked.rows_affected() > 0 {
+            super::wakeups::notify(&mut transaction).await?;
+        }
+    }
     transaction.commit().await?;
     let answers = (0..batch.len()).map(|at| {
         let id = ids[at];

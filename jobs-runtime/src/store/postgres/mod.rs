@@ -45,17 +45,19 @@
 mod claims;
 mod read;
 mod upkeep;
+mod wakeups;
 mod writer;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::Connection;
 use sqlx::Row;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
 use super::{
@@ -106,6 +108,11 @@ pub struct PostgresStore {
     heartbeat: tokio::task::JoinHandle<()>,
     beat: Arc<Beat>,
     timings: FleetTimings,
+    /// Woken when another instance announces a change to follow.
+    wake: Arc<Notify>,
+    /// How many late changes the writer discarded (fenced).
+    fenced: Arc<AtomicU64>,
+    listener: tokio::task::JoinHandle<()>,
 }
 
 /// What the heartbeats tell, and what they write.
@@ -170,7 +177,13 @@ impl PostgresStore {
             .await
             .map_err(|error| failed(&shown, "taking a block of execution ids", error))?;
         let (sender, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(writer::run(Arc::clone(&shown), pool.clone(), receiver));
+        let fenced = Arc::new(AtomicU64::new(0));
+        tokio::spawn(writer::run(
+            Arc::clone(&shown),
+            pool.clone(),
+            receiver,
+            Arc::clone(&fenced),
+        ));
         let (claimer, claims) = mpsc::unbounded_channel();
         tokio::spawn(claims::run(Arc::clone(&shown), pool.clone(), claims));
         let instances = Arc::new(Mutex::new(BTreeSet::new()));
@@ -181,6 +194,12 @@ impl PostgresStore {
             Arc::clone(&instances),
             Arc::clone(&beat),
             timings.heartbeat(),
+        ));
+        let wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(wakeups::listen(
+            Arc::clone(&shown),
+            pool.clone(),
+            Arc::clone(&wake),
         ));
         Ok(PostgresStore {
             url: shown,
@@ -196,6 +215,9 @@ impl PostgresStore {
             heartbeat,
             beat,
             timings,
+            wake,
+            listener,
+            fenced,
         })
     }
 
@@ -253,6 +275,7 @@ impl PostgresStore {
 impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.heartbeat.abort();
+        self.listener.abort();
         let _ = self.writer.send(Message::Close);
     }
 }
@@ -337,10 +360,8 @@ async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
 }
 
 /// Writes the heartbeat of every instance in `instances`, every
-/// `interval`, until the store is dropped, with the slots offered and the
-/// clock offset measured by the heartbeat before; notes in `beat` when the
-/// database took it and how far this process's clock is from the
-/// database's (from the midpoint of the round trip).
+/// `interval`, until the store is dropped, with the slots offered and how
+/// far this process's clock is from the database's; notes both in `beat`.
 async fn heartbeats(
     url: Arc<str>,
     pool: PgPool,
@@ -356,35 +377,47 @@ async fn heartbeats(
         if names.is_empty() {
             continue;
         }
-        let (sent, wall) = (Instant::now(), SystemTime::now());
-        let slots = lock(&beat.slots).map(|slots| i32::try_from(slots).unwrap_or(i32::MAX));
-        let offset = *lock(&beat.offset_ms);
-        let answer: Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "WITH beat AS (
-                 UPDATE jobs_instances SET heartbeat_at = now(), slots = $2, clock_offset_ms = $3
-                 WHERE id = ANY($1) RETURNING id)
-             SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-             FROM (SELECT count(*) FROM beat) AS written",
+        let (sent, wall) = (
+            Instant::now(),
+            crate::execution::to_millis(SystemTime::now()),
+        );
+        let answer: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(
+            "UPDATE jobs_instances SET heartbeat_at = now(), slots = $2,
+                 clock_offset_ms = $3 - (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+             WHERE id = ANY($1) RETURNING clock_offset_ms",
         )
         .bind(&names)
-        .bind(slots)
-        .bind(offset)
-        .fetch_one(&pool)
+        .bind(beat.slots())
+        .bind(wall)
+        .fetch_optional(&pool)
         .await;
         match answer {
-            Ok(database_ms) => {
-                *lock(&beat.taken) = Some(sent);
-                let midpoint = wall + sent.elapsed() / 2;
-                let offset = crate::execution::to_millis(midpoint) - database_ms;
-                let before = lock(&beat.offset_ms).replace(offset);
-                let large = |offset: Option<i64>| offset.is_some_and(|o| o.abs() > LARGE_OFFSET_MS);
-                if large(Some(offset)) && !large(before) {
-                    crate::events::clock_offset_large(&url, offset);
-                }
-            }
+            Ok(offset) => beat.took(&url, sent, offset),
             Err(error) => {
                 tracing::warn!(url = %url, %error, "job store: an instance's heartbeat could not be written");
             }
+        }
+    }
+}
+
+impl Beat {
+    /// The slots offered, as the database keeps them.
+    fn slots(&self) -> Option<i32> {
+        lock(&self.slots).map(|slots| i32::try_from(slots).unwrap_or(i32::MAX))
+    }
+
+    /// The database took the heartbeat `sent` then, and measured this
+    /// process's clock `offset_ms` ahead of its own (to within half a round
+    /// trip); an offset that becomes large is logged.
+    fn took(&self, url: &str, sent: Instant, offset_ms: Option<i64>) {
+        *lock(&self.taken) = Some(sent);
+        let Some(offset) = offset_ms else {
+            return;
+        };
+        let before = lock(&self.offset_ms).replace(offset);
+        let large = |offset: Option<i64>| offset.is_some_and(|o| o.abs() > LARGE_OFFSET_MS);
+        if large(Some(offset)) && !large(before) {
+            crate::events::clock_offset_large(url, offset);
         }
     }
 }
@@ -402,10 +435,24 @@ struct JobRecorder {
     url: Arc<str>,
     writer: mpsc::UnboundedSender<Message>,
     claimer: mpsc::UnboundedSender<Pending>,
+    /// The latest executions of the job that ended here, at most
+    /// [`RECENT`]: a claim with a limit does not count them as unfinished,
+    /// though the writer may not have written their ends yet.
+    recent: Mutex<VecDeque<i64>>,
 }
+
+/// How many of a job's latest ended executions its recorder keeps.
+const RECENT: usize = 64;
 
 impl Recorder for JobRecorder {
     fn record(&self, change: Change) {
+        if let Change::Finished { id, .. } = &change {
+            let mut recent = lock(&self.recent);
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(id.0);
+        }
         let message = Message::Change(Arc::clone(&self.source), change);
         if self.writer.send(message).is_err() {
             tracing::error!(url = %self.url, job = %self.source.job, "job store writer has stopped; a change was not recorded");
@@ -414,8 +461,13 @@ impl Recorder for JobRecorder {
 
     fn claim(&self, claim: Claim) -> StoreFuture<'static, Claimed> {
         let (reply, answer) = oneshot::channel();
+        let ended = match claim.limit {
+            Some(_) => lock(&self.recent).iter().copied().collect(),
+            None => Vec::new(),
+        };
         let pending = Pending {
             claim,
+            ended,
             source: Arc::clone(&self.source),
             reply,
         };
@@ -437,26 +489,30 @@ impl Store for PostgresStore {
     fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered> {
         Box::pin(async move {
             let failed = |error| failed(&self.url, "registering the instance", error);
-            let sent = Instant::now();
-            let slots =
-                lock(&self.beat.slots).map(|slots| i32::try_from(slots).unwrap_or(i32::MAX));
-            sqlx::query(
+            let (sent, wall) = (
+                Instant::now(),
+                crate::execution::to_millis(SystemTime::now()),
+            );
+            let offset: i64 = sqlx::query_scalar(
                 "INSERT INTO jobs_instances
-                     (id, host, pid, version, started_at, heartbeat_at, slots)
-                 VALUES ($1, $2, $3, $4, now(), now(), $5)
+                     (id, host, pid, version, started_at, heartbeat_at, slots, clock_offset_ms)
+                 VALUES ($1, $2, $3, $4, now(), now(), $5,
+                     $6 - (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
                  ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
                      version = excluded.version, started_at = now(), heartbeat_at = now(),
-                     slots = excluded.slots, clock_offset_ms = NULL",
+                     slots = excluded.slots, clock_offset_ms = excluded.clock_offset_ms
+                 RETURNING clock_offset_ms",
             )
             .bind(instance)
             .bind(host())
             .bind(i64::from(std::process::id()))
             .bind(env!("CARGO_PKG_VERSION"))
-            .bind(slots)
-            .execute(&self.pool)
+            .bind(self.beat.slots())
+            .bind(wall)
+            .fetch_one(&self.pool)
             .await
             .map_err(failed)?;
-            *lock(&self.beat.taken) = Some(sent);
+            self.beat.took(&self.url, sent, Some(offset));
             lock(&self.instances).insert(instance.to_owned());
             let whose = Whose::Start { instance };
             let dead_after = self.timings.dead_after();
@@ -485,6 +541,32 @@ impl Store for PostgresStore {
 
     fn timings(&self) -> Option<FleetTimings> {
         Some(self.timings)
+    }
+
+    fn wakeups(&self) -> Option<Arc<Notify>> {
+        Some(Arc::clone(&self.wake))
+    }
+
+    fn fenced_count(&self) -> u64 {
+        self.fenced.load(Ordering::Relaxed)
+    }
+
+    fn replaced<'a>(&'a self, instance: &'a str) -> StoreFuture<'a, Vec<(String, ExecutionId)>> {
+        Box::pin(async move {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT job, id FROM jobs_executions
+                 WHERE instance = $1 AND replaced
+                     AND state IN ('pending', 'running', 'retrying')",
+            )
+            .bind(instance)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|error| failed(&self.url, "reading the replaced executions", error))?;
+            Ok(rows
+                .into_iter()
+                .map(|(job, id)| (job, ExecutionId(id)))
+                .collect())
+        })
     }
 
     fn heartbeat_age(&self) -> Option<Duration> {
@@ -534,6 +616,7 @@ impl Store for PostgresStore {
             url: Arc::clone(&self.url),
             writer: self.writer.clone(),
             claimer: self.claimer.clone(),
+            recent: Mutex::default(),
         })
     }
 

@@ -1,7 +1,8 @@
 //! The PostgreSQL store's writer task: commits the recorded changes in
 //! batches, and keeps them through an outage of the database.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,10 +72,12 @@ pub(super) async fn run(
     url: Arc<str>,
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Message>,
+    fenced: Arc<AtomicU64>,
 ) {
     let mut writer = Writer {
         url,
         pool,
+        fenced,
         kept: VecDeque::new(),
         received: 0,
         written: 0,
@@ -108,6 +111,9 @@ struct Writer {
     /// How many changes were lost since a flush was last answered.
     lost: u64,
     flushes: Vec<Flush>,
+    /// How many late changes of executions taken over elsewhere were
+    /// discarded, shared with the store.
+    fenced: Arc<AtomicU64>,
     /// Since when the writer is closing.
     closing: Option<Instant>,
     failing: Option<Failing>,
@@ -225,12 +231,16 @@ impl Writer {
             let batch = &self.kept.make_contiguous()[..count];
             let written = async {
                 let mut transaction = self.pool.begin().await?;
-                write_batch(&mut transaction, batch).await?;
-                transaction.commit().await
+                let fenced = write_batch(&mut transaction, batch).await?;
+                transaction.commit().await.map(|()| fenced)
             }
             .await;
             match written {
-                Ok(()) => {
+                Ok(fenced) => {
+                    if fenced > 0 {
+                        self.fenced.fetch_add(fenced as u64, Ordering::Relaxed);
+                        crate::events::execution_fenced(fenced);
+                    }
                     self.kept.drain(..count);
                     self.written += count as u64;
                     if let Some(failing) = self.failing.take() {
@@ -364,11 +374,11 @@ struct AttemptRow<'a> {
 /// An execution another instance marked `abandoned` (its instance was
 /// taken for dead, and the execution continued elsewhere) is fenced: a late
 /// change to it or its attempts, from the instance that ran it, is
-/// discarded.
+/// discarded. Returns how many changed executions were fenced.
 async fn write_batch(
     connection: &mut PgConnection,
     changes: &[(Arc<Source>, Change)],
-) -> Result<(), sqlx::Error> {
+) -> Result<usize, sqlx::Error> {
     let Batch {
         rows,
         updates,
@@ -386,25 +396,6 @@ async fn write_batch(
     let mut causes: Vec<(i64, i32, i32, &str)> = Vec::new();
     for (id, attempt) in ended {
         add_attempt(&mut attempts, &mut causes, id, attempt);
-    }
-    // The schedule rows this batch touches, locked first in the order of
-    // their jobs' names: writers of several instances at once never wait
-    // for each other in a cycle.
-    let touched: BTreeSet<&str> = schedules
-        .iter()
-        .map(|(job, _)| *job)
-        .chain(completions.keys().copied())
-        .chain(fires.keys().copied())
-        .chain(totals.keys().copied())
-        .collect();
-    if !touched.is_empty() {
-        sqlx::query("SELECT job FROM jobs_schedules WHERE job = ANY($1) ORDER BY job FOR UPDATE")
-            .bind(touched.into_iter().collect::<Vec<_>>())
-            .execute(&mut *connection)
-            .await?;
-    }
-    for (job, row) in schedules {
-        write_schedule(connection, job, row).await?;
     }
     // Before the executions' rows: the fence reads their state as it was
     // before this batch.
@@ -533,38 +524,81 @@ async fn write_batch(
         .await?;
         fenced += updates.len() - written.len();
     }
-    if fenced > 0 {
-        crate::events::execution_fenced(fenced);
+    write_jobs(connection, &schedules, completions, fires, totals).await?;
+    Ok(fenced)
+}
+
+/// Writes what a batch changes of its jobs, after their executions: the
+/// schedule rows, last completions, last fires and totals. The schedule
+/// rows that change are locked first, in the order of their jobs' names,
+/// so that the writers of several instances never wait for each other in a
+/// cycle, and late in the transaction, so that they hold them briefly; a
+/// last fire or success already as late in the database is left alone, as
+/// they only move forward (most fires are reported by every instance).
+async fn write_jobs(
+    connection: &mut PgConnection,
+    schedules: &[(&str, &ScheduleRow)],
+    completions: BTreeMap<&str, i64>,
+    fires: BTreeMap<&str, i64>,
+    totals: BTreeMap<&str, Totals>,
+) -> Result<(), sqlx::Error> {
+    let (done_jobs, done_at): (Vec<&str>, Vec<i64>) = completions.into_iter().unzip();
+    let (fire_jobs, fire_at): (Vec<&str>, Vec<i64>) = fires.into_iter().unzip();
+    let written: Vec<&str> = schedules.iter().map(|(job, _)| *job).collect();
+    if !(written.is_empty() && done_jobs.is_empty() && fire_jobs.is_empty()) {
+        sqlx::query(
+            "SELECT s.job FROM jobs_schedules s
+             LEFT JOIN unnest($2::text[], $3::bigint[]) AS d (job, at) ON d.job = s.job
+             LEFT JOIN unnest($4::text[], $5::bigint[]) AS f (job, at) ON f.job = s.job
+             WHERE s.job = ANY($1)
+                 OR (d.at IS NOT NULL AND (s.last_success IS NULL OR s.last_success < d.at))
+                 OR (f.at IS NOT NULL AND (s.last_fire IS NULL OR s.last_fire < f.at))
+             ORDER BY s.job FOR UPDATE OF s",
+        )
+        .bind(&written)
+        .bind(&done_jobs)
+        .bind(&done_at)
+        .bind(&fire_jobs)
+        .bind(&fire_at)
+        .execute(&mut *connection)
+        .await?;
     }
-    if !completions.is_empty() {
-        let (jobs, times): (Vec<&str>, Vec<i64>) = completions.into_iter().unzip();
+    for &(job, row) in schedules {
+        write_schedule(connection, job, row).await?;
+    }
+    if !schedules.is_empty() {
+        super::wakeups::notify(connection).await?;
+    }
+    if !done_jobs.is_empty() {
+        sqlx::query(
+            "UPDATE jobs_schedules s SET last_success = u.at
+             FROM unnest($1::text[], $2::bigint[]) AS u (job, at)
+             WHERE s.job = u.job AND (s.last_success IS NULL OR s.last_success < u.at)",
+        )
+        .bind(&done_jobs)
+        .bind(&done_at)
+        .execute(&mut *connection)
+        .await?;
+        // In the order of the jobs' names, as every writer inserts them.
         sqlx::query(
             "INSERT INTO jobs_completions (job, finished_at)
              SELECT * FROM unnest($1::text[], $2::bigint[])
-             ON CONFLICT (job) DO UPDATE SET
-                 finished_at = greatest(jobs_completions.finished_at, excluded.finished_at)",
+             ON CONFLICT (job) DO UPDATE SET finished_at = excluded.finished_at
+             WHERE jobs_completions.finished_at < excluded.finished_at",
         )
-        .bind(&jobs)
-        .bind(&times)
-        .execute(&mut *connection)
-        .await?;
-        sqlx::query(
-            "UPDATE jobs_schedules s SET last_success = greatest(s.last_success, u.at)
-             FROM unnest($1::text[], $2::bigint[]) AS u (job, at) WHERE s.job = u.job",
-        )
-        .bind(&jobs)
-        .bind(&times)
+        .bind(&done_jobs)
+        .bind(&done_at)
         .execute(&mut *connection)
         .await?;
     }
-    if !fires.is_empty() {
-        let (jobs, times): (Vec<&str>, Vec<i64>) = fires.into_iter().unzip();
+    if !fire_jobs.is_empty() {
         sqlx::query(
-            "UPDATE jobs_schedules s SET last_fire = greatest(s.last_fire, u.at)
-             FROM unnest($1::text[], $2::bigint[]) AS u (job, at) WHERE s.job = u.job",
+            "UPDATE jobs_schedules s SET last_fire = u.at
+             FROM unnest($1::text[], $2::bigint[]) AS u (job, at)
+             WHERE s.job = u.job AND (s.last_fire IS NULL OR s.last_fire < u.at)",
         )
-        .bind(&jobs)
-        .bind(&times)
+        .bind(&fire_jobs)
+        .bind(&fire_at)
         .execute(&mut *connection)
         .await?;
     }

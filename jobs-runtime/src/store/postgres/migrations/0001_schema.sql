@@ -15,7 +15,10 @@ CREATE TABLE jobs_executions (
     attempt_started_at bigint,
     started_at         bigint,
     finished_at        bigint,
-    lease_token        bigint
+    lease_token        bigint,
+    -- A newer execution of its job, claimed on another instance under the
+    -- overlap policy `replace`, replaces it: its instance cancels it.
+    replaced           boolean NOT NULL DEFAULT false
 );
 -- One execution per scheduled fire: the claim of a fire is an insert that
 -- this index lets through once.

@@ -1,0 +1,102 @@
+//! The fleet's timings from the environment: `JOBS_HEARTBEAT`,
+//! `JOBS_DEAD_AFTER` and `JOBS_STUCK_GRACE` override those set in code
+//! when [`JobManager::connect`] opens a store; a value that is no
+//! duration, or timings out of range, stop it with an error naming the
+//! variable and the value. The variables are process-global: this binary
+//! has one test, which sets them in turn.
+
+use std::time::Duration;
+
+use jobs_runtime::store::FleetTimings;
+use jobs_runtime::{Error, JobManager};
+use jobs_test_postgres::Database;
+
+const VARIABLES: [&str; 3] = ["JOBS_HEARTBEAT", "JOBS_DEAD_AFTER", "JOBS_STUCK_GRACE"];
+
+/// What `connect(url)` answers with the variables set to `values` (unset
+/// where `None`).
+async fn connect(url: &str, values: [Option<&str>; 3]) -> (JobManager, Result<(), Error>) {
+    for (variable, value) in VARIABLES.iter().zip(values) {
+        match value {
+            Some(value) => std::env::set_var(variable, value),
+            None => std::env::remove_var(variable),
+        }
+    }
+    let manager = JobManager::new();
+    let connected = manager.connect(url).await;
+    (manager, connected)
+}
+
+/// The setting, value and reason of a timings error.
+fn refused(connected: Result<(), Error>) -> (String, String, String) {
+    match connected {
+        Err(Error::InvalidFleetTimings {
+            setting,
+            value,
+            reason,
+        }) => (setting, value, reason),
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_environment_sets_the_fleet_timings_and_bad_values_are_refused() {
+    let (_, connected) = connect("memory:", [Some("often"), None, None]).await;
+    let (setting, value, reason) = refused(connected);
+    assert_eq!(
+        (setting.as_str(), value.as_str()),
+        ("JOBS_HEARTBEAT", "often")
+    );
+    assert!(reason.contains("for instance 5s or 500ms"), "{reason}");
+
+    let (_, connected) = connect("memory:", [Some("1s"), Some("2s"), None]).await;
+    let error = connected.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "fleet timing JOBS_DEAD_AFTER = \"2s\" is invalid: at least three heartbeats (3s), \
+         so that an instance fences itself before the others take its work"
+    );
+
+    let (_, connected) = connect("memory:", [Some("10ms"), None, None]).await;
+    let (setting, value, _) = refused(connected);
+    assert_eq!(
+        (setting.as_str(), value.as_str()),
+        ("JOBS_HEARTBEAT", "10ms")
+    );
+
+    let (_, connected) = connect("memory:", [None, None, Some("2d")]).await;
+    let (setting, _, reason) = refused(connected);
+    assert_eq!(
+        (setting.as_str(), reason.as_str()),
+        ("JOBS_STUCK_GRACE", "at most 1d")
+    );
+
+    // A heartbeat too slow for the dead-after in effect (the default): the
+    // error names that timing, which no variable set.
+    let (_, connected) = connect("memory:", [Some("10s"), None, None]).await;
+    let (setting, value, _) = refused(connected);
+    assert_eq!((setting.as_str(), value.as_str()), ("dead_after", "20s"));
+
+    // Valid values are the shared store's timings.
+    let database = Database::create().await;
+    let (manager, connected) = connect(database.url(), [Some("1s"), Some("4s"), Some("30s")]).await;
+    connected.expect("the store opens");
+    let expected = FleetTimings::new(
+        Duration::from_secs(1),
+        Duration::from_secs(4),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(manager.fleet_timings(), expected);
+    assert_eq!(expected.self_fence(), Duration::from_secs(3));
+    assert_eq!(expected.failover_bound(), Duration::from_secs(6));
+
+    // Unset, the defaults: 5 s, 20 s, 60 s.
+    let (manager, connected) = connect(database.url(), [None, None, None]).await;
+    connected.expect("the store opens");
+    assert_eq!(manager.fleet_timings(), FleetTimings::default());
+    assert_eq!(
+        FleetTimings::default().failover_bound(),
+        Duration::from_secs(30)
+    );
+}
