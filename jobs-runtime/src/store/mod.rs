@@ -481,9 +481,9 @@ pub struct Claim {
     pub cause: Cause,
     /// The most unfinished executions (pending, running or retrying) the
     /// job may have across the fleet, this one included: 1 for the overlap
-    /// policies `skip` and `queue`, `max_concurrency` for `allow`; `None`
-    /// for no limit (`replace`, and an execution that continues an
-    /// abandoned one).
+    /// policies `skip` and `queue`, `max_concurrency` for `allow`, for
+    /// every cause (a continuation of an abandoned execution waits for
+    /// room); `None` for no limit (`replace`).
     pub limit: Option<u32>,
     /// Whether the execution, once won, replaces its job's unfinished
     /// executions on the other instances (overlap `replace`): a shared

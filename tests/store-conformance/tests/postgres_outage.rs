@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use jobs_runtime::execution::{Attempt, Cause, ExecutionState, Outcome};
-use jobs_runtime::store::{Change, Claim, NewExecution, PostgresStore, Store};
+use jobs_runtime::store::{
+    Change, Claim, FleetTimings, NewExecution, PostgresStore, Rescue, Store,
+};
 use jobs_test_postgres::Database;
 
 /// Records one whole execution of `job`, succeeded.
@@ -78,4 +80,55 @@ async fn changes_recorded_during_an_outage_are_written_when_it_ends() {
     }
     let totals = store.totals("during").await.expect("reads");
     assert_eq!(totals.executions, 1, "{totals:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_back_from_an_outage_is_alive_before_its_first_claim_lands() {
+    let database = Database::create().await;
+    let timings = FleetTimings::new(
+        Duration::from_secs(1),
+        Duration::from_secs(3),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let back = PostgresStore::open_with(database.url(), timings)
+        .await
+        .expect("opens");
+    back.recover(SystemTime::now(), "back")
+        .await
+        .expect("registers");
+    // Past the dead-after bound: the others would take it for dead.
+    database.cut().await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    database.restore().await;
+    let other = PostgresStore::open_with(database.url(), timings)
+        .await
+        .expect("opens");
+    other
+        .recover(SystemTime::now(), "other")
+        .await
+        .expect("registers");
+    let recorder = back.recorder("fresh", "back");
+    let id = back.next_id();
+    let claim = Claim {
+        id,
+        fire_at: SystemTime::now(),
+        cause: Cause::Trigger,
+        limit: Some(1),
+        replace: false,
+    };
+    // Made again until the pool has reconnected.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while recorder.claim(claim).await.is_err() {
+        assert!(Instant::now() < deadline, "the claim goes through again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rescued = other
+        .rescue(SystemTime::now(), "other", &[Rescue::new("fresh")])
+        .await
+        .expect("reads");
+    assert!(
+        rescued.is_empty(),
+        "an instance that claims again is alive: {rescued:?}"
+    );
 }

@@ -1,12 +1,13 @@
 //! The PostgreSQL store's claimer task: claims the executions asked for
 //! together in one transaction.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::writer::Source;
 use crate::execution::{to_millis, Cause};
@@ -18,9 +19,28 @@ pub(super) struct Pending {
     /// The job's latest executions that ended on this instance, whose ends
     /// the writer may not have written yet: not counted against the limit.
     pub(super) ended: Vec<i64>,
+    /// How often it was made and answered "another claimer holds the
+    /// job's lock".
+    pub(super) tries: u32,
     pub(super) source: Arc<Source>,
     pub(super) reply: oneshot::Sender<Result<Claimed, StoreError>>,
 }
+
+/// What the claimer needs to keep this process's heartbeat fresh: the
+/// store's heartbeat state, the instances it writes, and how often.
+pub(super) struct Live {
+    pub(super) beat: Arc<super::Beat>,
+    pub(super) instances: Arc<Mutex<BTreeSet<String>>>,
+    pub(super) heartbeat: Duration,
+}
+
+/// How often a claim finds its job's lock held by another claimer before
+/// it waits for the lock.
+const PATIENT_TRIES: u32 = 50;
+
+/// How long a claim that found its job's lock held waits before it is made
+/// again.
+const RETRY_AFTER: Duration = Duration::from_millis(2);
 
 /// The most claims one transaction makes.
 const MAX_CLAIMS: usize = 4_096;
@@ -36,10 +56,20 @@ pub(super) async fn run(
     url: Arc<str>,
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Pending>,
+    live: Live,
 ) {
     let mut batch = Vec::new();
-    while let Some(first) = receiver.recv().await {
-        batch.push(first);
+    let mut again: Vec<Pending> = Vec::new();
+    loop {
+        if again.is_empty() {
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            batch.push(first);
+        } else {
+            tokio::time::sleep(RETRY_AFTER).await;
+            batch.append(&mut again);
+        }
         // The runs of one burst ask one after another: let them all ask.
         tokio::task::yield_now().await;
         while batch.len() < MAX_CLAIMS {
@@ -48,10 +78,18 @@ pub(super) async fn run(
                 Err(_) => break,
             }
         }
-        match claim(&pool, &batch).await {
+        match claim(&url, &pool, &batch, &live).await {
             Ok(answers) => {
-                for (pending, answer) in batch.drain(..).zip(answers) {
-                    let _ = pending.reply.send(Ok(answer));
+                for (mut pending, answer) in batch.drain(..).zip(answers) {
+                    match answer {
+                        Some(answer) => {
+                            let _ = pending.reply.send(Ok(answer));
+                        }
+                        None => {
+                            pending.tries += 1;
+                            again.push(pending);
+                        }
+                    }
                 }
             }
             Err(error) => {
@@ -84,7 +122,113 @@ pub(super) async fn run(
 /// The rows go in in the order of job and fire time, so that processes
 /// claiming the same fires at once wait for each other's keys in one order
 /// and never deadlock.
-async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::Error> {
+///
+/// A job's lock is only tried, for the first [`PATIENT_TRIES`] times its
+/// claim is made: when another instance holds it, that instance is
+/// claiming the job's fires at this moment (most often the same fire), so
+/// the claim is answered `None`, to be made again once that transaction
+/// has ended, rather than waiting for it with every other lock of the
+/// batch held. Then the lock is waited for, the locks waited for taken
+/// first, in the order of the jobs' names, so that no two claimers wait
+/// for each other in a cycle.
+///
+/// When this process's heartbeat is older than one heartbeat (the database
+/// was out of reach, or the heartbeat task is behind), the transaction
+/// writes it too: an instance the others are about to take for dead never
+/// claims an execution they would take over at once.
+async fn claim(
+    url: &str,
+    pool: &PgPool,
+    batch: &[Pending],
+    live: &Live,
+) -> Result<Vec<Option<Claimed>>, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let sent = Instant::now();
+    let taken = *super::lock(&live.beat.taken);
+    let stale = taken.map_or(true, |at| at.elapsed() > live.heartbeat);
+    if stale {
+        let names: Vec<String> = super::lock(&live.instances).iter().cloned().collect();
+        sqlx::query("UPDATE jobs_instances SET heartbeat_at = now() WHERE id = ANY($1)")
+            .bind(&names)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    let held = lock(&mut transaction, batch).await?;
+    let waits: Vec<bool> = batch
+        .iter()
+        .map(|pending| pending.claim.limit.is_some() && held.contains(&*pending.source.job))
+        .collect();
+    let taking: Vec<&Pending> = batch
+        .iter()
+        .zip(&waits)
+        .filter(|(_, waits)| !**waits)
+        .map(|(pending, _)| pending)
+        .collect();
+    let answers = if taking.is_empty() {
+        Vec::new()
+    } else {
+        insert(&mut transaction, &taking).await?
+    };
+    transaction.commit().await?;
+    if stale {
+        live.beat.took(url, sent, None);
+    }
+    let mut answers = answers.into_iter();
+    Ok(waits
+        .into_iter()
+        .map(|waits| if waits { None } else { answers.next() })
+        .collect())
+}
+
+/// Takes the locks of the jobs with limits in `batch`, and returns the jobs
+/// whose lock another claimer holds, which were only tried.
+async fn lock<'a>(
+    transaction: &mut PgConnection,
+    batch: &'a [Pending],
+) -> Result<HashSet<&'a str>, sqlx::Error> {
+    let limited = |patient: bool| {
+        let mut jobs: Vec<&str> = batch
+            .iter()
+            .filter(|pending| pending.claim.limit.is_some())
+            .filter(|pending| (pending.tries >= PATIENT_TRIES) == patient)
+            .map(|pending| &*pending.source.job)
+            .collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        jobs
+    };
+    let (waited, tried) = (limited(true), limited(false));
+    if !waited.is_empty() {
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtext('jobs_runtime.job:' || job))
+             FROM unnest($1::text[]) AS job",
+        )
+        .bind(&waited)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    if tried.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let held: Vec<String> = sqlx::query_scalar(
+        "SELECT job FROM unnest($1::text[]) AS job
+         WHERE NOT pg_try_advisory_xact_lock(hashtext('jobs_runtime.job:' || job))",
+    )
+    .bind(&tried)
+    .fetch_all(&mut *transaction)
+    .await?;
+    // A job both waited for and tried is locked already.
+    Ok(tried
+        .into_iter()
+        .filter(|job| held.iter().any(|held| held == job) && !waited.contains(job))
+        .collect())
+}
+
+/// Claims `batch` in `transaction`, its jobs' locks held.
+async fn insert(
+    transaction: &mut PgConnection,
+    batch: &[&Pending],
+) -> Result<Vec<Claimed>, sqlx::Error> {
     let ids: Vec<i64> = batch.iter().map(|pending| pending.claim.id.0).collect();
     let jobs: Vec<&str> = batch.iter().map(|pending| &*pending.source.job).collect();
     let fires: Vec<i64> = batch
@@ -107,23 +251,6 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
         .iter()
         .flat_map(|pending| pending.ended.iter().copied())
         .collect();
-    let mut limited: Vec<&str> = batch
-        .iter()
-        .filter(|pending| pending.claim.limit.is_some())
-        .map(|pending| &*pending.source.job)
-        .collect();
-    limited.sort_unstable();
-    limited.dedup();
-    let mut transaction = pool.begin().await?;
-    if !limited.is_empty() {
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(hashtext('jobs_runtime.job:' || job))
-             FROM unnest($1::text[]) AS job",
-        )
-        .bind(&limited)
-        .execute(&mut *transaction)
-        .await?;
-    }
     // The won rows, then one row with the database's time (no id).
     let rows = sqlx::query(
         "WITH c AS (
@@ -222,10 +349,9 @@ async fn claim(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Claimed>, sqlx::E
         .execute(&mut *transaction)
         .await?;
         if marked.rows_affected() > 0 {
-            super::wakeups::notify(&mut transaction).await?;
+            super::wakeups::notify(transaction).await?;
         }
     }
-    transaction.commit().await?;
     let answers = (0..batch.len()).map(|at| {
         let id = ids[at];
         if let Some(&token) = won.get(&id) {

@@ -185,9 +185,14 @@ impl PostgresStore {
             Arc::clone(&fenced),
         ));
         let (claimer, claims) = mpsc::unbounded_channel();
-        tokio::spawn(claims::run(Arc::clone(&shown), pool.clone(), claims));
         let instances = Arc::new(Mutex::new(BTreeSet::new()));
         let beat = Arc::new(Beat::default());
+        let live = claims::Live {
+            beat: Arc::clone(&beat),
+            instances: Arc::clone(&instances),
+            heartbeat: timings.heartbeat(),
+        };
+        tokio::spawn(claims::run(Arc::clone(&shown), pool.clone(), claims, live));
         let heartbeat = tokio::spawn(heartbeats(
             Arc::clone(&shown),
             pool.clone(),
@@ -468,6 +473,7 @@ impl Recorder for JobRecorder {
         let pending = Pending {
             claim,
             ended,
+            tries: 0,
             source: Arc::clone(&self.source),
             reply,
         };
