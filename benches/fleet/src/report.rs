@@ -1,0 +1,72 @@
+//! What a member prints on its standard output for the driver, one JSON
+//! object a line: [`Started`] once its jobs run, then [`MemberReport`] once
+//! it has stopped.
+
+use serde::{Deserialize, Serialize};
+
+/// Printed once the member's jobs are started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Started {
+    /// The member's instance name.
+    pub instance: String,
+    /// When its jobs were started, milliseconds since the Unix epoch.
+    pub started_ms: i64,
+}
+
+/// Printed once the member has stopped: what it ran and what it cost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemberReport {
+    /// The member's instance name.
+    pub instance: String,
+    /// How many jobs it registered.
+    pub jobs: usize,
+    /// When its jobs were started, milliseconds since the Unix epoch.
+    pub started_ms: i64,
+    /// When its measuring window opened: the start plus the warm-up.
+    pub window_start_ms: i64,
+    /// When it began to stop, which closed its window.
+    pub stopping_ms: i64,
+    /// When it had stopped, or gave up waiting for its stop.
+    pub stopped_ms: i64,
+    /// Whether its stop did not end within its time limit: the process then
+    /// ended without it, and what it had not written was lost.
+    pub stop_timed_out: bool,
+    /// CPU time of the whole process, user and system, from before its
+    /// jobs were registered until it had stopped, in microseconds.
+    pub cpu_total_us: u64,
+    /// CPU time within its window, in microseconds.
+    pub cpu_window_us: u64,
+    /// Executions it ran, over its whole life.
+    pub executions_total: u64,
+    /// Executions it ran within its window (its stats' counts at the two
+    /// ends).
+    pub executions_window: u64,
+    /// Fires it saw claimed by another instance, over its whole life.
+    pub elsewhere_total: u64,
+    /// Fires it skipped (overlap, or a claim the store could not answer).
+    pub skipped_total: u64,
+    /// Fires it counted as missed.
+    pub missed_total: u64,
+    /// Executions that ended in an error.
+    pub errors_total: u64,
+    /// The most memory it held resident, in KiB.
+    pub max_resident_kib: u64,
+    /// Lateness its job bodies measured for fires within its window: pairs
+    /// of a bucket's lower bound in microseconds and its count.
+    pub lateness_us: Vec<(u64, u64)>,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// The name of a member's job number `index`: `jobs-00042` for this
+/// runtime's members, `apalis-00042` for apalis's.
+pub fn job_name(framework: &str, index: usize) -> String {
+    format!("{framework}-{index:05}")
+}
