@@ -2,7 +2,11 @@
 //! object a line: [`Started`] once its jobs run, then [`MemberReport`] once
 //! it has stopped.
 
+use std::future::Future;
+use std::process::ExitCode;
+
 use serde::{Deserialize, Serialize};
+use tracing_subscriber::filter::LevelFilter;
 
 /// Printed once the member's jobs are started.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,4 +73,37 @@ pub fn now_ms() -> i64 {
 /// runtime's members, `apalis-00042` for apalis's.
 pub fn job_name(framework: &str, index: usize) -> String {
     format!("{framework}-{index:05}")
+}
+
+/// A member's `main` once its options are read: logs at `level` on
+/// standard error, runs `run` on a multi-thread runtime and prints its
+/// report, or its error named by `program` and `instance`.
+pub fn serve(
+    program: &str,
+    instance: &str,
+    level: LevelFilter,
+    run: impl Future<Output = Result<MemberReport, String>>,
+) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(level)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("building the tokio runtime");
+    match runtime.block_on(run) {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("a report serializes")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{program} {instance}: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

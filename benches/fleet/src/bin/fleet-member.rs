@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jobs_bench_fleet::args::Args;
 use jobs_bench_fleet::cpu;
 use jobs_bench_fleet::lateness::Histogram;
-use jobs_bench_fleet::report::{job_name, now_ms, MemberReport, Started};
+use jobs_bench_fleet::report::{job_name, now_ms, serve, MemberReport, Started};
 use jobs_runtime::{BoxError, Job, JobContext, JobManager, JobSpec};
 use tokio::time::{sleep_until, Instant};
 use tracing_subscriber::filter::LevelFilter;
@@ -120,28 +120,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(options.log_level)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("building the tokio runtime");
-    match runtime.block_on(run(&options)) {
-        Ok(report) => {
-            println!(
-                "{}",
-                serde_json::to_string(&report).expect("a report serializes")
-            );
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("fleet-member {}: {error}", options.instance);
-            ExitCode::FAILURE
-        }
-    }
+    serve(
+        "fleet-member",
+        &options.instance,
+        options.log_level,
+        run(&options),
+    )
 }
 
 /// Sum of the executions every job ran.
