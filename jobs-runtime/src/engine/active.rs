@@ -165,4 +165,8 @@ pub(crate) struct Fire {
     /// The job's interval when it fired, which the run is compared with for
     /// the slow-run warning; `None` for cron and unscheduled jobs.
     pub(crate) interval: Option<Duration>,
+    /// Whether it runs from the job's backlog (missed fires caught up, one
+    /// after another): in a fleet, a claim refused because the job is busy
+    /// elsewhere is made again until there is room, rather than skipped.
+    pub(crate) queued: bool,
 }

@@ -133,8 +133,8 @@ const EARLY_WAIT: Duration = Duration::from_secs(10);
 
 /// Claims `fire` in the shared store: this instance runs it if the claim
 /// is won. Otherwise `None`: another instance runs it; or the job is at
-/// its limit across the fleet (skipped, or, under `queue`, claimed again
-/// every [`BUSY_RETRY`] until it is not); or the store could not be asked
+/// its limit across the fleet (skipped, or, under `queue` and for a fire
+/// of the backlog, claimed again every [`BUSY_RETRY`] until it is not); or the store could not be asked
 /// (then no instance may run it: logged and counted as skipped). A fire
 /// early by the store's clock is claimed again when it is due by it.
 async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
@@ -168,7 +168,7 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
                 events::execute_elsewhere(job.name(), fire.fire_at, elsewhere);
                 return None;
             }
-            Ok(Claimed::Busy) if overlap == Overlap::Queue => BUSY_RETRY,
+            Ok(Claimed::Busy) if overlap == Overlap::Queue || fire.queued => BUSY_RETRY,
             Ok(Claimed::Busy) => {
                 skip(job, SkipReason::Overlap);
                 return None;

@@ -766,6 +766,7 @@ impl SchedulingState {
             first_attempt: 1,
             upstream_completed_at,
             interval: self.timing.interval(),
+            queued: false,
         }
     }
 
@@ -792,6 +793,10 @@ impl SchedulingState {
             self.backlog = None;
         }
         if let Some(fire) = next {
+            let fire = Fire {
+                queued: true,
+                ..fire
+            };
             self.start(job, fire, runs);
         }
     }
@@ -805,6 +810,7 @@ impl SchedulingState {
             first_attempt: 1,
             upstream_completed_at: None,
             interval: self.timing.interval(),
+            queued: false,
         }
     }
 

@@ -227,6 +227,7 @@ impl JobManager {
             first_attempt: attempt,
             upstream_completed_at: None,
             interval,
+            queued: false,
         });
     }
 }

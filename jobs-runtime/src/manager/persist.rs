@@ -343,6 +343,7 @@ impl JobSlot {
             first_attempt,
             upstream_completed_at: None,
             interval,
+            queued: false,
         };
         let retries = self.spec.retry_policy().retries;
         // What the store kept is used once: a job started again in the same
