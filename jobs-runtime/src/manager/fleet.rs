@@ -199,13 +199,7 @@ impl JobManager {
         let Ok(slot) = self.slot(&execution.job) else {
             return;
         };
-        let tried = execution
-            .attempts
-            .iter()
-            .map(|attempt| attempt.number)
-            .max()
-            .unwrap_or(0);
-        let next = (tried <= slot.spec.retry_policy().retries).then(|| tried.saturating_add(1));
+        let next = execution.continued_attempt(slot.spec.retry_policy().retries);
         slot.stats.rescued();
         events::execution_rescued(
             &execution.job,

@@ -356,14 +356,8 @@ impl JobSlot {
         let mut backlog: Vec<Fire> = abandoned
             .into_iter()
             .filter_map(|execution| {
-                let tried = execution
-                    .attempts
-                    .iter()
-                    .map(|a| a.number)
-                    .max()
-                    .unwrap_or(0);
-                (tried <= retries)
-                    .then(|| fire(execution.fire_at, Cause::Recovery, tried.saturating_add(1)))
+                let attempt = execution.continued_attempt(retries)?;
+                Some(fire(execution.fire_at, Cause::Recovery, attempt))
             })
             .collect();
         let Some(schedule) = schedule else {

@@ -394,6 +394,15 @@ impl Execution {
             .rev()
             .find_map(|attempt| attempt.outcome.as_ref())
     }
+
+    /// The attempt that continues this execution, abandoned by its
+    /// process, if a job with `retries` allows another: the one after its
+    /// last.
+    pub(crate) fn continued_attempt(&self, retries: u32) -> Option<u32> {
+        let tried = self.attempts.iter().map(|attempt| attempt.number).max();
+        let tried = tried.unwrap_or(0);
+        (tried <= retries).then(|| tried.saturating_add(1))
+    }
 }
 
 /// Which executions a query returns: every condition set must hold.
