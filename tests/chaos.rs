@@ -62,6 +62,8 @@ use jobs_runtime::execution::{
 use jobs_runtime::store::{PostgresStore, Store};
 use jobs_test_postgres::Database;
 
+mod support;
+
 /// The instances' names.
 const NAMES: [&str; 3] = ["chaos-1", "chaos-2", "chaos-3"];
 
@@ -411,22 +413,6 @@ type Window = (i64, i64);
 
 fn ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap()
-}
-
-/// The most body runs of `runs` in flight at once: (start, end) in ms.
-fn most_at_once(runs: &[(i64, i64)]) -> usize {
-    let mut edges: Vec<(i64, i32)> = runs
-        .iter()
-        .flat_map(|&(start, end)| [(start, 1), (end, -1)])
-        .collect();
-    // An end before a start at the same instant.
-    edges.sort_unstable();
-    let (mut now, mut most) = (0, 0);
-    for (_, step) in edges {
-        now += step;
-        most = most.max(now);
-    }
-    usize::try_from(most).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -895,7 +881,7 @@ fn check(checked: &Checked<'_>) -> Vec<String> {
     for (fire, all) in &runs_by_fire {
         let spans: Vec<(i64, i64)> = all.iter().map(|run| (run.started, run.ended)).collect();
         expect!(
-            most_at_once(&spans) <= 1,
+            support::most_at_once(spans.iter().copied()) <= 1,
             "fire {fire:?} ran twice at once: {all:#?}"
         );
     }

@@ -277,20 +277,14 @@ async fn most_at_once(manager: &JobManager, job: &str) -> usize {
         .executions(ExecutionFilter::new().job(job).unlimited())
         .await
         .unwrap();
-    let mut edges: Vec<(SystemTime, i32)> = Vec::new();
-    for execution in &executions {
+    let spans = executions.iter().map(|execution| {
         assert_eq!(execution.state, ExecutionState::Succeeded, "{execution:?}");
-        edges.push((execution.started_at.unwrap(), 1));
-        edges.push((execution.finished_at.unwrap(), -1));
-    }
-    // An end before a start at the same instant.
-    edges.sort();
-    let (mut now, mut most) = (0, 0);
-    for (_, step) in edges {
-        now += step;
-        most = most.max(now);
-    }
-    usize::try_from(most).unwrap()
+        (
+            execution.started_at.unwrap(),
+            execution.finished_at.unwrap(),
+        )
+    });
+    support::most_at_once(spans)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -412,3 +412,20 @@ pub async fn next_within<T>(rx: &mut mpsc::UnboundedReceiver<T>, limit: Duration
 pub async fn next_soon<T>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
     next_within(rx, Duration::from_secs(30 * 86_400)).await
 }
+
+/// The most of `spans` (start, end) that overlap at one instant; a span
+/// that ends at the instant another starts does not overlap it.
+pub fn most_at_once<T: Ord>(spans: impl IntoIterator<Item = (T, T)>) -> usize {
+    let mut edges: Vec<(T, i32)> = spans
+        .into_iter()
+        .flat_map(|(start, end)| [(start, 1), (end, -1)])
+        .collect();
+    // An end before a start at the same instant.
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap_or(0)
+}

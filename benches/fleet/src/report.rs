@@ -17,6 +17,20 @@ pub struct Started {
     pub started_ms: i64,
 }
 
+impl Started {
+    /// Prints that `instance`'s jobs started at `started_ms`.
+    pub fn print(instance: &str, started_ms: i64) {
+        let line = Started {
+            instance: instance.to_owned(),
+            started_ms,
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&line).expect("a line serializes")
+        );
+    }
+}
+
 /// Printed once the member has stopped: what it ran and what it cost.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MemberReport {

@@ -208,14 +208,7 @@ async fn run(options: &Options) -> Result<MemberReport, String> {
     let started_ms = now_ms();
     let window_start_ms = started_ms + 1000 * options.warmup as i64;
     shared.from_ms.store(window_start_ms, Ordering::Relaxed);
-    let line = Started {
-        instance: options.instance.clone(),
-        started_ms,
-    };
-    println!(
-        "{}",
-        serde_json::to_string(&line).expect("a line serializes")
-    );
+    Started::print(&options.instance, started_ms);
 
     let recorder = {
         let shared = Arc::clone(&shared);

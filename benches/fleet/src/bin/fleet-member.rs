@@ -160,14 +160,7 @@ async fn run(options: &Options) -> Result<MemberReport, String> {
     let started_ms = now_ms();
     let window_start_ms = started_ms + 1000 * options.warmup as i64;
     lateness.from_ms.store(window_start_ms, Ordering::Relaxed);
-    let line = Started {
-        instance: options.instance.clone(),
-        started_ms,
-    };
-    println!(
-        "{}",
-        serde_json::to_string(&line).expect("a line serializes")
-    );
+    Started::print(&options.instance, started_ms);
 
     sleep_until(started + Duration::from_secs(options.warmup)).await;
     let (cpu_start, executions_start) = (cpu::own(), executions(&manager));
