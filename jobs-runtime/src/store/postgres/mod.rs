@@ -10,16 +10,19 @@
 //!
 //! # Several processes
 //!
-//! The store is [shared](Store::shared): every scheduled fire is claimed
-//! before it runs, by inserting its execution, and a unique index on the
-//! job and the fire time lets one insert through. A fire is also refused
-//! once a later fire of its job was claimed, so a lagging process never
-//! runs an old fire after a newer one. Each process's store handle keeps a
-//! heartbeat in `jobs_instances` (every 5 s, the database's time); a
-//! process that starts abandons the executions left `running` by its own
-//! instance name and by instances without a heartbeat for 20 s, and the
-//! running instances take over a dead one's executions
-//! ([`Store::rescue`]).
+//! The store is [shared](Store::shared): every execution is claimed
+//! before it runs, by inserting its row with a lease token (the claimer),
+//! and a unique index on the job and the fire time lets one insert of a
+//! scheduled fire through. A fire is also refused once a later fire of its
+//! job was claimed, so a lagging process never runs an old fire after a
+//! newer one. Each process's store handle keeps a heartbeat in
+//! `jobs_instances` (every [heartbeat](FleetTimings::heartbeat), the
+//! database's time, with its slots and clock offset); a process that starts
+//! abandons the executions left unfinished by its own instance name and by
+//! instances dead for the [dead-after](FleetTimings::dead_after) bound, and
+//! the running instances take over a dead one's executions, and stuck ones
+//! ([`Store::rescue`]). Pauses, schedules and replaces are announced with
+//! `NOTIFY` (the wake-ups), a hint the instances also poll for.
 //!
 //! # Schema
 //!
@@ -31,13 +34,13 @@
 //! applied migration.
 //!
 //! - `jobs_executions (id, job, fire_at, cause, state, instance, attempt,
-//!   attempt_started_at, started_at, finished_at, lease_token)`: one row per
-//!   execution; a claimed fire's row is inserted `pending` with its lease
-//!   token. Unique on `(job, fire_at)` for scheduled executions.
+//!   attempt_started_at, started_at, finished_at, lease_token, replaced)`:
+//!   one row per execution; a claimed fire's row is inserted `pending` with
+//!   its lease token. Unique on `(job, fire_at)` for scheduled executions.
 //! - `jobs_attempts`, `jobs_attempt_causes`, `jobs_schedules`,
 //!   `jobs_completions`, `jobs_totals`: as in the SQLite store.
-//! - `jobs_instances (id, host, pid, version, started_at, heartbeat_at)`:
-//!   the processes that use the store.
+//! - `jobs_instances (id, host, pid, version, started_at, heartbeat_at,
+//!   slots, clock_offset_ms)`: the processes that use the store.
 //! - `jobs_id_blocks`, `jobs_lease_tokens`: sequences; each store handle
 //!   takes a block of 2^32 execution ids, so ids are unique across the
 //!   processes and increase within each one.
