@@ -46,6 +46,7 @@
 //!   processes and increase within each one.
 
 mod claims;
+mod marks;
 mod read;
 mod upkeep;
 mod wakeups;
@@ -181,11 +182,13 @@ impl PostgresStore {
             .map_err(|error| failed(&shown, "taking a block of execution ids", error))?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let fenced = Arc::new(AtomicU64::new(0));
+        let claimed = Arc::new(marks::Claimed::default());
         tokio::spawn(writer::run(
             Arc::clone(&shown),
             pool.clone(),
             receiver,
             Arc::clone(&fenced),
+            Arc::clone(&claimed),
         ));
         let (claimer, claims) = mpsc::unbounded_channel();
         let instances = Arc::new(Mutex::new(BTreeSet::new()));
@@ -194,6 +197,7 @@ impl PostgresStore {
             beat: Arc::clone(&beat),
             instances: Arc::clone(&instances),
             heartbeat: timings.heartbeat(),
+            claimed,
         };
         tokio::spawn(claims::run(Arc::clone(&shown), pool.clone(), claims, live));
         let heartbeat = tokio::spawn(heartbeats(
