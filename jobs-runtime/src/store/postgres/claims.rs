@@ -32,8 +32,6 @@ pub(super) struct Live {
     pub(super) beat: Arc<super::Beat>,
     pub(super) instances: Arc<Mutex<BTreeSet<String>>>,
     pub(super) heartbeat: Duration,
-    /// Where the scheduled fires known claimed are noted.
-    pub(super) claimed: Arc<super::marks::Claimed>,
 }
 
 /// How often a claim finds its job's lock held by another claimer before
@@ -92,18 +90,6 @@ pub(super) async fn run(
         }
         match claim(&url, &pool, &batch, &live).await {
             Ok(answers) => {
-                live.claimed.note(
-                    batch
-                        .iter()
-                        .zip(&answers)
-                        .filter(|(pending, answer)| {
-                            pending.claim.cause == Cause::Schedule
-                                && matches!(answer, Some(Claimed::Won { .. } | Claimed::Taken))
-                        })
-                        .map(|(pending, _)| {
-                            (&*pending.source.job, to_millis(pending.claim.fire_at))
-                        }),
-                );
                 for (mut pending, answer) in batch.drain(..).zip(answers) {
                     match answer {
                         Some(answer) => {

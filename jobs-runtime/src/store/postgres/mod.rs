@@ -46,7 +46,6 @@
 //!   processes and increase within each one.
 
 mod claims;
-mod marks;
 mod read;
 mod upkeep;
 mod wakeups;
@@ -182,13 +181,11 @@ impl PostgresStore {
             .map_err(|error| failed(&shown, "taking a block of execution ids", error))?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let fenced = Arc::new(AtomicU64::new(0));
-        let claimed = Arc::new(marks::Claimed::default());
         tokio::spawn(writer::run(
             Arc::clone(&shown),
             pool.clone(),
             receiver,
             Arc::clone(&fenced),
-            Arc::clone(&claimed),
         ));
         let (claimer, claims) = mpsc::unbounded_channel();
         let instances = Arc::new(Mutex::new(BTreeSet::new()));
@@ -197,7 +194,6 @@ impl PostgresStore {
             beat: Arc::clone(&beat),
             instances: Arc::clone(&instances),
             heartbeat: timings.heartbeat(),
-            claimed,
         };
         tokio::spawn(claims::run(Arc::clone(&shown), pool.clone(), claims, live));
         let heartbeat = tokio::spawn(heartbeats(

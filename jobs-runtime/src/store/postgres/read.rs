@@ -18,17 +18,7 @@ use crate::store::{Instance, JobTotals, ScheduleRow};
 const EXECUTION_COLUMNS: &str = "id, job, fire_at, cause, state, instance, attempt, \
      attempt_started_at, started_at, finished_at";
 
-/// A schedule row's columns, from `jobs_schedules s`. Its last fire is the
-/// later of the one written in the row (a fire no execution was claimed
-/// for: the job was paused, or busy) and its latest claimed fire; its last
-/// success is the later of the row's and the job's last completion. So
-/// the writers of the fleet never write a row for each fire or end.
-const SCHEDULE_COLUMNS: &str = "s.job, s.anchor,
-     greatest(s.last_fire, (SELECT max(e.fire_at) FROM jobs_executions e
-                            WHERE e.job = s.job AND e.cause = 'schedule')),
-     greatest(s.last_success, (SELECT c.finished_at FROM jobs_completions c
-                               WHERE c.job = s.job)),
-     s.paused, s.schedule_override";
+const SCHEDULE_COLUMNS: &str = "job, anchor, last_fire, last_success, paused, schedule_override";
 
 /// What `job`'s executions add up to; zeros for a job with none.
 pub(super) async fn totals(pool: &PgPool, job: &str) -> Result<JobTotals, sqlx::Error> {
@@ -101,7 +91,7 @@ pub(super) async fn instances(
 
 /// Every schedule row, by job name.
 pub(super) async fn schedules(pool: &PgPool) -> Result<Vec<ScheduleRow>, sqlx::Error> {
-    let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM jobs_schedules s ORDER BY s.job");
+    let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM jobs_schedules ORDER BY job");
     let rows = sqlx::query(&sql).fetch_all(pool).await?;
     rows.iter().map(schedule_row).collect()
 }
@@ -111,7 +101,7 @@ pub(super) async fn schedules_of(
     connection: &mut PgConnection,
     jobs: &[String],
 ) -> Result<Vec<ScheduleRow>, sqlx::Error> {
-    let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM jobs_schedules s WHERE s.job = ANY($1)");
+    let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM jobs_schedules WHERE job = ANY($1)");
     let rows = sqlx::query(&sql).bind(jobs).fetch_all(connection).await?;
     rows.iter().map(schedule_row).collect()
 }

@@ -206,7 +206,7 @@ pub(super) async fn prune(
         loop {
             let batch = remove(
                 pool,
-                "SELECT id, fire_at, cause = 'schedule' FROM jobs_executions
+                "SELECT id FROM jobs_executions
                  WHERE job = $1 AND fire_at < $2
                      AND state NOT IN ('pending', 'running', 'retrying')
                  LIMIT $3",
@@ -224,7 +224,7 @@ pub(super) async fn prune(
     loop {
         let batch = remove(
             pool,
-            "SELECT id, fire_at, cause = 'schedule' FROM jobs_executions
+            "SELECT id FROM jobs_executions
              WHERE job = $1 AND state NOT IN ('pending', 'running', 'retrying')
              ORDER BY id DESC OFFSET $2 LIMIT $3",
             job,
@@ -240,24 +240,15 @@ pub(super) async fn prune(
 }
 
 /// Removes, in one transaction, the executions (with their attempts) that
-/// `select` picks for `job` and `value`, at most [`PRUNE_BATCH`]; `select`
-/// gives each one's id, fire time and whether it is scheduled. The job's
-/// schedule row keeps the latest scheduled fire removed as its last fire:
-/// the executions table no longer has it.
+/// `select` picks for `job` and `value`, at most [`PRUNE_BATCH`].
 async fn remove(pool: &PgPool, select: &str, job: &str, value: i64) -> Result<u64, sqlx::Error> {
     let mut transaction = pool.begin().await?;
-    let picked: Vec<(i64, i64, bool)> = sqlx::query_as(select)
+    let ids: Vec<i64> = sqlx::query_scalar(select)
         .bind(job)
         .bind(value)
         .bind(PRUNE_BATCH)
         .fetch_all(&mut *transaction)
         .await?;
-    let ids: Vec<i64> = picked.iter().map(|(id, _, _)| *id).collect();
-    let last_fire = picked
-        .iter()
-        .filter(|(_, _, scheduled)| *scheduled)
-        .map(|(_, fire_at, _)| *fire_at)
-        .max();
     if !ids.is_empty() {
         for table in ["jobs_attempt_causes", "jobs_attempts"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE execution_id = ANY($1)"))
@@ -269,16 +260,6 @@ async fn remove(pool: &PgPool, select: &str, job: &str, value: i64) -> Result<u6
             .bind(&ids)
             .execute(&mut *transaction)
             .await?;
-    }
-    if let Some(last_fire) = last_fire {
-        sqlx::query(
-            "UPDATE jobs_schedules SET last_fire = $2
-             WHERE job = $1 AND (last_fire IS NULL OR last_fire < $2)",
-        )
-        .bind(job)
-        .bind(last_fire)
-        .execute(&mut *transaction)
-        .await?;
     }
     transaction.commit().await?;
     Ok(ids.len() as u64)

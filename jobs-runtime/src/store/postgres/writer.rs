@@ -10,7 +10,6 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::marks::{Claimed, Marks};
 use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome};
 use crate::store::batch::{outcome_parts, Batch, Totals, Update};
 use crate::store::{Change, ScheduleRow, StoreError};
@@ -74,14 +73,11 @@ pub(super) async fn run(
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Message>,
     fenced: Arc<AtomicU64>,
-    claimed: Arc<Claimed>,
 ) {
     let mut writer = Writer {
         url,
         pool,
         fenced,
-        claimed,
-        marks: Marks::default(),
         kept: VecDeque::new(),
         received: 0,
         written: 0,
@@ -107,12 +103,8 @@ pub(super) async fn run(
 struct Writer {
     url: Arc<str>,
     pool: PgPool,
-    /// The changes not written yet, oldest first; the fires are not among
-    /// them, but in `marks`.
+    /// The changes not written yet, oldest first.
     kept: VecDeque<(Arc<Source>, Change)>,
-    marks: Marks,
-    /// The fires known claimed, whose marks are not written.
-    claimed: Arc<Claimed>,
     /// How many changes came, and how many of them are written or lost.
     received: u64,
     written: u64,
@@ -170,15 +162,7 @@ impl Writer {
             }
             return;
         }
-        let received = match self.marks.next_due() {
-            Some(due) => match tokio::time::timeout_at(due, receiver.recv()).await {
-                Ok(received) => received,
-                // A mark is due: nothing else to gather.
-                Err(_) => return,
-            },
-            None => receiver.recv().await,
-        };
-        match received {
+        match receiver.recv().await {
             Some(message) => self.take(message),
             None => self.closing = Some(Instant::now()),
         }
@@ -206,9 +190,6 @@ impl Writer {
 
     fn take(&mut self, message: Message) {
         match message {
-            Message::Change(source, Change::Fired { at }) => {
-                self.marks.note(&source, to_millis(at))
-            }
             Message::Change(source, change) => {
                 self.received += 1;
                 self.kept.push_back((source, change));
@@ -267,34 +248,6 @@ impl Writer {
                     }
                 }
                 Err(error) => return self.failed(&error, count),
-            }
-        }
-        self.write_marks().await;
-    }
-
-    /// Writes the marks that are due, all of them when a flush waits or the
-    /// writer closes.
-    async fn write_marks(&mut self) {
-        let all = !self.flushes.is_empty() || self.closing.is_some();
-        let due = self.marks.due(all, Instant::now(), &self.claimed);
-        if due.is_empty() {
-            return;
-        }
-        let written = async {
-            let mut transaction = self.pool.begin().await?;
-            write_marks(&mut transaction, &due).await?;
-            transaction.commit().await
-        }
-        .await;
-        match written {
-            Ok(()) => {
-                if let Some(failing) = self.failing.take() {
-                    tracing::info!(url = %self.url, after = %failing.error, "job store: changes are written again");
-                }
-            }
-            Err(error) => {
-                self.marks.put_back(due);
-                self.failed(&error, 0);
             }
         }
     }
@@ -431,10 +384,9 @@ async fn write_batch(
         updates,
         attempts: ended,
         completions,
+        fires,
         totals,
         schedules,
-        // The writer keeps the fires as marks, apart from the changes.
-        fires: _,
     } = Batch::fold(
         changes
             .iter()
@@ -572,37 +524,61 @@ async fn write_batch(
         .await?;
         fenced += updates.len() - written.len();
     }
-    write_jobs(connection, &schedules, completions, totals).await?;
+    write_jobs(connection, &schedules, completions, fires, totals).await?;
     Ok(fenced)
 }
 
 /// Writes what a batch changes of its jobs, after their executions: the
-/// schedule rows written whole, last completions and totals. The schedule
-/// rows are locked first, in the order of their jobs' names, so that the
-/// writers of several instances never wait for each other in a cycle, and
-/// late in the transaction, so that they hold them briefly; a last
-/// completion already as late in the database is left alone, as they only
-/// move forward.
+/// schedule rows, last completions, last fires and totals. The schedule
+/// rows that change are locked first, in the order of their jobs' names,
+/// so that the writers of several instances never wait for each other in a
+/// cycle, and late in the transaction, so that they hold them briefly; a
+/// last fire or success already as late in the database is left alone, as
+/// they only move forward (most fires are reported by every instance).
 async fn write_jobs(
     connection: &mut PgConnection,
     schedules: &[(&str, &ScheduleRow)],
     completions: BTreeMap<&str, i64>,
+    fires: BTreeMap<&str, i64>,
     totals: BTreeMap<&str, Totals>,
 ) -> Result<(), sqlx::Error> {
+    let (done_jobs, done_at): (Vec<&str>, Vec<i64>) = completions.into_iter().unzip();
+    let (fire_jobs, fire_at): (Vec<&str>, Vec<i64>) = fires.into_iter().unzip();
+    let written: Vec<&str> = schedules.iter().map(|(job, _)| *job).collect();
+    if !(written.is_empty() && done_jobs.is_empty() && fire_jobs.is_empty()) {
+        sqlx::query(
+            "SELECT s.job FROM jobs_schedules s
+             LEFT JOIN unnest($2::text[], $3::bigint[]) AS d (job, at) ON d.job = s.job
+             LEFT JOIN unnest($4::text[], $5::bigint[]) AS f (job, at) ON f.job = s.job
+             WHERE s.job = ANY($1)
+                 OR (d.at IS NOT NULL AND (s.last_success IS NULL OR s.last_success < d.at))
+                 OR (f.at IS NOT NULL AND (s.last_fire IS NULL OR s.last_fire < f.at))
+             ORDER BY s.job FOR UPDATE OF s",
+        )
+        .bind(&written)
+        .bind(&done_jobs)
+        .bind(&done_at)
+        .bind(&fire_jobs)
+        .bind(&fire_at)
+        .execute(&mut *connection)
+        .await?;
+    }
+    for &(job, row) in schedules {
+        write_schedule(connection, job, row).await?;
+    }
     if !schedules.is_empty() {
-        let mut written: Vec<&str> = schedules.iter().map(|(job, _)| *job).collect();
-        written.sort_unstable();
-        sqlx::query("SELECT job FROM jobs_schedules WHERE job = ANY($1) ORDER BY job FOR UPDATE")
-            .bind(&written)
-            .execute(&mut *connection)
-            .await?;
-        for &(job, row) in schedules {
-            write_schedule(connection, job, row).await?;
-        }
         super::wakeups::notify(connection).await?;
     }
-    if !completions.is_empty() {
-        let (jobs, at): (Vec<&str>, Vec<i64>) = completions.into_iter().unzip();
+    if !done_jobs.is_empty() {
+        sqlx::query(
+            "UPDATE jobs_schedules s SET last_success = u.at
+             FROM unnest($1::text[], $2::bigint[]) AS u (job, at)
+             WHERE s.job = u.job AND (s.last_success IS NULL OR s.last_success < u.at)",
+        )
+        .bind(&done_jobs)
+        .bind(&done_at)
+        .execute(&mut *connection)
+        .await?;
         // In the order of the jobs' names, as every writer inserts them.
         sqlx::query(
             "INSERT INTO jobs_completions (job, finished_at)
@@ -610,8 +586,19 @@ async fn write_jobs(
              ON CONFLICT (job) DO UPDATE SET finished_at = excluded.finished_at
              WHERE jobs_completions.finished_at < excluded.finished_at",
         )
-        .bind(&jobs)
-        .bind(&at)
+        .bind(&done_jobs)
+        .bind(&done_at)
+        .execute(&mut *connection)
+        .await?;
+    }
+    if !fire_jobs.is_empty() {
+        sqlx::query(
+            "UPDATE jobs_schedules s SET last_fire = u.at
+             FROM unnest($1::text[], $2::bigint[]) AS u (job, at)
+             WHERE s.job = u.job AND (s.last_fire IS NULL OR s.last_fire < u.at)",
+        )
+        .bind(&fire_jobs)
+        .bind(&fire_at)
         .execute(&mut *connection)
         .await?;
     }
@@ -619,39 +606,6 @@ async fn write_jobs(
         let totals: Vec<(&str, Totals)> = totals.into_iter().collect();
         add_totals(connection, &totals).await?;
     }
-    Ok(())
-}
-
-/// Writes `marks` (by job name), the last fires no execution is claimed
-/// for, in the jobs' schedule rows: a fire already as late there, or
-/// claimed, is left alone. The rows that change are locked first, in the
-/// order of their jobs' names, as by [`write_jobs`].
-async fn write_marks(
-    connection: &mut PgConnection,
-    marks: &[(Arc<Source>, i64)],
-) -> Result<(), sqlx::Error> {
-    let jobs: Vec<&str> = marks.iter().map(|(source, _)| &*source.job).collect();
-    let at: Vec<i64> = marks.iter().map(|(_, at)| *at).collect();
-    sqlx::query(
-        "WITH m AS (
-             SELECT m.job, m.at FROM unnest($1::text[], $2::bigint[]) AS m (job, at)
-             WHERE NOT EXISTS (SELECT 1 FROM jobs_executions e
-                               WHERE e.job = m.job AND e.cause = 'schedule'
-                                   AND e.fire_at >= m.at)
-         ),
-         locked AS (
-             SELECT s.job FROM jobs_schedules s JOIN m ON m.job = s.job
-             WHERE s.last_fire IS NULL OR s.last_fire < m.at
-             ORDER BY s.job FOR UPDATE OF s
-         )
-         UPDATE jobs_schedules s SET last_fire = greatest(s.last_fire, m.at)
-         FROM m, locked
-         WHERE s.job = m.job AND locked.job = m.job",
-    )
-    .bind(&jobs)
-    .bind(&at)
-    .execute(connection)
-    .await?;
     Ok(())
 }
 
