@@ -70,22 +70,12 @@ pub(super) async fn run(
             tokio::time::sleep(RETRY_AFTER).await;
             batch.append(&mut again);
         }
-        // The runs of one burst ask one after another: let them all ask,
-        // for as long as more come between two yields.
-        loop {
-            tokio::task::yield_now().await;
-            let mut came = false;
-            while batch.len() < MAX_CLAIMS {
-                match receiver.try_recv() {
-                    Ok(pending) => {
-                        came = true;
-                        batch.push(pending);
-                    }
-                    Err(_) => break,
-                }
-            }
-            if !came || batch.len() >= MAX_CLAIMS {
-                break;
+        // The runs of one burst ask one after another: let them all ask.
+        tokio::task::yield_now().await;
+        while batch.len() < MAX_CLAIMS {
+            match receiver.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
             }
         }
         match claim(&url, &pool, &batch, &live).await {
