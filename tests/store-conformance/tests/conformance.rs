@@ -1069,6 +1069,54 @@ async fn a_rows_last_fire_and_last_success_only_move_forward(mut harness: impl H
     );
 }
 
+/// The last fire of a job whose fire was claimed (here or on another
+/// instance) is that fire, and stays so once pruning has removed its
+/// execution, and across a restart.
+async fn a_claimed_fire_stays_the_last_fire_after_pruning(mut harness: impl Harness) {
+    let row = ScheduleRow {
+        job: "hourly".into(),
+        anchor: at(T),
+        last_fire: None,
+        last_success: None,
+        paused: false,
+        schedule_override: None,
+    };
+    let fire_at = at(T + 3_600_000);
+    {
+        let store = harness.open().await;
+        let recorder = store.recorder("hourly", "host-1");
+        recorder.record(Change::Schedule(row.clone()));
+        let id = store.next_id();
+        assert!(won(&*recorder, id, fire_at).await);
+        recorder.record(Change::Fired { at: fire_at });
+        recorder.record(Change::Started(NewExecution {
+            id,
+            fire_at,
+            cause: Cause::Schedule,
+            started_at: Some(fire_at),
+        }));
+        finished(&*store, id, "hourly", ExecutionState::Succeeded, fire_at);
+        store.flush().await.unwrap();
+        let everything = Retention {
+            keep_for: Duration::ZERO,
+            keep_last: 0,
+        };
+        prune_each(
+            &*store,
+            &["hourly"],
+            everything,
+            fire_at + Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(ids(&*store, ExecutionFilter::new()).await, []);
+        let rows = store.schedules().await.unwrap();
+        assert_eq!(rows[0].last_fire, Some(fire_at), "after pruning");
+    }
+    let store = harness.open().await;
+    let rows = store.schedules().await.unwrap();
+    assert_eq!(rows[0].last_fire, Some(fire_at), "after a restart");
+}
+
 async fn totals_add_up_every_ended_execution_and_outlive_pruning(mut harness: impl Harness) {
     {
         let store = harness.open().await;
@@ -1399,6 +1447,7 @@ suite!(
     an_ended_execution_frees_its_limit_at_once,
     a_claim_with_replace_marks_the_older_executions_elsewhere,
     a_rows_last_fire_and_last_success_only_move_forward,
+    a_claimed_fire_stays_the_last_fire_after_pruning,
     last_completion_is_the_latest_success_and_outlives_pruning,
     totals_add_up_every_ended_execution_and_outlive_pruning,
     pruning_by_age_keeps_the_recent_and_the_unfinished,
