@@ -206,6 +206,35 @@ async fn pause_resume_and_a_new_schedule_hold_on_every_instance() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_calls_made_at_once_on_two_instances_all_hold() {
+    let database = Database::create().await;
+    let managers = pair(&database, || {
+        JobSpec::every("report", Duration::from_secs(3600)).run_on_start(false)
+    })
+    .await;
+    let (a, b) = (&managers[0], &managers[1]);
+    // Neither has seen the other's call when it makes its own.
+    let every_minute = Schedule::every(Duration::from_secs(60)).unwrap();
+    a.pause("report").unwrap();
+    b.set_schedule("report", every_minute.clone()).unwrap();
+    let holds = |manager: &JobManager| {
+        let stats = manager.stats("report").unwrap();
+        stats.is_paused && stats.schedule == Some(every_minute.clone())
+    };
+    eventually("both instances have the pause and the new schedule", || {
+        holds(a) && holds(b)
+    })
+    .await;
+    for manager in &managers {
+        manager.stop_all().await;
+    }
+    let store = PostgresStore::open(database.url()).await.unwrap();
+    let rows = store.schedules().await.unwrap();
+    assert!(rows[0].paused, "{rows:?}");
+    assert_eq!(rows[0].schedule_override.as_deref(), Some("every 1m"));
+}
+
 /// A manager named `name` on the database at `url`, with the fleet's
 /// `timings` and the jobs `register` gives it, not started.
 async fn member(

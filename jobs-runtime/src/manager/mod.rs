@@ -34,7 +34,7 @@ use crate::model::execution::truncate_millis;
 use crate::model::names;
 use crate::model::spec::{Location, Overlap};
 use crate::observe::stats::StatsCell;
-use crate::store::{FleetTimings, Store};
+use crate::store::{Field, FleetTimings, Store};
 use crate::{events, Error, Job, JobSpec, JobStats, Schedule};
 use persist::Resume;
 
@@ -516,7 +516,7 @@ impl JobManager {
         let slot = self.slot(name)?;
         if !slot.paused.swap(true, Ordering::SeqCst) {
             events::job_paused(&slot.name, true);
-            self.save_row(&slot);
+            self.save_row(&slot, Field::Paused);
         }
         Ok(())
     }
@@ -526,7 +526,7 @@ impl JobManager {
         let slot = self.slot(name)?;
         if slot.paused.swap(false, Ordering::SeqCst) {
             events::job_paused(&slot.name, false);
-            self.save_row(&slot);
+            self.save_row(&slot, Field::Paused);
         }
         Ok(())
     }
@@ -556,7 +556,7 @@ impl JobManager {
         // keeps exactly.
         let anchor = truncate_millis(self.now());
         slot.reanchor(anchor);
-        self.save_row(&slot);
+        self.save_row(&slot, Field::Schedule);
         if let Some(started) = slot.started() {
             slot.stats.set_schedule(Some(schedule.clone()));
             started.set_schedule(Some(&schedule), Some(anchor));

@@ -22,7 +22,9 @@ use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::scheduler::Timing;
 use crate::model::execution::{truncate_millis, Cause, Execution, ExecutionFilter, ExecutionId};
 use crate::model::resume::{self, Grid, Known};
-use crate::store::{Change, FleetTimings, Instance, NullStore, Recorder, ScheduleRow, Store};
+use crate::store::{
+    Change, Field, FleetTimings, Instance, NullStore, Recorder, ScheduleRow, Store,
+};
 use crate::{events, Error, Schedule};
 
 impl JobManager {
@@ -194,10 +196,11 @@ impl JobManager {
         )
     }
 
-    /// Writes `slot`'s schedule row to the store, as the job stands now.
-    pub(super) fn save_row(&self, slot: &JobSlot) {
+    /// Writes the part of `slot`'s schedule row a control call `changed`
+    /// to the store, as the job stands now.
+    pub(super) fn save_row(&self, slot: &JobSlot, changed: Field) {
         let recorder = self.store().recorder(&slot.name, &self.instance());
-        slot.save_row(&*recorder, self.now());
+        slot.save_row(&*recorder, self.now(), changed);
     }
 
     /// This process's name in the store's records: `JOBS_INSTANCE`, or the
@@ -280,14 +283,13 @@ impl JobSlot {
         Ok(())
     }
 
-    /// Writes this job's schedule row to `store` as the job stands: its
-    /// pause and schedule override, and its grid's anchor (now, for a job
-    /// that has none yet). The store keeps the later last fire and last
-    /// success of the two rows.
-    pub(super) fn save_row(&self, recorder: &dyn Recorder, now: SystemTime) {
+    /// Writes the part of this job's schedule row a control call `changed`
+    /// to `store`, as the job stands: its pause, or its schedule override
+    /// with its grid's anchor (now, for a job that has none yet).
+    pub(super) fn save_row(&self, recorder: &dyn Recorder, now: SystemTime, changed: Field) {
         let anchor = lock(&self.resume).anchor().unwrap_or(now);
         let row = self.row(anchor, None);
-        recorder.record(Change::Schedule(row));
+        recorder.record(Change::Control { row, changed });
     }
 
     /// Anchors the job's grid at `now`: a new schedule counts from there.

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome};
-use crate::store::{Change, ScheduleRow};
+use crate::store::{Change, Field, ScheduleRow};
 
 /// An execution started in the batch: its row, written once.
 pub(crate) struct NewRow<'a> {
@@ -61,8 +61,9 @@ pub(crate) struct Batch<'a> {
     /// Each job's latest fire.
     pub(crate) fires: BTreeMap<&'a str, i64>,
     pub(crate) totals: BTreeMap<&'a str, Totals>,
-    /// Schedule rows written whole, in order, each of its job.
-    pub(crate) schedules: Vec<(&'a str, &'a ScheduleRow)>,
+    /// Schedule rows, in order, each of its job: written whole (`None`),
+    /// or only the part a control call changed when the job has a row.
+    pub(crate) schedules: Vec<(&'a str, &'a ScheduleRow, Option<Field>)>,
 }
 
 impl<'a> Batch<'a> {
@@ -179,7 +180,19 @@ impl<'a> Batch<'a> {
                 let latest = self.fires.entry(job).or_insert(i64::MIN);
                 *latest = (*latest).max(to_millis(*at));
             }
-            Change::Schedule(row) => self.schedules.push((job, row)),
+            Change::Schedule(row) => self.schedules.push((job, row, None)),
+            Change::Control { row, changed } => self.schedules.push((job, row, Some(*changed))),
+        }
+    }
+}
+
+/// The columns of a schedule row that a control call's `changed` part
+/// sets, as the `SET` list of an upsert whose new row is `excluded`.
+pub(crate) fn changed_columns(changed: Field) -> &'static str {
+    match changed {
+        Field::Paused => "paused = excluded.paused",
+        Field::Schedule => {
+            "anchor = excluded.anchor, schedule_override = excluded.schedule_override"
         }
     }
 }

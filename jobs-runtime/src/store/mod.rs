@@ -21,7 +21,8 @@
 //!   looks nothing up by the job's name. A no-op execution is three
 //!   changes: [`Change::Started`], [`Change::AttemptEnded`] and
 //!   [`Change::Finished`]; each scheduled fire is a [`Change::Fired`]. A
-//!   schedule row is written the same way, with [`Change::Schedule`].
+//!   schedule row is written the same way, whole with [`Change::Schedule`],
+//!   or in the part a control call changed with [`Change::Control`].
 //! - [`Store::flush`] is awaited at stop, so that everything recorded is
 //!   durable before the process exits.
 //! - The memory store also bounds itself as executions end (at most
@@ -617,6 +618,17 @@ pub struct ScheduleRow {
     pub schedule_override: Option<String>,
 }
 
+/// The part of a schedule row a control call changes (see
+/// [`Change::Control`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// Whether the job is paused (`pause`, `resume`).
+    Paused,
+    /// The schedule override and the anchor its grid counts from
+    /// (`set_schedule`).
+    Schedule,
+}
+
 /// A new execution of the recorder's job, run by the recorder's instance,
 /// recorded by [`Change::Started`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -673,6 +685,17 @@ pub enum Change {
     /// `job` is the recorder's. A row's last fire only moves forward: a row
     /// written with an older last fire than the store has keeps the newer.
     Schedule(ScheduleRow),
+    /// A control call changed one part of the job's schedule row: only
+    /// that part is written, so that calls made at the same moment on
+    /// several instances sharing the store all hold. `row` is the job as
+    /// it stands on the calling instance; it is written whole only when
+    /// the store has no row for the job yet.
+    Control {
+        /// The job as it stands after the call.
+        row: ScheduleRow,
+        /// What the call changed.
+        changed: Field,
+    },
     /// The job's schedule reached the fire due at `at` (whether it ran, was
     /// skipped or was missed): the job's schedule row, if it has one, keeps
     /// it as its last fire.

@@ -13,8 +13,8 @@ use jobs_runtime::execution::{
     Attempt, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
 };
 use jobs_runtime::store::{
-    Change, Claim, Claimed, JobTotals, MemoryStore, NewExecution, PostgresStore, Recorder, Rescue,
-    ScheduleRow, SqliteStore, Store,
+    Change, Claim, Claimed, Field, JobTotals, MemoryStore, NewExecution, PostgresStore, Recorder,
+    Rescue, ScheduleRow, SqliteStore, Store,
 };
 use jobs_test_postgres::Database;
 
@@ -552,6 +552,79 @@ async fn schedule_rows_round_trip_and_survive_a_restart(mut harness: impl Harnes
     let recovered = store.recover(at(T + 7_200_000), "host-1").await.unwrap();
     assert_eq!(recovered.schedules, [digest.clone(), hourly.clone()]);
     assert_eq!(store.schedules().await.unwrap(), [digest, hourly]);
+}
+
+/// A control call writes only the part of the row it changed: a pause and
+/// a new schedule recorded at once by two instances, each from its own view
+/// of the row, both hold; a control call on a job with no row writes it
+/// whole.
+async fn a_control_change_writes_only_its_part(mut harness: impl Harness) {
+    let row = ScheduleRow {
+        job: "report".into(),
+        anchor: at(T),
+        last_fire: Some(at(T + 60_000)),
+        last_success: Some(at(T + 60_000)),
+        paused: false,
+        schedule_override: None,
+    };
+    let store = harness.open().await;
+    store
+        .recorder("report", "host-1")
+        .record(Change::Schedule(row.clone()));
+    store.flush().await.unwrap();
+    // host-1 pauses, host-2 sets a schedule, neither seeing the other's.
+    let paused = ScheduleRow {
+        paused: true,
+        ..row.clone()
+    };
+    let rescheduled = ScheduleRow {
+        anchor: at(T + 90_000),
+        last_fire: None,
+        last_success: None,
+        schedule_override: Some("every 5s".into()),
+        ..row.clone()
+    };
+    store.recorder("report", "host-1").record(Change::Control {
+        row: paused,
+        changed: Field::Paused,
+    });
+    store.flush().await.unwrap();
+    store.recorder("report", "host-2").record(Change::Control {
+        row: rescheduled,
+        changed: Field::Schedule,
+    });
+    store.flush().await.unwrap();
+    let both = ScheduleRow {
+        anchor: at(T + 90_000),
+        paused: true,
+        schedule_override: Some("every 5s".into()),
+        ..row.clone()
+    };
+    assert_eq!(store.schedules().await.unwrap(), std::slice::from_ref(&both));
+    // host-2 resumes from its view, which still has no pause: the schedule
+    // host-2 set stays.
+    store.recorder("report", "host-2").record(Change::Control {
+        row: row.clone(),
+        changed: Field::Paused,
+    });
+    let fresh = ScheduleRow {
+        job: "fresh".into(),
+        anchor: at(T + 5),
+        last_fire: None,
+        last_success: None,
+        paused: true,
+        schedule_override: Some("every 1m".into()),
+    };
+    store.recorder("fresh", "host-1").record(Change::Control {
+        row: fresh.clone(),
+        changed: Field::Paused,
+    });
+    store.flush().await.unwrap();
+    let resumed = ScheduleRow {
+        paused: false,
+        ..both
+    };
+    assert_eq!(store.schedules().await.unwrap(), [fresh, resumed]);
 }
 
 /// Registering inserts only the rows whose jobs have none, and answers with
@@ -1439,6 +1512,7 @@ suite!(
     every_outcome_round_trips,
     a_restart_abandons_what_was_running,
     schedule_rows_round_trip_and_survive_a_restart,
+    a_control_change_writes_only_its_part,
     registering_keeps_the_first_row_of_each_job,
     each_fire_is_claimed_once,
     claims_give_lease_tokens_and_hold_limits,

@@ -11,7 +11,7 @@ mod kept;
 use kept::Kept;
 
 use super::{
-    Change, JobTotals, NewExecution, Recorder, Recovered, ScheduleRow, Store, StoreFuture,
+    Change, Field, JobTotals, NewExecution, Recorder, Recovered, ScheduleRow, Store, StoreFuture,
 };
 use crate::execution::{
     truncate_millis, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
@@ -223,6 +223,16 @@ impl History {
                 self.last_completed_at = self.last_completed_at.max(row.last_success);
                 self.schedule = Some(Box::new(row));
             }
+            Change::Control { row, changed } => match self.schedule.as_deref_mut() {
+                Some(kept) => match changed {
+                    Field::Paused => kept.paused = row.paused,
+                    Field::Schedule => {
+                        kept.anchor = truncate_millis(row.anchor);
+                        kept.schedule_override = row.schedule_override;
+                    }
+                },
+                None => self.apply(Change::Schedule(row), job, instance, keep_last),
+            },
         }
     }
 

@@ -11,8 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome};
-use crate::store::batch::{outcome_parts, Batch, Totals, Update};
-use crate::store::{Change, ScheduleRow, StoreError};
+use crate::store::batch::{changed_columns, outcome_parts, Batch, Totals, Update};
+use crate::store::{Change, Field, ScheduleRow, StoreError};
 
 /// What the writer is asked to do.
 pub(super) enum Message {
@@ -537,14 +537,14 @@ async fn write_batch(
 /// they only move forward (most fires are reported by every instance).
 async fn write_jobs(
     connection: &mut PgConnection,
-    schedules: &[(&str, &ScheduleRow)],
+    schedules: &[(&str, &ScheduleRow, Option<Field>)],
     completions: BTreeMap<&str, i64>,
     fires: BTreeMap<&str, i64>,
     totals: BTreeMap<&str, Totals>,
 ) -> Result<(), sqlx::Error> {
     let (done_jobs, done_at): (Vec<&str>, Vec<i64>) = completions.into_iter().unzip();
     let (fire_jobs, fire_at): (Vec<&str>, Vec<i64>) = fires.into_iter().unzip();
-    let written: Vec<&str> = schedules.iter().map(|(job, _)| *job).collect();
+    let written: Vec<&str> = schedules.iter().map(|(job, ..)| *job).collect();
     if !(written.is_empty() && done_jobs.is_empty() && fire_jobs.is_empty()) {
         sqlx::query(
             "SELECT s.job FROM jobs_schedules s
@@ -563,8 +563,8 @@ async fn write_jobs(
         .execute(&mut *connection)
         .await?;
     }
-    for &(job, row) in schedules {
-        write_schedule(connection, job, row).await?;
+    for &(job, row, changed) in schedules {
+        write_schedule(connection, job, row, changed).await?;
     }
     if !schedules.is_empty() {
         super::wakeups::notify(connection).await?;
@@ -683,24 +683,31 @@ pub(super) async fn add_totals(
     Ok(())
 }
 
-/// Writes `job`'s schedule row whole, inserted or replaced; its last fire
-/// and last success only move forward.
+/// Writes `job`'s schedule row: inserted whole, or, when the job has one,
+/// replaced whole (`changed` is `None`; its last fire and last success only
+/// move forward) or in the part a control call `changed`.
 async fn write_schedule(
     connection: &mut PgConnection,
     job: &str,
     row: &ScheduleRow,
+    changed: Option<Field>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO jobs_schedules
-             (job, anchor, last_fire, last_success, paused, schedule_override)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (job) DO UPDATE SET
-             anchor = excluded.anchor,
+    let update = match changed {
+        None => {
+            "anchor = excluded.anchor,
              last_fire = greatest(jobs_schedules.last_fire, excluded.last_fire),
              last_success = greatest(jobs_schedules.last_success, excluded.last_success),
              paused = excluded.paused,
-             schedule_override = excluded.schedule_override",
-    )
+             schedule_override = excluded.schedule_override"
+        }
+        Some(changed) => changed_columns(changed),
+    };
+    sqlx::query(&format!(
+        "INSERT INTO jobs_schedules
+             (job, anchor, last_fire, last_success, paused, schedule_override)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (job) DO UPDATE SET {update}"
+    ))
     .bind(job)
     .bind(to_millis(row.anchor))
     .bind(row.last_fire.map(to_millis))

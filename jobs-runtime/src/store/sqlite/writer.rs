@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 
 use super::read;
 use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome, Retention};
-use crate::store::batch::{outcome_parts, Batch, Totals};
-use crate::store::{Change, Recovered, ScheduleRow, StoreError};
+use crate::store::batch::{changed_columns, outcome_parts, Batch, Totals};
+use crate::store::{Change, Field, Recovered, ScheduleRow, StoreError};
 
 /// What the writer is asked to do, in the order asked.
 pub(super) enum Message {
@@ -303,7 +303,7 @@ impl Writer {
         for row in rows {
             match read::schedule(&transaction, &row.job).map_err(failed)? {
                 Some(existing) => kept.push(existing),
-                None => insert_schedule(&transaction, &row.job, row).map_err(failed)?,
+                None => insert_schedule(&transaction, &row.job, row, None).map_err(failed)?,
             }
         }
         transaction.commit().map_err(failed)?;
@@ -341,8 +341,8 @@ fn write_batch(connection: &Connection, changes: &[(Arc<Source>, Change)]) -> ru
             .iter()
             .map(|(source, change)| (&*source.job, &*source.instance, change)),
     );
-    for (job, row) in &batch.schedules {
-        insert_schedule(connection, job, row)?;
+    for &(job, row, changed) in &batch.schedules {
+        insert_schedule(connection, job, row, changed)?;
     }
     let mut update = connection.prepare_cached(
         "UPDATE jobs_executions SET
@@ -533,23 +533,34 @@ fn prune_step(connection: &mut Connection, prune: &mut Prune) -> rusqlite::Resul
     Ok(false)
 }
 
-/// Writes `job`'s schedule row whole, inserted or replaced; its last fire
-/// and last success only move forward.
-fn insert_schedule(connection: &Connection, job: &str, row: &ScheduleRow) -> rusqlite::Result<()> {
+/// Writes `job`'s schedule row: inserted whole, or, when the job has one,
+/// replaced whole (`changed` is `None`; its last fire and last success only
+/// move forward) or in the part a control call `changed`.
+fn insert_schedule(
+    connection: &Connection,
+    job: &str,
+    row: &ScheduleRow,
+    changed: Option<Field>,
+) -> rusqlite::Result<()> {
+    let update = match changed {
+        None => {
+            "anchor = excluded.anchor,
+             last_fire = max(coalesce(last_fire, excluded.last_fire),
+                             coalesce(excluded.last_fire, last_fire)),
+             last_success = max(coalesce(last_success, excluded.last_success),
+                                coalesce(excluded.last_success, last_success)),
+             paused = excluded.paused,
+             schedule_override = excluded.schedule_override"
+        }
+        Some(changed) => changed_columns(changed),
+    };
     connection
-        .prepare_cached(
+        .prepare_cached(&format!(
             "INSERT INTO jobs_schedules
                  (job, anchor, last_fire, last_success, paused, schedule_override)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (job) DO UPDATE SET
-                 anchor = excluded.anchor,
-                 last_fire = max(coalesce(last_fire, excluded.last_fire),
-                                 coalesce(excluded.last_fire, last_fire)),
-                 last_success = max(coalesce(last_success, excluded.last_success),
-                                    coalesce(excluded.last_success, last_success)),
-                 paused = excluded.paused,
-                 schedule_override = excluded.schedule_override",
-        )?
+             ON CONFLICT (job) DO UPDATE SET {update}"
+        ))?
         .execute((
             job,
             to_millis(row.anchor),
