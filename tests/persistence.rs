@@ -551,3 +551,46 @@ async fn processes_meeting_a_job_name_its_fires_alike() {
     assert_eq!(fires_first, expected);
     assert_eq!(fires_second, expected);
 }
+
+/// A process that starts just after a grid point, which it runs late,
+/// runs the grid's later fires at their own times, not late by as much.
+#[tokio::test(start_paused = true)]
+async fn a_late_first_fire_does_not_shift_the_grid() {
+    let db = database();
+    let store = Arc::new(SqliteStore::open(&db.url).await.expect("the store opens"));
+    let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let process = |ahead: Duration| {
+        let manager = JobManager::new();
+        let clock = Clock::starting_at(base + ahead);
+        manager.set_clock(clock);
+        let ran = Arc::clone(&ran);
+        manager.register(job_fn(
+            JobSpec::every("sync", 60 * SECOND).run_on_start(true),
+            move |ctx: JobContext| {
+                ran.lock().unwrap().push((ctx.fire_at(), clock.now()));
+                async { Ok(()) }
+            },
+        ));
+        manager
+    };
+    let first = process(Duration::ZERO);
+    first.set_store(Arc::clone(&store)).await.unwrap();
+    first.start_all().unwrap();
+    tokio::time::sleep(SECOND).await;
+    first.stop_all().await;
+    // It starts 300 ms after the grid's next point.
+    let second = process(Duration::from_millis(60_300));
+    second.set_store(Arc::clone(&store)).await.unwrap();
+    second.start_all().unwrap();
+    tokio::time::sleep(60 * SECOND).await;
+    let ran = ran.lock().unwrap().clone();
+    second.stop_all().await;
+    let late = Duration::from_millis(300);
+    let expected = [
+        (base, base),
+        (base + 60 * SECOND, base + 60 * SECOND + late),
+        (base + 120 * SECOND, base + 120 * SECOND),
+    ];
+    assert_eq!(ran, expected, "the fire after the late one runs on time");
+}

@@ -126,16 +126,19 @@ impl Timing {
 
     /// A timing whose first fire is at wall-clock time `first` (from the
     /// job's start plan), mapped to tokio's clock by one reading: `start`
-    /// on tokio's clock is `wall_start` on the job's clock.
+    /// on tokio's clock is `wall_start` on the job's clock. A first fire
+    /// before the start (a late one, or a run on start on the grid) maps to
+    /// its own instant, in the past: it runs at once, and the grid's later
+    /// fires keep their times rather than move by its lateness.
     pub(crate) fn planned(
         schedule: Option<&Schedule>,
         fixed_delay: bool,
         (start, wall_start): (Instant, SystemTime),
         first: Option<SystemTime>,
     ) -> Self {
-        let at = |wall: SystemTime| {
-            let ahead = wall.duration_since(wall_start).unwrap_or_default();
-            later(start, ahead)
+        let at = |wall: SystemTime| match wall.duration_since(wall_start) {
+            Ok(ahead) => later(start, ahead),
+            Err(behind) => Some(start.checked_sub(behind.duration()).unwrap_or(start)),
         };
         match schedule {
             None => Timing::Unscheduled,
