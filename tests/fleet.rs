@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use jobs_runtime::execution::{Cause, ExecutionFilter, ExecutionState};
+use jobs_runtime::execution::{Cause, ExecutionFilter, ExecutionState, Outcome};
 use jobs_runtime::store::{FleetTimings, PostgresStore, Store};
 use jobs_runtime::{JobContext, JobManager, JobSpec, Missed, Overlap, Schedule};
 use jobs_test_postgres::{Database, Proxy};
@@ -51,6 +51,13 @@ async fn three_instances_run_each_fire_once_on_one_grid() {
         let offset = manager.clock_offset_ms().expect("an offset measured");
         assert!(offset.abs() < 1_000, "{offset} ms");
     }
+    // While they all run, no fire goes unclaimed.
+    let skipped: u64 = managers
+        .iter()
+        .flat_map(|manager| manager.all_stats())
+        .map(|stats| stats.skipped_count)
+        .sum();
+    assert_eq!(skipped, 0, "no fire was left unclaimed");
     for manager in &managers {
         manager.stop_all().await;
     }
@@ -96,9 +103,21 @@ async fn three_instances_run_each_fire_once_on_one_grid() {
         let count = executions.iter().filter(|e| *e.job == job).count();
         assert!(count >= 2, "{job}: {count} fires");
     }
-    assert!(executions
+    // A fire an instance won as it stopped did not start there (a stop
+    // starts nothing new): it is recorded cancelled, without an attempt,
+    // and counted as skipped (as is a fire that came during the stop).
+    // Every other execution succeeded.
+    let stopped = executions
         .iter()
-        .all(|e| e.state == ExecutionState::Succeeded));
+        .filter(|e| e.state == ExecutionState::Cancelled && e.attempts.is_empty())
+        .count() as u64;
+    assert!(
+        executions
+            .iter()
+            .all(|e| e.state == ExecutionState::Succeeded
+                || (e.state == ExecutionState::Cancelled && e.attempts.is_empty())),
+        "{executions:?}"
+    );
     assert!(
         by_instance.values().all(|count| *count > 0),
         "each instance ran some: {by_instance:?}"
@@ -119,13 +138,16 @@ async fn three_instances_run_each_fire_once_on_one_grid() {
         .flat_map(|manager| manager.all_stats())
         .map(|stats| stats.execution_count)
         .sum();
-    assert_eq!(ran, executions.len() as u64);
+    assert_eq!(ran, executions.len() as u64 - stopped);
     let skipped: u64 = managers
         .iter()
         .flat_map(|manager| manager.all_stats())
         .map(|stats| stats.skipped_count)
         .sum();
-    assert_eq!(skipped, 0, "no fire was left unclaimed");
+    assert!(
+        skipped >= stopped,
+        "each fire won at a stop counts as skipped"
+    );
 }
 
 /// Two managers on one database, started together.
@@ -533,6 +555,84 @@ async fn an_isolated_instance_fences_itself_before_another_takes_its_execution_o
     assert_eq!(managers[1].stats("long").unwrap().rescued_count, 1);
     assert!(managers[0].fenced_count() >= 1, "its late end was fenced");
     assert_eq!(managers[1].fenced_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_the_self_fence_aborted_is_continued_when_its_instance_is_back() {
+    let database = Database::create().await;
+    let proxy = Proxy::start(&database).await;
+    // Fenced 4 s after its last heartbeat; no other instance takes it over.
+    let timings = FleetTimings::new(
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let aborted: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
+    let continued: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
+    let (on_abort, on_continue) = (Arc::clone(&aborted), Arc::clone(&continued));
+    let manager = member(proxy.url(), "alone", timings, move |manager| {
+        let spec = JobSpec::every("long", Duration::from_secs(3_600))
+            .run_on_start(false)
+            .retries(1);
+        manager.register(job_fn(spec, move |ctx: JobContext| {
+            let (aborted, continued) = (Arc::clone(&on_abort), Arc::clone(&on_continue));
+            async move {
+                if ctx.attempt() > 1 {
+                    *continued.lock().unwrap() = Some(std::time::Instant::now());
+                    return Ok(());
+                }
+                let _dropped = Dropped(aborted);
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(())
+            }
+        }));
+    })
+    .await;
+    manager.start_all().unwrap();
+    manager.trigger("long").unwrap();
+    let filter = || ExecutionFilter::new().job("long").oldest_first();
+    for _ in 0..100 {
+        let written = manager.executions(filter()).await.unwrap();
+        if written.iter().any(|e| e.state == ExecutionState::Running) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.cut();
+    set_within(&aborted, Duration::from_secs(15))
+        .await
+        .expect("the instance fences itself and aborts its run");
+    proxy.restore();
+    set_within(&continued, Duration::from_secs(15))
+        .await
+        .expect("back in reach of the store, the instance continues its run");
+    manager.stop_all().await;
+    let executions = manager.executions(filter()).await.unwrap();
+    let summary: Vec<(Cause, ExecutionState, Vec<_>)> = executions
+        .iter()
+        .map(|e| {
+            let outcomes = e.attempts.iter().map(|a| a.outcome.clone()).collect();
+            (e.cause, e.state, outcomes)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                Cause::Trigger,
+                ExecutionState::Abandoned,
+                vec![Some(Outcome::Abandoned)]
+            ),
+            (
+                Cause::Recovery,
+                ExecutionState::Succeeded,
+                vec![Some(Outcome::Succeeded)]
+            ),
+        ],
+        "{executions:#?}"
+    );
+    assert_eq!(manager.stats("long").unwrap().rescued_count, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

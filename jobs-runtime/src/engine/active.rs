@@ -33,6 +33,10 @@ pub(crate) trait Registered: Send + Sync + 'static {
     /// Why the job's runs are being aborted, which an aborted execution
     /// records.
     fn abort_cause(&self) -> AbortCause;
+    /// Execution `id` was aborted because this instance fenced itself: it
+    /// is left unfinished in the store, for this instance to take back at
+    /// its next rescue, once it reaches the store again.
+    fn fenced(&self, id: ExecutionId);
     /// The job's upstream job succeeded at `at`: the job runs once now, if
     /// it is started.
     fn upstream_completed(&self, at: SystemTime);

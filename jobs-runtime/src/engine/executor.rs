@@ -15,6 +15,7 @@ use tracing::Instrument as _;
 use crate::engine::active::{ActiveJob, Fire};
 use crate::engine::slots::{SlotPermit, SlotPool};
 use crate::job::context::{ContextParts, RunToken};
+use crate::model::abort::AbortCause;
 use crate::model::execution::{Attempt, Cause, ExecutionId, ExecutionState, Outcome};
 use crate::model::spec::{Missed, Overlap};
 use crate::observe::events::{self, SkipReason};
@@ -507,7 +508,10 @@ pub(crate) fn panic_message(panic: Box<dyn Any + Send>) -> String {
 }
 
 /// Records an execution as aborted if its future is dropped before it ends:
-/// its running attempt and the execution end `cancelled`.
+/// its running attempt and the execution end `cancelled`. An execution the
+/// instance's self-fence aborted is left as the store has it, for the
+/// instance to take back once it reaches the store again (unless another
+/// instance took it over first).
 struct AbortGuard<'a> {
     job: &'a ActiveJob,
     id: ExecutionId,
@@ -521,23 +525,28 @@ struct AbortGuard<'a> {
 impl Drop for AbortGuard<'_> {
     fn drop(&mut self) {
         let job = self.job;
-        let message = job.slot.abort_cause().message();
+        let cause = job.slot.abort_cause();
+        let message = cause.message();
         let now = job.clock().now();
-        job.record(|| Change::AttemptEnded {
-            id: self.id,
-            attempt: Attempt {
-                number: self.attempt,
-                started_at: self.attempt_started_at,
-                finished_at: Some(now),
-                outcome: Some(Outcome::Cancelled),
-            },
-            retrying: false,
-        });
-        job.record(|| Change::Finished {
-            id: self.id,
-            state: ExecutionState::Cancelled,
-            at: now,
-        });
+        if cause == AbortCause::Fenced && job.recorder.is_some() {
+            job.slot.fenced(self.id);
+        } else {
+            job.record(|| Change::AttemptEnded {
+                id: self.id,
+                attempt: Attempt {
+                    number: self.attempt,
+                    started_at: self.attempt_started_at,
+                    finished_at: Some(now),
+                    outcome: Some(Outcome::Cancelled),
+                },
+                retrying: false,
+            });
+            job.record(|| Change::Finished {
+                id: self.id,
+                state: ExecutionState::Cancelled,
+                at: now,
+            });
+        }
         let errors = job
             .stats()
             .finish(self.started.elapsed(), now, Ending::Failure(&message));

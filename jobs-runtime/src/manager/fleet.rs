@@ -112,7 +112,8 @@ impl JobManager {
             .iter()
             .filter(|slot| slot.is_started())
             .map(|slot| {
-                let rescue = Rescue::new(slot.name.to_string());
+                let released = std::mem::take(&mut *lock(&slot.fenced));
+                let rescue = Rescue::new(slot.name.to_string()).released(released);
                 match slot.spec.timeout_duration() {
                     Some(timeout) => rescue.stuck_after(timeout.saturating_add(grace)),
                     None => rescue,
@@ -127,7 +128,15 @@ impl JobManager {
             Ok(executions) => executions
                 .into_iter()
                 .for_each(|execution| self.continue_rescued(execution)),
-            Err(error) => events::store_fleet_failed("executions of dead instances", &error),
+            Err(error) => {
+                // The released executions are asked for again next round.
+                for rescue in jobs {
+                    if let Ok(slot) = self.slot(&rescue.job) {
+                        lock(&slot.fenced).extend(rescue.released);
+                    }
+                }
+                events::store_fleet_failed("executions of dead instances", &error);
+            }
         }
     }
 

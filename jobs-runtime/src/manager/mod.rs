@@ -30,7 +30,7 @@ use crate::job::registry::{self, Registration};
 use crate::job::runnable::{HandWritten, Runnable};
 use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
-use crate::model::execution::truncate_millis;
+use crate::model::execution::{truncate_millis, ExecutionId};
 use crate::model::names;
 use crate::model::spec::{Location, Overlap};
 use crate::observe::stats::StatsCell;
@@ -136,6 +136,9 @@ pub(crate) struct JobSlot {
     abort_cause: AtomicU8,
     /// Its grid's anchor, and what the store kept for its next start.
     resume: Mutex<Resume>,
+    /// Its executions that this instance's self-fence aborted, to be taken
+    /// back at the next rescue.
+    fenced: Mutex<Vec<ExecutionId>>,
 }
 
 /// What `prepare` needs from the manager.
@@ -243,6 +246,7 @@ impl JobManager {
             running: Mutex::new(None),
             abort_cause: AtomicU8::new(AbortCause::GracePeriod.to_byte()),
             resume: Mutex::new(Resume::default()),
+            fenced: Mutex::new(Vec::new()),
         });
         let mut guard = lock(&self.inner.registry);
         let registry = &mut *guard;
@@ -805,6 +809,10 @@ impl Registered for JobSlot {
 
     fn abort_cause(&self) -> AbortCause {
         JobSlot::abort_cause(self)
+    }
+
+    fn fenced(&self, id: ExecutionId) {
+        lock(&self.fenced).push(id);
     }
 
     fn upstream_completed(&self, at: SystemTime) {

@@ -184,7 +184,8 @@ pub trait Store: Send + Sync + 'static {
     /// Takes over the executions of instances that are no longer alive,
     /// while `instance` runs: marks `abandoned` at `now` the executions of
     /// `jobs` that a dead instance left `pending`, `running` or `retrying`
-    /// (never `instance`'s own, nor a live instance's), and those whose
+    /// (never a live instance's, nor `instance`'s own but those it
+    /// [released](Rescue::released)), and those whose
     /// running attempt started longer ago than its job's
     /// [`stuck_after`](Rescue::stuck_after) on another instance, alive or
     /// not (by the store's clock); their running
@@ -571,6 +572,13 @@ pub struct Rescue {
     /// timeout plus the fleet's [grace](FleetTimings::grace); `None` for a
     /// job without a timeout, which is never stuck.
     pub stuck_after: Option<Duration>,
+    /// Executions of the job that the asking instance gave up when it
+    /// fenced itself (its heartbeat did not reach the store in time), and
+    /// takes back now that it reaches the store again: each is taken over
+    /// like a dead instance's if it is still unfinished and still the
+    /// asking instance's, and left alone if another instance took it over
+    /// meanwhile.
+    pub released: Vec<ExecutionId>,
 }
 
 impl Rescue {
@@ -579,7 +587,15 @@ impl Rescue {
         Rescue {
             job: job.into(),
             stuck_after: None,
+            released: Vec::new(),
         }
+    }
+
+    /// Those too of `ids`, which the asking instance gave up when it fenced
+    /// itself.
+    pub fn released(mut self, ids: Vec<ExecutionId>) -> Self {
+        self.released = ids;
+        self
     }
 
     /// Those too whose running attempt started longer than `after` ago.

@@ -600,7 +600,10 @@ async fn a_control_change_writes_only_its_part(mut harness: impl Harness) {
         schedule_override: Some("every 5s".into()),
         ..row.clone()
     };
-    assert_eq!(store.schedules().await.unwrap(), std::slice::from_ref(&both));
+    assert_eq!(
+        store.schedules().await.unwrap(),
+        std::slice::from_ref(&both)
+    );
     // host-2 resumes from its view, which still has no pause: the schedule
     // host-2 set stays.
     store.recorder("report", "host-2").record(Change::Control {
@@ -806,6 +809,55 @@ async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: im
     let fenced = get(&*store, id).await;
     assert_eq!(fenced.state, ExecutionState::Abandoned);
     assert_eq!(fenced.attempts[0].outcome, Some(Outcome::Abandoned));
+}
+
+/// A live instance's own executions are rescued only when it released them
+/// (its self-fence aborted them), and only while they are still its own:
+/// one another instance took over first stays with that one.
+async fn an_instance_takes_back_what_it_released(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.recover(at(T), "host-1").await.unwrap();
+    let recorder = store.recorder("long", "host-1");
+    let mut ids = Vec::new();
+    for fire in [1_000, 2_000] {
+        let id = store.next_id();
+        assert!(won(&*recorder, id, at(T + fire)).await);
+        recorder.record(Change::Started(NewExecution {
+            id,
+            fire_at: at(T + fire),
+            cause: Cause::Schedule,
+            started_at: Some(at(T + fire + 1)),
+        }));
+        ids.push(id);
+    }
+    store.flush().await.unwrap();
+    async fn rescued(
+        store: &dyn Store,
+        millis: u64,
+        instance: &str,
+        released: &[ExecutionId],
+    ) -> Vec<(ExecutionId, ExecutionState)> {
+        let jobs = [Rescue::new("long").released(released.to_vec())];
+        let rescued = store.rescue(at(T + millis), instance, &jobs).await.unwrap();
+        rescued.iter().map(|e| (e.id, e.state)).collect()
+    }
+    let none = rescued(&*store, 5_000, "host-1", &[]).await;
+    assert!(none.is_empty(), "its own, not released");
+    let taken = rescued(&*store, 6_000, "host-1", &ids[..1]).await;
+    if !store.shared() {
+        assert!(taken.is_empty());
+        return;
+    }
+    assert_eq!(taken, [(ids[0], ExecutionState::Abandoned)]);
+    // Released again, or by another instance: nothing more to take.
+    assert!(rescued(&*store, 7_000, "host-1", &ids[..1])
+        .await
+        .is_empty());
+    let other = harness.open().await;
+    other.recover(at(T + 7_000), "host-2").await.unwrap();
+    let foreign = rescued(&*other, 7_000, "host-2", &ids[1..]).await;
+    assert!(foreign.is_empty(), "host-1 is alive");
+    assert_eq!(get(&*store, ids[1]).await.state, ExecutionState::Running);
 }
 
 /// A shared store gives each won claim a lease token, greater than every
@@ -1517,6 +1569,7 @@ suite!(
     each_fire_is_claimed_once,
     claims_give_lease_tokens_and_hold_limits,
     a_dead_instances_executions_are_rescued_once_and_fenced,
+    an_instance_takes_back_what_it_released,
     a_stuck_execution_is_rescued_from_a_live_instance,
     an_ended_execution_frees_its_limit_at_once,
     a_claim_with_replace_marks_the_older_executions_elsewhere,

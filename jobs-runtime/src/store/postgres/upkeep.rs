@@ -22,8 +22,9 @@ pub(super) enum Whose<'a> {
     /// every instance that is no longer alive.
     Start { instance: &'a str },
     /// While `instance` runs: those of `jobs` that instances no longer
-    /// alive left, and those stuck on another instance, skipping rows
-    /// another instance is taking at that moment.
+    /// alive left, those stuck on another instance, and those `instance`
+    /// released when it fenced itself, skipping rows another instance is
+    /// taking at that moment.
     Dead {
         instance: &'a str,
         jobs: &'a [Rescue],
@@ -61,13 +62,15 @@ pub(super) async fn abandon(
         Whose::Dead { instance, jobs } => sqlx::query_scalar(
             "SELECT e.id FROM jobs_executions e
              JOIN unnest($3::text[], $4::bigint[]) AS r (job, stuck_ms) ON e.job = r.job
-             WHERE e.state IN ('pending', 'running', 'retrying') AND e.instance <> $1
-                 AND (e.instance NOT IN (
-                         SELECT id FROM jobs_instances
-                         WHERE heartbeat_at > now() - make_interval(secs => $2))
-                     OR (e.state = 'running' AND r.stuck_ms IS NOT NULL
-                         AND e.attempt_started_at
-                             < (extract(epoch FROM now()) * 1000)::bigint - r.stuck_ms))
+             WHERE e.state IN ('pending', 'running', 'retrying')
+                 AND ((e.instance <> $1
+                     AND (e.instance NOT IN (
+                             SELECT id FROM jobs_instances
+                             WHERE heartbeat_at > now() - make_interval(secs => $2))
+                         OR (e.state = 'running' AND r.stuck_ms IS NOT NULL
+                             AND e.attempt_started_at
+                                 < (extract(epoch FROM now()) * 1000)::bigint - r.stuck_ms)))
+                     OR (e.instance = $1 AND e.id = ANY($5)))
              ORDER BY e.id FOR UPDATE OF e SKIP LOCKED",
         )
         .bind(instance)
@@ -84,6 +87,11 @@ pub(super) async fn abandon(
                         .stuck_after
                         .map(|after| i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
                 })
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            jobs.iter()
+                .flat_map(|rescue| rescue.released.iter().map(|id| id.0))
                 .collect::<Vec<_>>(),
         ),
     };
