@@ -435,8 +435,11 @@ async fn a_trigger_runs_once_in_the_fleet_and_a_downstream_job_once_per_upstream
             && execution.state == ExecutionState::Succeeded));
 }
 
+/// When a moment came, if it has.
+type Moment = Arc<Mutex<Option<std::time::Instant>>>;
+
 /// Sets `at` to now when dropped: when a run's future is dropped.
-struct Dropped(Arc<Mutex<Option<std::time::Instant>>>);
+struct Dropped(Moment);
 
 impl Drop for Dropped {
     fn drop(&mut self) {
@@ -459,72 +462,85 @@ async fn set_within(
     None
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_isolated_instance_fences_itself_before_another_takes_its_execution_over() {
-    let database = Database::create().await;
-    let proxy = Proxy::start(&database).await;
-    // Fenced 4 s after its last heartbeat, dead for the other after 5 s.
-    let timings = FleetTimings::new(
+/// Heartbeats every second: an instance fences itself 4 s after its last
+/// one, and is dead for the others after 5 s.
+fn quick_timings() -> FleetTimings {
+    FleetTimings::new(
         Duration::from_secs(1),
         Duration::from_secs(5),
         Duration::from_secs(60),
     )
-    .unwrap();
-    let started: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
-    let aborted: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
-    let continued: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
-    // Its first attempt would run for a minute; a second one succeeds.
-    let register = |manager: &JobManager| {
-        let spec = JobSpec::every("long", Duration::from_secs(3_600))
-            .run_on_start(false)
-            .retries(1);
-        let (started, aborted, continued) = (
-            Arc::clone(&started),
-            Arc::clone(&aborted),
-            Arc::clone(&continued),
-        );
-        manager.register(job_fn(spec, move |ctx: JobContext| {
-            let (started, aborted, continued) = (
-                Arc::clone(&started),
-                Arc::clone(&aborted),
-                Arc::clone(&continued),
-            );
-            async move {
-                if ctx.attempt() > 1 {
-                    *continued.lock().unwrap() = Some(std::time::Instant::now());
-                    return Ok(());
-                }
-                let _dropped = Dropped(aborted);
-                *started.lock().unwrap() = Some(std::time::Instant::now());
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                Ok(())
+    .unwrap()
+}
+
+/// What happens to the job `long` of [`register_long`].
+#[derive(Default, Clone)]
+struct Long {
+    started: Moment,
+    aborted: Moment,
+    continued: Moment,
+}
+
+/// Registers `long`, run by triggers, with one retry: its first attempt
+/// would run for a minute, a second one succeeds; `long` records when.
+fn register_long(manager: &JobManager, long: &Long) {
+    let spec = JobSpec::every("long", Duration::from_secs(3_600))
+        .run_on_start(false)
+        .retries(1);
+    let long = long.clone();
+    manager.register(job_fn(spec, move |ctx: JobContext| {
+        let long = long.clone();
+        async move {
+            if ctx.attempt() > 1 {
+                *long.continued.lock().unwrap() = Some(std::time::Instant::now());
+                return Ok(());
             }
-        }));
-    };
+            let _dropped = Dropped(long.aborted);
+            *long.started.lock().unwrap() = Some(std::time::Instant::now());
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        }
+    }));
+}
+
+/// Waits until `manager` reads `long` as running in the store.
+async fn until_written_running(manager: &JobManager) {
+    for _ in 0..100 {
+        let written = manager
+            .executions(ExecutionFilter::new().job("long"))
+            .await
+            .unwrap();
+        if written.iter().any(|e| e.state == ExecutionState::Running) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_instance_fences_itself_before_another_takes_its_execution_over() {
+    let database = Database::create().await;
+    let proxy = Proxy::start(&database).await;
+    let timings = quick_timings();
+    let long = Long::default();
     let mut managers = Vec::new();
     for (name, url) in [("isolated", proxy.url()), ("other", database.url())] {
-        let manager = member(url, name, timings, register).await;
+        let manager = member(url, name, timings, |m| register_long(m, &long)).await;
         manager.start_all().unwrap();
         managers.push(manager);
     }
     managers[0].trigger("long").unwrap();
-    set_within(&started, Duration::from_secs(10))
+    set_within(&long.started, Duration::from_secs(10))
         .await
         .expect("the first attempt starts on the isolated instance");
     // Cut once its start is written.
-    let filter = || ExecutionFilter::new().job("long");
-    for _ in 0..100 {
-        let written = managers[1].executions(filter()).await.unwrap();
-        if written.iter().any(|e| e.state == ExecutionState::Running) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_written_running(&managers[1]).await;
     proxy.cut();
-    let continued_at = set_within(&continued, Duration::from_secs(30))
+    let continued_at = set_within(&long.continued, Duration::from_secs(30))
         .await
         .expect("the other instance continues the execution");
-    let aborted_at = aborted
+    let aborted_at = long
+        .aborted
         .lock()
         .unwrap()
         .expect("the isolated instance aborted its run");
@@ -568,54 +584,26 @@ async fn an_isolated_instance_fences_itself_before_another_takes_its_execution_o
 async fn a_run_the_self_fence_aborted_is_continued_when_its_instance_is_back() {
     let database = Database::create().await;
     let proxy = Proxy::start(&database).await;
-    // Fenced 4 s after its last heartbeat; no other instance takes it over.
-    let timings = FleetTimings::new(
-        Duration::from_secs(1),
-        Duration::from_secs(5),
-        Duration::from_secs(60),
-    )
-    .unwrap();
-    let aborted: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
-    let continued: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
-    let (on_abort, on_continue) = (Arc::clone(&aborted), Arc::clone(&continued));
-    let manager = member(proxy.url(), "alone", timings, move |manager| {
-        let spec = JobSpec::every("long", Duration::from_secs(3_600))
-            .run_on_start(false)
-            .retries(1);
-        manager.register(job_fn(spec, move |ctx: JobContext| {
-            let (aborted, continued) = (Arc::clone(&on_abort), Arc::clone(&on_continue));
-            async move {
-                if ctx.attempt() > 1 {
-                    *continued.lock().unwrap() = Some(std::time::Instant::now());
-                    return Ok(());
-                }
-                let _dropped = Dropped(aborted);
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                Ok(())
-            }
-        }));
+    // No other instance takes it over.
+    let long = Long::default();
+    let manager = member(proxy.url(), "alone", quick_timings(), |m| {
+        register_long(m, &long)
     })
     .await;
     manager.start_all().unwrap();
     manager.trigger("long").unwrap();
-    let filter = || ExecutionFilter::new().job("long").oldest_first();
-    for _ in 0..100 {
-        let written = manager.executions(filter()).await.unwrap();
-        if written.iter().any(|e| e.state == ExecutionState::Running) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_written_running(&manager).await;
     proxy.cut();
-    set_within(&aborted, Duration::from_secs(15))
+    set_within(&long.aborted, Duration::from_secs(15))
         .await
         .expect("the instance fences itself and aborts its run");
     proxy.restore();
-    set_within(&continued, Duration::from_secs(15))
+    set_within(&long.continued, Duration::from_secs(15))
         .await
         .expect("back in reach of the store, the instance continues its run");
     manager.stop_all().await;
-    let executions = manager.executions(filter()).await.unwrap();
+    let filter = ExecutionFilter::new().job("long").oldest_first();
+    let executions = manager.executions(filter).await.unwrap();
     let summary: Vec<(Cause, ExecutionState, Vec<_>)> = executions
         .iter()
         .map(|e| {
