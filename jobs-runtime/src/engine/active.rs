@@ -173,4 +173,14 @@ pub(crate) struct Fire {
     /// after another): in a fleet, a claim refused because the job is busy
     /// elsewhere is made again until there is room, rather than skipped.
     pub(crate) queued: bool,
+    /// The execution claimed for it already: a continuation that a rescue
+    /// claimed in its own transaction.
+    pub(crate) won: Option<Won>,
+}
+
+/// An execution this instance claimed: its id and lease token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Won {
+    pub(crate) id: ExecutionId,
+    pub(crate) lease_token: Option<u64>,
 }

@@ -12,7 +12,7 @@ use futures_util::FutureExt as _;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use crate::engine::active::{ActiveJob, Fire};
+use crate::engine::active::{ActiveJob, Fire, Won};
 use crate::engine::slots::{SlotPermit, SlotPool};
 use crate::job::context::{ContextParts, RunToken};
 use crate::model::abort::AbortCause;
@@ -83,7 +83,9 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
     // With a store that processes share, an execution runs where it is
     // claimed, once its slots are held here (so an instance claims only
     // what fits its free slots); the claim records it, with its id.
-    let claimed = if job.settings.claims {
+    let claimed = if let Some(won) = fire.won {
+        Some(won)
+    } else if job.settings.claims {
         let Some(claimed) = Box::pin(claim(job, fire, run)).await else {
             return;
         };
@@ -116,13 +118,6 @@ fn unclaim(job: &ActiveJob, id: ExecutionId) {
         state: ExecutionState::Cancelled,
         at: job.clock().now(),
     });
-}
-
-/// An execution this instance claimed: its id and lease token.
-#[derive(Clone, Copy)]
-struct Won {
-    id: ExecutionId,
-    lease_token: Option<u64>,
 }
 
 /// How long a claim refused because the job is busy elsewhere waits

@@ -770,6 +770,7 @@ impl SchedulingState {
             upstream_completed_at,
             interval: self.timing.interval(),
             queued: false,
+            won: None,
         }
     }
 
@@ -814,6 +815,7 @@ impl SchedulingState {
             upstream_completed_at: None,
             interval: self.timing.interval(),
             queued: false,
+            won: None,
         }
     }
 

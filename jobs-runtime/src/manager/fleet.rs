@@ -18,10 +18,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{lock, Inner, JobManager, JobSlot};
-use crate::engine::active::Fire;
+use crate::engine::active::{Fire, Won};
 use crate::events;
-use crate::model::execution::{Cause, Execution};
-use crate::store::{FleetTimings, Rescue};
+use crate::model::execution::{Cause, ExecutionState};
+use crate::store::{Change, FleetTimings, Rescue, Rescued};
 use crate::{Error, Schedule};
 
 /// What a job's schedule row said at the previous round: its pause and
@@ -113,7 +113,9 @@ impl JobManager {
             .filter(|slot| slot.is_started())
             .map(|slot| {
                 let released = std::mem::take(&mut *lock(&slot.fenced));
-                let rescue = Rescue::new(slot.name.to_string()).released(released);
+                let rescue = Rescue::new(slot.name.to_string())
+                    .released(released)
+                    .retries(slot.spec.retry_policy().retries);
                 match slot.spec.timeout_duration() {
                     Some(timeout) => rescue.stuck_after(timeout.saturating_add(grace)),
                     None => rescue,
@@ -127,7 +129,7 @@ impl JobManager {
         match store.rescue(self.now(), &self.instance(), &jobs).await {
             Ok(executions) => executions
                 .into_iter()
-                .for_each(|execution| self.continue_rescued(execution)),
+                .for_each(|rescued| self.continue_rescued(rescued)),
             Err(error) => {
                 // The released executions are asked for again next round.
                 for rescue in jobs {
@@ -202,22 +204,35 @@ impl JobManager {
         }
     }
 
-    /// Continues `execution`, abandoned by a dead instance, from its next
-    /// attempt, if its job's retries allow one.
-    fn continue_rescued(&self, execution: Execution) {
+    /// Continues an execution abandoned by a dead instance, from its next
+    /// attempt, in the continuation the rescue claimed for it, if its job's
+    /// retries allowed one. A continuation of a job no longer started here
+    /// ends `cancelled`.
+    fn continue_rescued(&self, rescued: Rescued) {
+        let Rescued {
+            execution,
+            continuation,
+        } = rescued;
         let Ok(slot) = self.slot(&execution.job) else {
             return;
         };
-        let next = execution.continued_attempt(slot.spec.retry_policy().retries);
         slot.stats.rescued();
         events::execution_rescued(
             &execution.job,
             execution.id.get(),
             &execution.instance,
-            next,
+            continuation.map(|continuation| continuation.attempt),
         );
-        let (Some(attempt), Some(started)) = (next, slot.started()) else {
+        let Some(continuation) = continuation else {
             return;
+        };
+        let Some(started) = slot.started() else {
+            let recorder = self.store().recorder(&slot.name, &self.instance());
+            return recorder.record(Change::Finished {
+                id: continuation.id,
+                state: ExecutionState::Cancelled,
+                at: self.now(),
+            });
         };
         let interval = match slot.stats.schedule() {
             Some(Schedule::Every(interval)) => Some(interval),
@@ -227,10 +242,14 @@ impl JobManager {
             due: Instant::now(),
             fire_at: execution.fire_at,
             cause: Cause::Recovery,
-            first_attempt: attempt,
+            first_attempt: continuation.attempt,
             upstream_completed_at: None,
             interval,
             queued: false,
+            won: Some(Won {
+                id: continuation.id,
+                lease_token: continuation.lease_token,
+            }),
         });
     }
 }

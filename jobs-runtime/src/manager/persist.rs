@@ -346,6 +346,7 @@ impl JobSlot {
             upstream_completed_at: None,
             interval,
             queued: false,
+            won: None,
         };
         let retries = self.spec.retry_policy().retries;
         // What the store kept is used once: a job started again in the same

@@ -188,20 +188,21 @@ pub trait Store: Send + Sync + 'static {
     /// [released](Rescue::released)), and those whose
     /// running attempt started longer ago than its job's
     /// [`stuck_after`](Rescue::stuck_after) on another instance, alive or
-    /// not (by the store's clock); their running
-    /// attempts end
+    /// not (by the store's clock); their running attempts end
     /// [`Outcome::Abandoned`](crate::execution::Outcome::Abandoned). Returns
-    /// them, each to one caller however many instances ask at once, so that
-    /// the caller continues them by their jobs' retry policy; a late result
-    /// of an abandoned execution is discarded. The default, for a store of
-    /// one process, finds none: a dead process's executions are recovered
-    /// when it starts again.
+    /// them, each to one caller however many instances ask at once, with
+    /// the continuation that the same transaction claimed for `instance`
+    /// where the job's [retries](Rescue::retries) allow another attempt: no
+    /// other execution of the job can be claimed between the two. A late
+    /// result of an abandoned execution is discarded. The default, for a
+    /// store of one process, finds none: a dead process's executions are
+    /// recovered when it starts again.
     fn rescue<'a>(
         &'a self,
         now: SystemTime,
         instance: &'a str,
         jobs: &'a [Rescue],
-    ) -> StoreFuture<'a, Vec<Execution>> {
+    ) -> StoreFuture<'a, Vec<Rescued>> {
         let _ = (now, instance, jobs);
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
@@ -354,7 +355,7 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         now: SystemTime,
         instance: &'a str,
         jobs: &'a [Rescue],
-    ) -> StoreFuture<'a, Vec<Execution>> {
+    ) -> StoreFuture<'a, Vec<Rescued>> {
         (**self).rescue(now, instance, jobs)
     }
 
@@ -579,6 +580,32 @@ pub struct Rescue {
     /// asking instance's, and left alone if another instance took it over
     /// meanwhile.
     pub released: Vec<ExecutionId>,
+    /// The job's retries: a rescued execution whose attempts they allow
+    /// another is continued, its continuation claimed with the rescue.
+    pub retries: u32,
+}
+
+/// An execution [`Store::rescue`] took over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rescued {
+    /// The execution, now `abandoned`.
+    pub execution: Execution,
+    /// The execution that continues it, claimed for the rescuing instance
+    /// (`pending`, cause `recovery`, same fire time); `None` when the job's
+    /// retries allow no other attempt.
+    pub continuation: Option<Continuation>,
+}
+
+/// The execution that continues a rescued one (see [`Rescued`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Continuation {
+    /// Its id.
+    pub id: ExecutionId,
+    /// Its first attempt's number: the one after the rescued execution's
+    /// last.
+    pub attempt: u32,
+    /// Its lease token.
+    pub lease_token: Option<u64>,
 }
 
 impl Rescue {
@@ -588,7 +615,15 @@ impl Rescue {
             job: job.into(),
             stuck_after: None,
             released: Vec::new(),
+            retries: 0,
         }
+    }
+
+    /// Continues a rescued execution whose attempts `retries` allow
+    /// another (by default none does).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
     }
 
     /// Those too of `ids`, which the asking instance gave up when it fenced

@@ -778,10 +778,13 @@ async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: im
         assert!(rescued.is_empty());
         return;
     }
-    let ids: Vec<ExecutionId> = rescued.iter().map(|e| e.id).collect();
+    let ids: Vec<ExecutionId> = rescued.iter().map(|r| r.execution.id).collect();
     assert_eq!(ids, [id]);
-    assert_eq!(rescued[0].state, ExecutionState::Abandoned);
-    assert_eq!(rescued[0].attempts[0].outcome, Some(Outcome::Abandoned));
+    assert_eq!(rescued[0].execution.state, ExecutionState::Abandoned);
+    assert_eq!(
+        rescued[0].execution.attempts[0].outcome,
+        Some(Outcome::Abandoned)
+    );
     let other = harness.open().await;
     other.recover(at(T + 60_000), "host-2").await.unwrap();
     assert!(other
@@ -809,6 +812,61 @@ async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: im
     let fenced = get(&*store, id).await;
     assert_eq!(fenced.state, ExecutionState::Abandoned);
     assert_eq!(fenced.attempts[0].outcome, Some(Outcome::Abandoned));
+}
+
+/// A rescue claims, in its own transaction, the continuation of each
+/// execution whose job's retries allow another attempt: pending, for the
+/// rescuing instance, with a greater lease token, and counted against the
+/// job's limit at once, so no scheduled fire of the job is claimed beside
+/// it. One whose retries are spent gets none.
+async fn a_rescue_claims_the_continuation_with_it(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.recover(at(T), "host-1").await.unwrap();
+    for (job, fire) in [("long", 1_000), ("spent", 1_000)] {
+        let ghost = store.recorder(job, "ghost");
+        let id = store.next_id();
+        assert!(won(&*ghost, id, at(T + fire)).await);
+        ghost.record(Change::Started(NewExecution {
+            id,
+            fire_at: at(T + fire),
+            cause: Cause::Schedule,
+            started_at: Some(at(T + fire + 1)),
+        }));
+    }
+    store.flush().await.unwrap();
+    let jobs = [
+        Rescue::new("long").retries(1),
+        Rescue::new("spent").retries(0),
+    ];
+    let rescued = store.rescue(at(T + 60_000), "host-1", &jobs).await.unwrap();
+    if !store.shared() {
+        assert!(rescued.is_empty());
+        return;
+    }
+    let by_job = |job: &str| {
+        rescued
+            .iter()
+            .find(|r| *r.execution.job == *job)
+            .expect("rescued")
+            .clone()
+    };
+    assert_eq!(by_job("spent").continuation, None);
+    let long = by_job("long");
+    let continuation = long.continuation.expect("a continuation");
+    assert_eq!(continuation.attempt, 2);
+    let continued = get(&*store, continuation.id).await;
+    assert_eq!(
+        (continued.cause, continued.state, &*continued.instance),
+        (Cause::Recovery, ExecutionState::Pending, "host-1")
+    );
+    assert_eq!(continued.fire_at, long.execution.fire_at);
+    // Its lease token is later than any before it.
+    let later = store.recorder("long", "host-1");
+    let fire = Claim {
+        limit: Some(1),
+        ..scheduled(store.next_id(), at(T + 2_000))
+    };
+    assert_eq!(later.claim(fire).await.unwrap(), Claimed::Busy);
 }
 
 /// A live instance's own executions are rescued only when it released them
@@ -839,7 +897,10 @@ async fn an_instance_takes_back_what_it_released(mut harness: impl Harness) {
     ) -> Vec<(ExecutionId, ExecutionState)> {
         let jobs = [Rescue::new("long").released(released.to_vec())];
         let rescued = store.rescue(at(T + millis), instance, &jobs).await.unwrap();
-        rescued.iter().map(|e| (e.id, e.state)).collect()
+        rescued
+            .iter()
+            .map(|r| (r.execution.id, r.execution.state))
+            .collect()
     }
     let none = rescued(&*store, 5_000, "host-1", &[]).await;
     assert!(none.is_empty(), "its own, not released");
@@ -967,9 +1028,9 @@ async fn claims_give_lease_tokens_and_hold_limits(mut harness: impl Harness) {
         .rescue(at(T + 60_000), "host-1", &[Rescue::new("orphan")])
         .await
         .unwrap();
-    let ids: Vec<ExecutionId> = rescued.iter().map(|e| e.id).collect();
+    let ids: Vec<ExecutionId> = rescued.iter().map(|r| r.execution.id).collect();
     assert_eq!(ids, [orphan]);
-    assert_eq!(rescued[0].state, ExecutionState::Abandoned);
+    assert_eq!(rescued[0].execution.state, ExecutionState::Abandoned);
 }
 
 /// In a store that processes share, an attempt that has run longer than
@@ -1044,9 +1105,12 @@ async fn a_stuck_execution_is_rescued_from_a_live_instance(mut harness: impl Har
         Rescue::new("mine").stuck_after(hour),
     ];
     let rescued = store.rescue(at(T), "host-1", &with).await.unwrap();
-    let ids: Vec<ExecutionId> = rescued.iter().map(|e| e.id).collect();
+    let ids: Vec<ExecutionId> = rescued.iter().map(|r| r.execution.id).collect();
     assert_eq!(ids, [old]);
-    assert_eq!(rescued[0].attempts[0].outcome, Some(Outcome::Abandoned));
+    assert_eq!(
+        rescued[0].execution.attempts[0].outcome,
+        Some(Outcome::Abandoned)
+    );
     assert!(store
         .rescue(at(T), "host-1", &with)
         .await
@@ -1570,6 +1634,7 @@ suite!(
     claims_give_lease_tokens_and_hold_limits,
     a_dead_instances_executions_are_rescued_once_and_fenced,
     an_instance_takes_back_what_it_released,
+    a_rescue_claims_the_continuation_with_it,
     a_stuck_execution_is_rescued_from_a_live_instance,
     an_ended_execution_frees_its_limit_at_once,
     a_claim_with_replace_marks_the_older_executions_elsewhere,

@@ -65,7 +65,7 @@ use tokio::time::Instant;
 
 use super::{
     Change, Claim, Claimed, FleetTimings, Instance, JobTotals, Recorder, Recovered, Rescue,
-    ScheduleRow, Store, StoreError, StoreFuture,
+    Rescued, ScheduleRow, Store, StoreError, StoreFuture,
 };
 use crate::execution::{Execution, ExecutionFilter, ExecutionId, Retention};
 use claims::Pending;
@@ -525,7 +525,13 @@ impl Store for PostgresStore {
             lock(&self.instances).insert(instance.to_owned());
             let whose = Whose::Start { instance };
             let dead_after = self.timings.dead_after();
-            let abandoned = upkeep::abandon(&self.url, &self.pool, now, whose, dead_after).await?;
+            let abandoned = upkeep::abandon(&self.url, &self.pool, now, whose, dead_after, &|| {
+                self.next_id()
+            })
+            .await?
+            .into_iter()
+            .map(|rescued| rescued.execution)
+            .collect();
             let schedules = read::schedules(&self.pool)
                 .await
                 .map_err(|error| self::failed(&self.url, "reading the schedule rows", error))?;
@@ -541,10 +547,12 @@ impl Store for PostgresStore {
         now: SystemTime,
         instance: &'a str,
         jobs: &'a [Rescue],
-    ) -> StoreFuture<'a, Vec<Execution>> {
+    ) -> StoreFuture<'a, Vec<Rescued>> {
         Box::pin(async move {
             let whose = Whose::Dead { instance, jobs };
-            upkeep::abandon(&self.url, &self.pool, now, whose, self.timings.dead_after()).await
+            let dead_after = self.timings.dead_after();
+            let next_id = || self.next_id();
+            upkeep::abandon(&self.url, &self.pool, now, whose, dead_after, &next_id).await
         })
     }
 

@@ -2,16 +2,16 @@
 //! pool: abandoning the executions of dead instances, registering schedule
 //! rows, pruning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::writer::add_totals;
 use super::{failed, read};
-use crate::execution::{to_millis, Outcome, Retention};
+use crate::execution::{to_millis, Execution, ExecutionId, Outcome, Retention};
 use crate::store::batch::Totals;
-use crate::store::{Rescue, ScheduleRow, StoreError};
+use crate::store::{Continuation, Rescue, Rescued, ScheduleRow, StoreError};
 
 /// The most executions one pruning statement removes.
 const PRUNE_BATCH: i64 = 500;
@@ -35,14 +35,18 @@ pub(super) enum Whose<'a> {
 /// `pending` (claimed, never started), `running` or `retrying`, ends their
 /// running attempts `abandoned`, adds them to their jobs' totals, and
 /// returns them. An instance is alive while its heartbeat is younger than
-/// `dead_after`, by the database's clock.
+/// `dead_after`, by the database's clock. A rescue ([`Whose::Dead`]) also
+/// claims, in the same transaction, the continuation of each execution
+/// whose job's retries allow another attempt, for the rescuing instance,
+/// with an id from `next_id`.
 pub(super) async fn abandon(
     url: &str,
     pool: &PgPool,
     now: SystemTime,
     whose: Whose<'_>,
     dead_after: Duration,
-) -> Result<Vec<crate::execution::Execution>, StoreError> {
+    next_id: &(dyn Fn() -> ExecutionId + Sync),
+) -> Result<Vec<Rescued>, StoreError> {
     let failed = |error| failed(url, "recovering abandoned executions", error);
     let now = to_millis(now);
     let mut transaction = pool.begin().await.map_err(failed)?;
@@ -142,8 +146,79 @@ pub(super) async fn abandon(
     let abandoned = read::executions_by_id(&mut transaction, &ids)
         .await
         .map_err(failed)?;
+    let continuations = match whose {
+        Whose::Start { .. } => HashMap::new(),
+        Whose::Dead { instance, jobs } => {
+            continue_rescued(&mut transaction, instance, jobs, &abandoned, next_id)
+                .await
+                .map_err(failed)?
+        }
+    };
     transaction.commit().await.map_err(failed)?;
-    Ok(abandoned)
+    Ok(abandoned
+        .into_iter()
+        .map(|execution| Rescued {
+            continuation: continuations.get(&execution.id).copied(),
+            execution,
+        })
+        .collect())
+}
+
+/// Claims for `instance` the continuations of the `rescued` executions
+/// whose jobs' retries allow another attempt: each `pending`, cause
+/// `recovery`, at its execution's fire time, with a lease token. Returns
+/// them by the execution each continues.
+async fn continue_rescued(
+    transaction: &mut PgConnection,
+    instance: &str,
+    jobs: &[Rescue],
+    rescued: &[Execution],
+    next_id: &(dyn Fn() -> ExecutionId + Sync),
+) -> Result<HashMap<ExecutionId, Continuation>, sqlx::Error> {
+    let mut attempts = HashMap::new();
+    let (mut ids, mut continued) = (Vec::new(), Vec::new());
+    for execution in rescued {
+        let retries = jobs
+            .iter()
+            .find(|rescue| rescue.job == *execution.job)
+            .map_or(0, |rescue| rescue.retries);
+        if let Some(attempt) = execution.continued_attempt(retries) {
+            let id = next_id();
+            attempts.insert(id.0, (execution.id, attempt));
+            ids.push(id.0);
+            continued.push(execution.id.0);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "INSERT INTO jobs_executions
+             (id, job, fire_at, cause, state, instance, attempt, lease_token)
+         SELECT c.id, e.job, e.fire_at, 'recovery', 'pending', $3, 0,
+                nextval('jobs_lease_tokens')
+         FROM unnest($1::bigint[], $2::bigint[]) AS c (id, continued)
+         JOIN jobs_executions e ON e.id = c.continued
+         ORDER BY c.id
+         RETURNING id, lease_token",
+    )
+    .bind(&ids)
+    .bind(&continued)
+    .bind(instance)
+    .fetch_all(&mut *transaction)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, token)| {
+            let (rescued, attempt) = attempts.get(&id)?;
+            let continuation = Continuation {
+                id: ExecutionId(id),
+                attempt: *attempt,
+                lease_token: u64::try_from(token).ok(),
+            };
+            Some((*rescued, continuation))
+        })
+        .collect())
 }
 
 /// Inserts the rows whose jobs have none; returns the rows the others
