@@ -47,6 +47,7 @@
 
 mod claims;
 mod read;
+mod share;
 mod upkeep;
 mod wakeups;
 mod writer;
@@ -67,7 +68,7 @@ use super::{
     Change, Claim, Claimed, FleetTimings, Instance, JobTotals, Recorder, Recovered, Rescue,
     Rescued, ScheduleRow, Store, StoreError, StoreFuture,
 };
-use crate::execution::{Execution, ExecutionFilter, ExecutionId, Retention};
+use crate::execution::{Cause, Execution, ExecutionFilter, ExecutionId, Retention};
 use claims::Pending;
 use upkeep::Whose;
 use writer::{Message, Source};
@@ -128,6 +129,8 @@ struct Beat {
     offset_ms: Mutex<Option<i64>>,
     /// The slots this process offers.
     slots: Mutex<Option<u32>>,
+    /// The live instances, as the latest heartbeat read them.
+    members: share::Members,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -201,7 +204,7 @@ impl PostgresStore {
             pool.clone(),
             Arc::clone(&instances),
             Arc::clone(&beat),
-            timings.heartbeat(),
+            timings,
         ));
         let wake = Arc::new(Notify::new());
         let listener = tokio::spawn(wakeups::listen(
@@ -368,16 +371,17 @@ async fn migrate(pool: &PgPool, url: &str) -> Result<(), StoreError> {
 }
 
 /// Writes the heartbeat of every instance in `instances`, every
-/// `interval`, until the store is dropped, with the slots offered and how
-/// far this process's clock is from the database's; notes both in `beat`.
+/// heartbeat of `timings`, until the store is dropped, with the slots
+/// offered and how far this process's clock is from the database's; notes
+/// both in `beat`, with the live instances it then reads.
 async fn heartbeats(
     url: Arc<str>,
     pool: PgPool,
     instances: Arc<Mutex<BTreeSet<String>>>,
     beat: Arc<Beat>,
-    interval: Duration,
+    timings: FleetTimings,
 ) {
-    let mut ticks = tokio::time::interval(interval);
+    let mut ticks = tokio::time::interval(timings.heartbeat());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
@@ -403,12 +407,30 @@ async fn heartbeats(
             Ok(offset) => beat.took(&url, sent, offset),
             Err(error) => {
                 tracing::warn!(url = %url, %error, "job store: an instance's heartbeat could not be written");
+                continue;
             }
+        }
+        if let Err(error) = beat.read_members(&pool, timings.dead_after()).await {
+            tracing::warn!(url = %url, %error, "job store: the live instances could not be read");
         }
     }
 }
 
 impl Beat {
+    /// Reads the names of the live instances: those whose heartbeat is
+    /// younger than `dead_after`.
+    async fn read_members(&self, pool: &PgPool, dead_after: Duration) -> Result<(), sqlx::Error> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM jobs_instances
+             WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY id",
+        )
+        .bind(dead_after.as_secs_f64())
+        .fetch_all(pool)
+        .await?;
+        self.members.set(names);
+        Ok(())
+    }
+
     /// The slots offered, as the database keeps them.
     fn slots(&self) -> Option<i32> {
         lock(&self.slots).map(|slots| i32::try_from(slots).unwrap_or(i32::MAX))
@@ -447,6 +469,10 @@ struct JobRecorder {
     /// [`RECENT`]: a claim with a limit does not count them as unfinished,
     /// though the writer may not have written their ends yet.
     recent: Mutex<VecDeque<i64>>,
+    /// The live instances, read by the heartbeats.
+    beat: Arc<Beat>,
+    /// When this instance claims the job's scheduled fires.
+    turn: Arc<Mutex<share::Turn>>,
 }
 
 /// How many of a job's latest ended executions its recorder keeps.
@@ -473,6 +499,15 @@ impl Recorder for JobRecorder {
             Some(_) => lock(&self.recent).iter().copied().collect(),
             None => Vec::new(),
         };
+        let wait = (claim.cause == Cause::Schedule).then(|| {
+            let source = &self.source;
+            lock(&self.turn).wait(
+                &source.job,
+                &source.instance,
+                claim.fire_at,
+                &self.beat.members,
+            )
+        });
         let pending = Pending {
             claim,
             ended,
@@ -480,16 +515,22 @@ impl Recorder for JobRecorder {
             source: Arc::clone(&self.source),
             reply,
         };
-        let sent = self.claimer.send(pending).is_ok();
+        let claimer = self.claimer.clone();
+        let turn = Arc::clone(&self.turn);
         let url = Arc::clone(&self.url);
         Box::pin(async move {
             let closed = || StoreError::Closed {
                 url: url.to_string(),
             };
-            if !sent {
-                return Err(closed());
+            if let Some(delay) = wait.map(|wait| wait.delay).filter(|delay| !delay.is_zero()) {
+                tokio::time::sleep(delay).await;
             }
-            answer.await.map_err(|_| closed())?
+            claimer.send(pending).map_err(|_| closed())?;
+            let answer = answer.await.map_err(|_| closed())??;
+            if let Some(wait) = wait {
+                lock(&turn).answered(wait, &answer);
+            }
+            Ok(answer)
         })
     }
 }
@@ -523,6 +564,10 @@ impl Store for PostgresStore {
             .map_err(failed)?;
             self.beat.took(&self.url, sent, Some(offset));
             lock(&self.instances).insert(instance.to_owned());
+            self.beat
+                .read_members(&self.pool, self.timings.dead_after())
+                .await
+                .map_err(failed)?;
             let whose = Whose::Start { instance };
             let dead_after = self.timings.dead_after();
             let abandoned = upkeep::abandon(&self.url, &self.pool, now, whose, dead_after, &|| {
@@ -634,6 +679,8 @@ impl Store for PostgresStore {
             writer: self.writer.clone(),
             claimer: self.claimer.clone(),
             recent: Mutex::default(),
+            beat: Arc::clone(&self.beat),
+            turn: Arc::default(),
         })
     }
 
