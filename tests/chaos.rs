@@ -461,8 +461,8 @@ async fn a_fleet_under_kills_outages_and_a_skewed_clock_runs_each_fire_once() {
     }
     eprintln!("the fleet is up after {:?}", began.elapsed());
     // The jobs' grids count from the anchor the first instance to meet them
-    // wrote, by its clock: when that was the skewed one, ahead, the first
-    // fires come later by the skew.
+    // wrote, by the database's clock, but the first fires may wait for the
+    // instances' start.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !fleet
         .heard
@@ -1139,4 +1139,63 @@ fn check(checked: &Checked<'_>) -> Vec<String> {
     );
     expect!(inside > 0 && outside > 0, "{inside} {outside}");
     problems
+}
+
+/// An instance whose clock is ahead of the database's, the first to meet
+/// the jobs, anchors their grids where the database's clock puts the
+/// moment it met them: its time less the offset it measured, not its own
+/// time, so the fleet's grids do not move with one instance's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_with_a_skewed_clock_anchors_the_grids_by_the_databases_clock() {
+    let database = Database::create().await;
+    let logs = Logs(Path::new(env!("CARGO_TARGET_TMPDIR")).join("chaos-anchor"));
+    let _ = fs::remove_dir_all(&logs.0);
+    fs::create_dir_all(&logs.0).unwrap();
+    let skew = Duration::from_secs(20);
+    let mut fleet = Fleet {
+        url: database.url().to_owned(),
+        logs: logs.0.clone(),
+        faketime: faketime(),
+        skewed: 0,
+        skew: format!("+{}s", skew.as_secs()),
+        heard: Arc::default(),
+        lives: Vec::new(),
+        up: [None, None, None],
+        readers: Vec::new(),
+    };
+    fleet.start(0);
+    let store = PostgresStore::open(database.url())
+        .await
+        .expect("the store opens");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rows = loop {
+        let rows = store.schedules().await.unwrap_or_default();
+        if !rows.is_empty() {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "the instance registers its jobs");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let instances = store.instances().await.expect("the instances read");
+    let skewed = instances
+        .iter()
+        .find(|instance| instance.id == NAMES[0])
+        .expect("the skewed instance registered");
+    let offset = skewed.clock_offset_ms.expect("an offset measured");
+    assert!(
+        (offset - ms(skew)).abs() < 1_000,
+        "{offset} ms measured, {skew:?} skewed"
+    );
+    // The database's time when the instance registered, just before it
+    // met the jobs.
+    let registered = to_millis(skewed.started_at);
+    for row in &rows {
+        let anchor = to_millis(row.anchor);
+        assert!(
+            (anchor - registered).abs() < 1_000,
+            "{}: anchored at {anchor}, {} ms from the database's time of {registered}",
+            row.job,
+            anchor - registered
+        );
+    }
 }

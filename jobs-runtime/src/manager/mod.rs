@@ -557,8 +557,8 @@ impl JobManager {
         *lock(&slot.schedule_override) = Some(Some(schedule.clone()));
         // The new schedule's grid counts from now, here, after a restart and
         // on the other instances sharing the store: from a time the store
-        // keeps exactly.
-        let anchor = truncate_millis(self.now());
+        // keeps exactly, by its clock.
+        let anchor = truncate_millis(persist::by_store_clock(self.now(), self.clock_offset_ms()));
         slot.reanchor(anchor);
         self.save_row(&slot, Field::Schedule);
         if let Some(started) = slot.started() {

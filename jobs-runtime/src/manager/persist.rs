@@ -13,7 +13,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -135,9 +135,9 @@ impl JobManager {
         store.set_slots(available);
         let recovered = store.recover(now, &self.instance()).await?;
         // The recurring jobs the store has not met are registered, anchored
-        // at a time the store can keep exactly; a row another process
-        // registered meanwhile is taken as it is.
-        let anchor = truncate_millis(now);
+        // at a time the store can keep exactly, by its clock; a row another
+        // process registered meanwhile is taken as it is.
+        let anchor = truncate_millis(by_store_clock(now, store.clock_offset_ms()));
         let new_rows: Vec<ScheduleRow> = slots
             .iter()
             .filter(|slot| {
@@ -500,5 +500,38 @@ impl Resume {
     fn anchor(&self) -> Option<SystemTime> {
         let stored = self.stored.as_ref().and_then(|stored| stored.kept.row());
         self.anchor.or(stored.map(|row| row.anchor))
+    }
+}
+
+/// `now` by the clock of a store that processes share: less how far this
+/// process's clock is ahead of the database's (`offset_ms`, as measured),
+/// so that a grid this process anchors is where the fleet's clock puts
+/// it, whatever this process's clock says. `now` itself without an offset
+/// (or with one that would put it before the epoch).
+pub(super) fn by_store_clock(now: SystemTime, offset_ms: Option<i64>) -> SystemTime {
+    let offset = Duration::from_millis(offset_ms.unwrap_or(0).unsigned_abs());
+    let moved = match offset_ms {
+        Some(ahead) if ahead > 0 => now.checked_sub(offset),
+        _ => now.checked_add(offset),
+    };
+    moved
+        .filter(|moved| *moved >= SystemTime::UNIX_EPOCH)
+        .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_clock_is_this_clock_less_its_offset() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let second = Duration::from_secs(1);
+        assert_eq!(by_store_clock(now, None), now);
+        assert_eq!(by_store_clock(now, Some(0)), now);
+        assert_eq!(by_store_clock(now, Some(1_000)), now - second);
+        assert_eq!(by_store_clock(now, Some(-1_000)), now + second);
+        // An offset past the epoch leaves the time as it is.
+        assert_eq!(by_store_clock(now, Some(i64::MAX)), now);
     }
 }
