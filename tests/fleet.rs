@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use jobs_runtime::execution::{Cause, ExecutionFilter, ExecutionState, Outcome};
+use jobs_runtime::execution::{Cause, Execution, ExecutionFilter, ExecutionState, Outcome};
 use jobs_runtime::store::{FleetTimings, PostgresStore, Store};
 use jobs_runtime::{JobContext, JobManager, JobSpec, Missed, Overlap, Schedule};
 use jobs_test_postgres::{Database, Proxy};
@@ -58,14 +58,7 @@ async fn three_instances_run_each_fire_once_on_one_grid() {
         .map(|stats| stats.skipped_count)
         .sum();
     assert_eq!(skipped, 0, "no fire was left unclaimed");
-    for manager in &managers {
-        manager.stop_all().await;
-    }
-
-    let executions = managers[0]
-        .executions(ExecutionFilter::new().unlimited().oldest_first())
-        .await
-        .expect("the history reads");
+    let executions = stop_and_read(&managers).await;
     let mut by_fire: HashMap<(&str, SystemTime), usize> = HashMap::new();
     let mut by_instance: HashMap<&str, usize> = HashMap::new();
     for execution in &executions {
@@ -173,13 +166,7 @@ async fn each_instance_claims_its_share_of_the_jobs_first() {
     // Each instance has read the others' heartbeats after a second.
     let window = SystemTime::now() + Duration::from_secs(2);
     tokio::time::sleep(Duration::from_secs(7)).await;
-    for manager in &managers {
-        manager.stop_all().await;
-    }
-    let executions = managers[0]
-        .executions(ExecutionFilter::new().unlimited().oldest_first())
-        .await
-        .expect("the history reads");
+    let executions = stop_and_read(&managers).await;
     let ran: Vec<_> = executions
         .iter()
         .filter(|e| e.fire_at >= window && e.state == ExecutionState::Succeeded)
@@ -225,6 +212,18 @@ async fn each_instance_claims_its_share_of_the_jobs_first() {
         by_job["only-b"].keys().copied().collect::<Vec<_>>(),
         ["share-b"]
     );
+}
+
+/// Stops every instance of `managers`, then reads the fleet's whole
+/// history, oldest first.
+async fn stop_and_read(managers: &[JobManager]) -> Vec<Execution> {
+    for manager in managers {
+        manager.stop_all().await;
+    }
+    managers[0]
+        .executions(ExecutionFilter::new().unlimited().oldest_first())
+        .await
+        .expect("the history reads")
 }
 
 /// Two managers on one database, started together.
