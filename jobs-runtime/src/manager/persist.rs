@@ -359,7 +359,7 @@ impl JobSlot {
         let mut backlog: Vec<Fire> = abandoned
             .into_iter()
             .filter_map(|execution| {
-                let attempt = execution.continued_attempt(retries)?;
+                let attempt = execution.continued_attempt(retries, 0)?;
                 Some(fire(execution.fire_at, Cause::Recovery, attempt))
             })
             .collect();

@@ -397,10 +397,11 @@ impl Execution {
 
     /// The attempt that continues this execution, abandoned by its
     /// process, if a job with `retries` allows another: the one after its
-    /// last.
-    pub(crate) fn continued_attempt(&self, retries: u32) -> Option<u32> {
+    /// last, or after `before` if that is later (the attempts made before
+    /// this execution began, for a continuation that never started).
+    pub(crate) fn continued_attempt(&self, retries: u32, before: u32) -> Option<u32> {
         let tried = self.attempts.iter().map(|attempt| attempt.number).max();
-        let tried = tried.unwrap_or(0);
+        let tried = tried.unwrap_or(0).max(before);
         (tried <= retries).then(|| tried.saturating_add(1))
     }
 }

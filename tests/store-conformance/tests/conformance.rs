@@ -869,6 +869,40 @@ async fn a_rescue_claims_the_continuation_with_it(mut harness: impl Harness) {
     assert_eq!(later.claim(fire).await.unwrap(), Claimed::Busy);
 }
 
+/// A continuation whose instance died before it started is continued in
+/// turn from the attempt it was to make: the job's retries are not given
+/// again by a failover that came too soon.
+async fn a_continuation_that_never_started_goes_on_from_its_attempt(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.recover(at(T), "host-1").await.unwrap();
+    let ghost = store.recorder("long", "ghost");
+    let id = store.next_id();
+    assert!(won(&*ghost, id, at(T + 1_000)).await);
+    ghost.record(Change::Started(NewExecution {
+        id,
+        fire_at: at(T + 1_000),
+        cause: Cause::Schedule,
+        started_at: Some(at(T + 1_001)),
+    }));
+    store.flush().await.unwrap();
+    let jobs = [Rescue::new("long").retries(3)];
+    // An instance that never registered takes it over, and dies with its
+    // continuation pending.
+    let first = store.rescue(at(T + 60_000), "ghost-2", &jobs).await.unwrap();
+    if !store.shared() {
+        assert!(first.is_empty());
+        return;
+    }
+    let pending = first[0].continuation.expect("a continuation");
+    assert_eq!(pending.attempt, 2);
+    let again = store.rescue(at(T + 120_000), "host-1", &jobs).await.unwrap();
+    let rescued: Vec<(ExecutionId, Option<u32>)> = again
+        .iter()
+        .map(|r| (r.execution.id, r.continuation.map(|c| c.attempt)))
+        .collect();
+    assert_eq!(rescued, [(pending.id, Some(2))]);
+}
+
 /// A live instance's own executions are rescued only when it released them
 /// (its self-fence aborted them), and only while they are still its own:
 /// one another instance took over first stays with that one.
@@ -1635,6 +1669,7 @@ suite!(
     a_dead_instances_executions_are_rescued_once_and_fenced,
     an_instance_takes_back_what_it_released,
     a_rescue_claims_the_continuation_with_it,
+    a_continuation_that_never_started_goes_on_from_its_attempt,
     a_stuck_execution_is_rescued_from_a_live_instance,
     an_ended_execution_frees_its_limit_at_once,
     a_claim_with_replace_marks_the_older_executions_elsewhere,

@@ -175,18 +175,36 @@ async fn continue_rescued(
     rescued: &[Execution],
     next_id: &(dyn Fn() -> ExecutionId + Sync),
 ) -> Result<HashMap<ExecutionId, Continuation>, sqlx::Error> {
+    // A continuation that never started keeps, as its attempt, the last
+    // attempt of the execution it continues: its own continuation goes on
+    // from there.
+    let before: HashMap<i64, i32> =
+        sqlx::query_as("SELECT id, attempt FROM jobs_executions WHERE id = ANY($1)")
+            .bind(
+                rescued
+                    .iter()
+                    .map(|execution| execution.id.0)
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&mut *transaction)
+            .await?
+            .into_iter()
+            .collect();
     let mut attempts = HashMap::new();
-    let (mut ids, mut continued) = (Vec::new(), Vec::new());
+    let (mut ids, mut continued, mut tried) = (Vec::new(), Vec::new(), Vec::new());
     for execution in rescued {
         let retries = jobs
             .iter()
             .find(|rescue| rescue.job == *execution.job)
             .map_or(0, |rescue| rescue.retries);
-        if let Some(attempt) = execution.continued_attempt(retries) {
+        let earlier = before.get(&execution.id.0).copied().unwrap_or(0);
+        let earlier = u32::try_from(earlier).unwrap_or(0);
+        if let Some(attempt) = execution.continued_attempt(retries, earlier) {
             let id = next_id();
             attempts.insert(id.0, (execution.id, attempt));
             ids.push(id.0);
             continued.push(execution.id.0);
+            tried.push(i32::try_from(attempt - 1).unwrap_or(i32::MAX));
         }
     }
     if ids.is_empty() {
@@ -195,9 +213,9 @@ async fn continue_rescued(
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "INSERT INTO jobs_executions
              (id, job, fire_at, cause, state, instance, attempt, lease_token)
-         SELECT c.id, e.job, e.fire_at, 'recovery', 'pending', $3, 0,
+         SELECT c.id, e.job, e.fire_at, 'recovery', 'pending', $3, c.tried,
                 nextval('jobs_lease_tokens')
-         FROM unnest($1::bigint[], $2::bigint[]) AS c (id, continued)
+         FROM unnest($1::bigint[], $2::bigint[], $4::integer[]) AS c (id, continued, tried)
          JOIN jobs_executions e ON e.id = c.continued
          ORDER BY c.id
          RETURNING id, lease_token",
@@ -205,6 +223,7 @@ async fn continue_rescued(
     .bind(&ids)
     .bind(&continued)
     .bind(instance)
+    .bind(&tried)
     .fetch_all(&mut *transaction)
     .await?;
     Ok(rows
