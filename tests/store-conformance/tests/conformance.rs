@@ -174,6 +174,24 @@ async fn won(recorder: &dyn Recorder, id: ExecutionId, fire_at: SystemTime) -> b
     matches!(answer, Claimed::Won { .. })
 }
 
+/// Claims for `recorder` the scheduled fire at `fire_at` and starts it a
+/// millisecond later; returns its id.
+async fn won_and_started(
+    store: &dyn Store,
+    recorder: &dyn Recorder,
+    fire_at: SystemTime,
+) -> ExecutionId {
+    let id = store.next_id();
+    assert!(won(recorder, id, fire_at).await);
+    recorder.record(Change::Started(NewExecution {
+        id,
+        fire_at,
+        cause: Cause::Schedule,
+        started_at: Some(fire_at + Duration::from_millis(1)),
+    }));
+    id
+}
+
 async fn get(store: &dyn Store, id: ExecutionId) -> Execution {
     store.flush().await.expect("flush");
     store
@@ -764,14 +782,7 @@ async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: im
     let jobs = [Rescue::new("long")];
     // An instance that never registered: it has no heartbeat, as a dead one.
     let ghost = store.recorder("long", "ghost");
-    let id = store.next_id();
-    assert!(won(&*ghost, id, at(T + 1_000)).await);
-    ghost.record(Change::Started(NewExecution {
-        id,
-        fire_at: at(T + 1_000),
-        cause: Cause::Schedule,
-        started_at: Some(at(T + 1_001)),
-    }));
+    let id = won_and_started(&*store, &*ghost, at(T + 1_000)).await;
     store.flush().await.unwrap();
     let rescued = store.rescue(at(T + 60_000), "host-1", &jobs).await.unwrap();
     if !store.shared() {
@@ -823,15 +834,7 @@ async fn a_rescue_claims_the_continuation_with_it(mut harness: impl Harness) {
     let store = harness.open().await;
     store.recover(at(T), "host-1").await.unwrap();
     for (job, fire) in [("long", 1_000), ("spent", 1_000)] {
-        let ghost = store.recorder(job, "ghost");
-        let id = store.next_id();
-        assert!(won(&*ghost, id, at(T + fire)).await);
-        ghost.record(Change::Started(NewExecution {
-            id,
-            fire_at: at(T + fire),
-            cause: Cause::Schedule,
-            started_at: Some(at(T + fire + 1)),
-        }));
+        won_and_started(&*store, &*store.recorder(job, "ghost"), at(T + fire)).await;
     }
     store.flush().await.unwrap();
     let jobs = [
@@ -876,26 +879,25 @@ async fn a_continuation_that_never_started_goes_on_from_its_attempt(mut harness:
     let store = harness.open().await;
     store.recover(at(T), "host-1").await.unwrap();
     let ghost = store.recorder("long", "ghost");
-    let id = store.next_id();
-    assert!(won(&*ghost, id, at(T + 1_000)).await);
-    ghost.record(Change::Started(NewExecution {
-        id,
-        fire_at: at(T + 1_000),
-        cause: Cause::Schedule,
-        started_at: Some(at(T + 1_001)),
-    }));
+    won_and_started(&*store, &*ghost, at(T + 1_000)).await;
     store.flush().await.unwrap();
     let jobs = [Rescue::new("long").retries(3)];
     // An instance that never registered takes it over, and dies with its
     // continuation pending.
-    let first = store.rescue(at(T + 60_000), "ghost-2", &jobs).await.unwrap();
+    let first = store
+        .rescue(at(T + 60_000), "ghost-2", &jobs)
+        .await
+        .unwrap();
     if !store.shared() {
         assert!(first.is_empty());
         return;
     }
     let pending = first[0].continuation.expect("a continuation");
     assert_eq!(pending.attempt, 2);
-    let again = store.rescue(at(T + 120_000), "host-1", &jobs).await.unwrap();
+    let again = store
+        .rescue(at(T + 120_000), "host-1", &jobs)
+        .await
+        .unwrap();
     let rescued: Vec<(ExecutionId, Option<u32>)> = again
         .iter()
         .map(|r| (r.execution.id, r.continuation.map(|c| c.attempt)))
@@ -912,15 +914,7 @@ async fn an_instance_takes_back_what_it_released(mut harness: impl Harness) {
     let recorder = store.recorder("long", "host-1");
     let mut ids = Vec::new();
     for fire in [1_000, 2_000] {
-        let id = store.next_id();
-        assert!(won(&*recorder, id, at(T + fire)).await);
-        recorder.record(Change::Started(NewExecution {
-            id,
-            fire_at: at(T + fire),
-            cause: Cause::Schedule,
-            started_at: Some(at(T + fire + 1)),
-        }));
-        ids.push(id);
+        ids.push(won_and_started(&*store, &*recorder, at(T + fire)).await);
     }
     store.flush().await.unwrap();
     async fn rescued(
