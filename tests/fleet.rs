@@ -593,6 +593,130 @@ async fn until_written_running(manager: &JobManager) {
     }
 }
 
+/// Leaves a started run of `job`, as an instance that never registered
+/// (so it is dead): a rescue round takes it over.
+async fn leave_run(database: &Database, job: &str) {
+    use jobs_runtime::store::{Change, Claim, Claimed, NewExecution};
+    let ghost = PostgresStore::open(database.url()).await.unwrap();
+    let recorder = ghost.recorder(job, "ghost");
+    let (id, fire_at) = (ghost.next_id(), SystemTime::now());
+    let cause = Cause::Trigger;
+    let claim = Claim {
+        id,
+        fire_at,
+        cause,
+        limit: None,
+        replace: false,
+    };
+    let won = recorder.claim(claim).await.unwrap();
+    assert!(matches!(won, Claimed::Won { .. }));
+    let started_at = Some(fire_at);
+    recorder.record(Change::Started(NewExecution {
+        id,
+        fire_at,
+        cause,
+        started_at,
+    }));
+    ghost.flush().await.unwrap();
+}
+
+/// The executions of `job` once `done` holds for them, within 15 s.
+async fn executions_once(
+    manager: &JobManager,
+    job: &str,
+    done: impl Fn(&[Execution]) -> bool,
+) -> Vec<Execution> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let executions = manager
+            .executions(ExecutionFilter::new().job(job).oldest_first())
+            .await
+            .unwrap();
+        if done(&executions) {
+            return executions;
+        }
+        assert!(std::time::Instant::now() < deadline, "{executions:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Each execution's instance, cause, state and number of attempts, by
+/// instance.
+fn summary(executions: &[Execution]) -> Vec<(&str, Cause, ExecutionState, usize)> {
+    let mut summary: Vec<_> = executions
+        .iter()
+        .map(|e| (&*e.instance, e.cause, e.state, e.attempts.len()))
+        .collect();
+    summary.sort_unstable_by_key(|(instance, ..)| *instance);
+    summary
+}
+
+/// A continuation claimed with its rescue that still waits for the run
+/// before it when its job stops ends cancelled, rather than staying
+/// pending and holding its job's limit across the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continuation_waiting_at_a_stop_ends_cancelled() {
+    let database = Database::create().await;
+    let manager = member(database.url(), "host", quick_timings(), |manager| {
+        let spec = JobSpec::every("busy", Duration::from_secs(3600))
+            .run_on_start(false)
+            .retries(1);
+        manager.register(job_fn(spec, |ctx: JobContext| async move {
+            ctx.cancelled().await;
+            Ok(())
+        }));
+    })
+    .await;
+    manager.start_all().unwrap();
+    manager.trigger("busy").unwrap();
+    leave_run(&database, "busy").await;
+    let recovery = |e: &Execution| e.cause == Cause::Recovery;
+    executions_once(&manager, "busy", |e| e.iter().any(recovery)).await;
+    manager.stop_all().await;
+    let ended = |e: &Execution| e.state != ExecutionState::Pending;
+    let executions = executions_once(&manager, "busy", |e| e.iter().all(ended)).await;
+    let continuation: Vec<_> = summary(&executions)
+        .into_iter()
+        .filter(|(_, cause, ..)| *cause == Cause::Recovery)
+        .collect();
+    assert_eq!(
+        continuation,
+        [("host", Cause::Recovery, ExecutionState::Cancelled, 0)]
+    );
+}
+
+/// A continuation claimed with its rescue that gives up before it runs
+/// (its job's condition does not hold) ends cancelled, rather than staying
+/// pending and holding its job's limit across the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continuation_that_does_not_run_ends_cancelled() {
+    let database = Database::create().await;
+    let manager = member(database.url(), "gate", quick_timings(), |manager| {
+        let spec = JobSpec::every("gated", Duration::from_secs(3600))
+            .run_on_start(false)
+            .retries(1)
+            .when(|| false);
+        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
+    })
+    .await;
+    manager.start_all().unwrap();
+    // Then an instance that never registered (so it is dead) leaves a run,
+    // which the next rescue round takes over.
+    leave_run(&database, "gated").await;
+    let ended = |e: &Execution| e.state != ExecutionState::Pending;
+    let executions =
+        executions_once(&manager, "gated", |e| e.len() == 2 && e.iter().all(ended)).await;
+    manager.stop_all().await;
+    assert_eq!(
+        summary(&executions),
+        [
+            ("gate", Cause::Recovery, ExecutionState::Cancelled, 0),
+            ("ghost", Cause::Trigger, ExecutionState::Abandoned, 1),
+        ]
+    );
+    assert_eq!(manager.stats("gated").unwrap().skipped_count, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_instance_fences_itself_before_another_takes_its_execution_over() {
     let database = Database::create().await;

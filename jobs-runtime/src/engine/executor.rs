@@ -36,6 +36,15 @@ use crate::JobContext;
 pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
     let token = run.token;
     let spec = job.spec();
+    // A fire that gives up before it runs: one won already (a continuation
+    // claimed with its rescue) ends cancelled, rather than holding its
+    // job's limit in the fleet.
+    let give_up = |job: &ActiveJob, reason: SkipReason| {
+        if let Some(won) = fire.won {
+            unclaim(job, won.id);
+        }
+        skip(job, reason);
+    };
     if let Some(condition) = spec.condition() {
         let mut holds = pin!(condition.holds());
         // Most conditions answer at once; only a real wait is marked, and
@@ -46,15 +55,15 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
         };
         match holds {
             Some(true) => {}
-            Some(false) => return skip(job, SkipReason::Condition),
-            None => return skip(job, SkipReason::Cancelled),
+            Some(false) => return give_up(job, SkipReason::Condition),
+            None => return give_up(job, SkipReason::Cancelled),
         }
     }
     let mut queue_time = Duration::ZERO;
     let permit = match &job.settings.pool {
         Some(pool) => {
             let Some((permit, waited)) = take_slots(job, pool, fire.due, run).await else {
-                return skip(job, SkipReason::Cancelled);
+                return give_up(job, SkipReason::Cancelled);
             };
             queue_time = waited;
             job.stats().queued(queue_time);
@@ -78,7 +87,7 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
     };
     // A stop that came while the run was handed out, before its first poll.
     if token.is_cancelled() {
-        return skip(job, SkipReason::Cancelled);
+        return give_up(job, SkipReason::Cancelled);
     }
     // With a store that processes share, an execution runs where it is
     // claimed, once its slots are held here (so an instance claims only
@@ -112,7 +121,7 @@ fn skip(job: &ActiveJob, reason: SkipReason) {
 
 /// Ends the execution a claim recorded, `cancelled` before it started:
 /// the fire was won here, and does not run.
-fn unclaim(job: &ActiveJob, id: ExecutionId) {
+pub(crate) fn unclaim(job: &ActiveJob, id: ExecutionId) {
     job.record(|| Change::Finished {
         id,
         state: ExecutionState::Cancelled,

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::active::{ActiveJob, Fire};
-use crate::engine::executor::{panic_message, Waits};
+use crate::engine::executor::{panic_message, unclaim, Waits};
 use crate::engine::run::{self, Run};
 use crate::engine::timer::Shard;
 use crate::job::context::{RunToken, StartedJob};
@@ -577,15 +577,24 @@ impl Started {
     /// Starts nothing more and fires the runs' token; returns whether no
     /// run is in flight.
     pub(crate) fn stop(&self) -> bool {
-        let idle = {
+        let (idle, backlog) = {
             let mut state = self.lock();
             state.stopping = true;
             state.queued = None;
             state.armed = None;
             state.entry = None;
             state.generation = state.generation.wrapping_add(1);
-            state.runs.is_empty()
+            (state.runs.is_empty(), state.backlog.take())
         };
+        // A continuation claimed with its rescue, still waiting for its
+        // turn, starts no more: it ends cancelled rather than holding its
+        // job's limit in the fleet.
+        for fire in backlog.into_iter().flat_map(|backlog| *backlog) {
+            if let Some(won) = fire.won {
+                unclaim(&self.job, won.id);
+                self.skip(SkipReason::Cancelled);
+            }
+        }
         // Made if no run has asked for it yet, so a run that asks later
         // finds it fired.
         self.stop_token().cancel();
