@@ -155,12 +155,10 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
         id,
         fire_at: fire.fire_at,
         cause: fire.cause,
-        limit: match (fire.cause, overlap) {
-            // A continuation is claimed at once, without a limit: one that
-            // waited in memory for room would be lost with its process.
-            (Cause::Recovery, _) | (_, Overlap::Replace) => None,
-            (_, Overlap::Skip | Overlap::Queue) => Some(1),
-            (_, Overlap::Allow { max_concurrency }) => Some(max_concurrency),
+        limit: match overlap {
+            Overlap::Replace => None,
+            Overlap::Skip | Overlap::Queue => Some(1),
+            Overlap::Allow { max_concurrency } => Some(max_concurrency),
         },
         replace: overlap == Overlap::Replace,
     };

@@ -18,12 +18,12 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::{lock, JobManager, JobSlot};
-use crate::engine::active::{ActiveJob, Fire};
+use crate::engine::active::{ActiveJob, Fire, Won};
 use crate::engine::scheduler::Timing;
 use crate::model::execution::{truncate_millis, Cause, Execution, ExecutionFilter, ExecutionId};
 use crate::model::resume::{self, Grid, Known};
 use crate::store::{
-    Change, Field, FleetTimings, Instance, NullStore, Recorder, ScheduleRow, Store,
+    Change, Field, FleetTimings, Instance, NullStore, Recorder, Rescue, Rescued, ScheduleRow, Store,
 };
 use crate::{events, Error, Schedule};
 
@@ -133,7 +133,15 @@ impl JobManager {
         };
         let now = clock.now();
         store.set_slots(available);
-        let recovered = store.recover(now, &self.instance()).await?;
+        // A shared store claims the continuations of the executions it
+        // abandons as it recovers, by the jobs' retries.
+        let jobs: Vec<Rescue> = slots
+            .iter()
+            .map(|slot| {
+                Rescue::new(slot.name.to_string()).retries(slot.spec.retry_policy().retries)
+            })
+            .collect();
+        let mut recovered = store.recover(now, &self.instance(), &jobs).await?;
         // The recurring jobs the store has not met are registered, anchored
         // at a time the store can keep exactly, by its clock; a row another
         // process registered meanwhile is taken as it is.
@@ -171,7 +179,10 @@ impl JobManager {
                 .abandoned
                 .iter()
                 .filter(|execution| *execution.job == *slot.name)
-                .cloned()
+                .map(|execution| Rescued {
+                    continuation: recovered.continuations.remove(&execution.id),
+                    execution: execution.clone(),
+                })
                 .collect();
             if let Err(problem) = slot.adopt(row, abandoned) {
                 problems.push(problem);
@@ -265,8 +276,9 @@ impl JobManager {
 impl JobSlot {
     /// Takes what the store kept for this job: its schedule row (its pause
     /// and schedule override now, the rest at its next start) and the
-    /// executions a dead process abandoned.
-    fn adopt(&self, kept: Kept, abandoned: Vec<Execution>) -> Result<(), Error> {
+    /// executions a dead process abandoned, with the continuations a
+    /// shared store claimed for them.
+    fn adopt(&self, kept: Kept, abandoned: Vec<Rescued>) -> Result<(), Error> {
         if let Kept::Row(row) = &kept {
             self.paused.store(row.paused, Ordering::SeqCst);
             if let Some(text) = &row.schedule_override {
@@ -356,12 +368,29 @@ impl JobSlot {
             Some(Stored { kept, abandoned }) => (kept, abandoned),
             None => (Kept::Nothing, Vec::new()),
         };
+        let shared = active.settings.claims;
         let mut backlog: Vec<Fire> = abandoned
             .into_iter()
-            .filter_map(|execution| {
-                let attempt = execution.continued_attempt(retries, 0)?;
-                Some(fire(execution.fire_at, Cause::Recovery, attempt))
-            })
+            .filter_map(
+                |Rescued {
+                     execution,
+                     continuation,
+                 }| match continuation {
+                    Some(continuation) => Some(Fire {
+                        won: Some(Won {
+                            id: continuation.id,
+                            lease_token: continuation.lease_token,
+                        }),
+                        ..fire(execution.fire_at, Cause::Recovery, continuation.attempt)
+                    }),
+                    // A store of one process claims none: the job continues it.
+                    None if !shared => {
+                        let attempt = execution.continued_attempt(retries, 0)?;
+                        Some(fire(execution.fire_at, Cause::Recovery, attempt))
+                    }
+                    None => None,
+                },
+            )
             .collect();
         let Some(schedule) = schedule else {
             return (Timing::Unscheduled, backlog);
@@ -462,8 +491,8 @@ struct Stored {
     /// Its schedule row.
     kept: Kept,
     /// Its executions that a dead process abandoned, which the job's retry
-    /// policy continues.
-    abandoned: Vec<Execution>,
+    /// policy continues, each with the continuation a shared store claimed.
+    abandoned: Vec<Rescued>,
 }
 
 /// A job's schedule row, as the store had it when it was set.

@@ -62,8 +62,8 @@ mod tests {
     use super::*;
     use crate::execution::{Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState};
     use crate::store::{
-        Change, JobTotals, MemoryStore, NewExecution, Recorder, Recovered, ScheduleRow, StoreError,
-        StoreFuture,
+        Change, JobTotals, MemoryStore, NewExecution, Recorder, Recovered, Rescue, ScheduleRow,
+        StoreError, StoreFuture,
     };
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -160,8 +160,13 @@ mod tests {
     }
 
     impl Store for Failing {
-        fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered> {
-            self.inner.recover(now, instance)
+        fn recover<'a>(
+            &'a self,
+            now: SystemTime,
+            instance: &'a str,
+            jobs: &'a [Rescue],
+        ) -> StoreFuture<'a, Recovered> {
+            self.inner.recover(now, instance, jobs)
         }
         fn next_id(&self) -> ExecutionId {
             self.inner.next_id()

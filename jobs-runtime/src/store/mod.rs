@@ -54,6 +54,7 @@ mod postgres;
 mod sqlite;
 mod timings;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -178,8 +179,17 @@ pub trait Store: Send + Sync + 'static {
     /// executions of `instance` itself (an earlier run of it) and of
     /// instances no longer alive, and their `pending` ones too (claimed,
     /// never started: a claim counts toward its job's limit across the
-    /// fleet until it ends).
-    fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered>;
+    /// fleet until it ends). Such a store also claims, in the same
+    /// transaction, the continuation of each abandoned execution of the
+    /// `jobs` whose retries allow another attempt, for `instance` (see
+    /// [`Recovered::continuations`]); a store of one process claims none,
+    /// and its caller continues them.
+    fn recover<'a>(
+        &'a self,
+        now: SystemTime,
+        instance: &'a str,
+        jobs: &'a [Rescue],
+    ) -> StoreFuture<'a, Recovered>;
 
     /// Takes over the executions of instances that are no longer alive,
     /// while `instance` runs: marks `abandoned` at `now` the executions of
@@ -346,8 +356,13 @@ pub trait Store: Send + Sync + 'static {
 /// A shared store is a store: one store can serve several managers (as a
 /// database serves several processes), each given an `Arc` of it.
 impl<S: Store + ?Sized> Store for Arc<S> {
-    fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered> {
-        (**self).recover(now, instance)
+    fn recover<'a>(
+        &'a self,
+        now: SystemTime,
+        instance: &'a str,
+        jobs: &'a [Rescue],
+    ) -> StoreFuture<'a, Recovered> {
+        (**self).recover(now, instance, jobs)
     }
 
     fn rescue<'a>(
@@ -485,9 +500,9 @@ pub struct Claim {
     /// The most unfinished executions (pending, running or retrying) the
     /// job may have across the fleet, this one included: 1 for the overlap
     /// policies `skip` and `queue`, `max_concurrency` for `allow`; `None`
-    /// for no limit (`replace`, and an execution that continues an
-    /// abandoned one: it is claimed at once, so that it is never kept only
-    /// in the memory of a process that may die).
+    /// for no limit (`replace`). An execution that continues an abandoned
+    /// one is not claimed: the store claims it as it abandons the other
+    /// ([`Store::recover`], [`Store::rescue`]).
     pub limit: Option<u32>,
     /// Whether the execution, once won, replaces its job's unfinished
     /// executions on the other instances (overlap `replace`): a shared
@@ -646,6 +661,10 @@ pub struct Recovered {
     /// The executions that were `running` or `retrying` and are now
     /// `abandoned`, oldest first.
     pub abandoned: Vec<Execution>,
+    /// The continuations a shared store claimed for `abandoned`, by the id
+    /// of the execution each continues: only for the jobs asked about whose
+    /// retries allow another attempt.
+    pub continuations: BTreeMap<ExecutionId, Continuation>,
     /// Every schedule row, by job name.
     pub schedules: Vec<ScheduleRow>,
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
-use super::{Change, JobTotals, Recorder, Recovered, ScheduleRow, Store, StoreFuture};
+use super::{Change, JobTotals, Recorder, Recovered, Rescue, ScheduleRow, Store, StoreFuture};
 use crate::execution::{Execution, ExecutionFilter, ExecutionId, Retention};
 
 /// A store that keeps nothing: a manager's default, so that a process
@@ -26,7 +26,12 @@ impl Recorder for Discard {
 }
 
 impl Store for NullStore {
-    fn recover<'a>(&'a self, _now: SystemTime, _instance: &'a str) -> StoreFuture<'a, Recovered> {
+    fn recover<'a>(
+        &'a self,
+        _now: SystemTime,
+        _instance: &'a str,
+        _jobs: &'a [Rescue],
+    ) -> StoreFuture<'a, Recovered> {
         Box::pin(ready(Ok(Recovered::default())))
     }
 

@@ -472,7 +472,7 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
     {
         let store = harness.open().await;
         let store = &*store;
-        let recovered = store.recover(at(T), "host-1").await.unwrap();
+        let recovered = store.recover(at(T), "host-1", &[]).await.unwrap();
         assert!(recovered.abandoned.is_empty());
         running = started(store, "a", at(T + 100), true);
         retrying = started(store, "b", at(T + 200), true);
@@ -488,7 +488,7 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
     let store = harness.open().await;
     let store = &*store;
     let now = at(T + 60_000);
-    let recovered = store.recover(now, "host-1").await.unwrap();
+    let recovered = store.recover(now, "host-1", &[]).await.unwrap();
     let abandoned: Vec<ExecutionId> = recovered.abandoned.iter().map(|e| e.id).collect();
     // A shared store's pending executions are claims, which hold their
     // job's limit across the fleet: they are abandoned too.
@@ -526,7 +526,7 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
     };
     assert_eq!(get(store, pending).await.state, left);
     assert_eq!(get(store, done).await.state, ExecutionState::Succeeded);
-    let again = store.recover(at(T + 70_000), "host-1").await.unwrap();
+    let again = store.recover(at(T + 70_000), "host-1", &[]).await.unwrap();
     assert!(again.abandoned.is_empty(), "abandoned once only");
 }
 
@@ -567,7 +567,10 @@ async fn schedule_rows_round_trip_and_survive_a_restart(mut harness: impl Harnes
         assert_eq!(rows, [digest.clone(), hourly.clone()], "by job name");
     }
     let store = harness.open().await;
-    let recovered = store.recover(at(T + 7_200_000), "host-1").await.unwrap();
+    let recovered = store
+        .recover(at(T + 7_200_000), "host-1", &[])
+        .await
+        .unwrap();
     assert_eq!(recovered.schedules, [digest.clone(), hourly.clone()]);
     assert_eq!(store.schedules().await.unwrap(), [digest, hourly]);
 }
@@ -677,7 +680,7 @@ async fn registering_keeps_the_first_row_of_each_job(mut harness: impl Harness) 
         );
     }
     let store = harness.open().await;
-    store.recover(at(T + 60_000), "host-1").await.unwrap();
+    store.recover(at(T + 60_000), "host-1", &[]).await.unwrap();
     let mut kept = store
         .register(vec![row("hourly", T + 60_000), row("digest", T + 60_000)])
         .await
@@ -692,7 +695,7 @@ async fn registering_keeps_the_first_row_of_each_job(mut harness: impl Harness) 
 /// process wins every claim and records nothing for it.
 async fn each_fire_is_claimed_once(mut harness: impl Harness) {
     let store = harness.open().await;
-    store.recover(at(T), "host-1").await.unwrap();
+    store.recover(at(T), "host-1", &[]).await.unwrap();
     let mine = store.recorder("sync", "host-1");
     if !store.shared() {
         let id = store.next_id();
@@ -703,7 +706,7 @@ async fn each_fire_is_claimed_once(mut harness: impl Harness) {
     }
     // Another process on the same database.
     let other = harness.open().await;
-    other.recover(at(T), "host-2").await.unwrap();
+    other.recover(at(T), "host-2", &[]).await.unwrap();
     let theirs = other.recorder("sync", "host-2");
     let (first, second) = (store.next_id(), other.next_id());
     assert_ne!(first, second, "ids are unique across processes");
@@ -778,7 +781,7 @@ async fn each_fire_is_claimed_once(mut harness: impl Harness) {
 /// rescues nothing while it runs.
 async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: impl Harness) {
     let store = harness.open().await;
-    store.recover(at(T), "host-1").await.unwrap();
+    store.recover(at(T), "host-1", &[]).await.unwrap();
     let jobs = [Rescue::new("long")];
     // An instance that never registered: it has no heartbeat, as a dead one.
     let ghost = store.recorder("long", "ghost");
@@ -797,7 +800,7 @@ async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: im
         Some(Outcome::Abandoned)
     );
     let other = harness.open().await;
-    other.recover(at(T + 60_000), "host-2").await.unwrap();
+    other.recover(at(T + 60_000), "host-2", &[]).await.unwrap();
     assert!(other
         .rescue(at(T + 61_000), "host-2", &jobs)
         .await
@@ -832,7 +835,7 @@ async fn a_dead_instances_executions_are_rescued_once_and_fenced(mut harness: im
 /// it. One whose retries are spent gets none.
 async fn a_rescue_claims_the_continuation_with_it(mut harness: impl Harness) {
     let store = harness.open().await;
-    store.recover(at(T), "host-1").await.unwrap();
+    store.recover(at(T), "host-1", &[]).await.unwrap();
     for (job, fire) in [("long", 1_000), ("spent", 1_000)] {
         won_and_started(&*store, &*store.recorder(job, "ghost"), at(T + fire)).await;
     }
@@ -872,12 +875,56 @@ async fn a_rescue_claims_the_continuation_with_it(mut harness: impl Harness) {
     assert_eq!(later.claim(fire).await.unwrap(), Claimed::Busy);
 }
 
+/// A shared store that abandons, as an instance starts, what a dead one
+/// left claims in the same transaction the continuation of each execution
+/// of the jobs it is told of whose retries allow another attempt, counted
+/// against the job's limit at once. A store of one process claims none.
+async fn a_start_claims_the_continuations_with_what_it_abandons(mut harness: impl Harness) {
+    let store = harness.open().await;
+    store.recover(at(T), "host-0", &[]).await.unwrap();
+    let ghost = store.recorder("long", "ghost");
+    let id = won_and_started(&*store, &*ghost, at(T + 1_000)).await;
+    won_and_started(&*store, &*store.recorder("other", "ghost"), at(T + 1_000)).await;
+    store.flush().await.unwrap();
+    let jobs = [Rescue::new("long").retries(1)];
+    let recovered = store
+        .recover(at(T + 60_000), "host-1", &jobs)
+        .await
+        .unwrap();
+    if !store.shared() {
+        assert!(recovered.continuations.is_empty());
+        return;
+    }
+    // Both are abandoned; only the job asked about is continued.
+    assert_eq!(recovered.abandoned.len(), 2);
+    let continued: Vec<_> = recovered.continuations.keys().copied().collect();
+    assert_eq!(continued, [id]);
+    let continuation = recovered.continuations[&id];
+    assert_eq!(continuation.attempt, 2);
+    let row = get(&*store, continuation.id).await;
+    assert_eq!(
+        (row.cause, row.state, &*row.instance, row.fire_at),
+        (
+            Cause::Recovery,
+            ExecutionState::Pending,
+            "host-1",
+            at(T + 1_000)
+        )
+    );
+    let later = Claim {
+        limit: Some(1),
+        ..scheduled(store.next_id(), at(T + 2_000))
+    };
+    let recorder = store.recorder("long", "host-1");
+    assert_eq!(recorder.claim(later).await.unwrap(), Claimed::Busy);
+}
+
 /// A continuation whose instance died before it started is continued in
 /// turn from the attempt it was to make: the job's retries are not given
 /// again by a failover that came too soon.
 async fn a_continuation_that_never_started_goes_on_from_its_attempt(mut harness: impl Harness) {
     let store = harness.open().await;
-    store.recover(at(T), "host-1").await.unwrap();
+    store.recover(at(T), "host-1", &[]).await.unwrap();
     let ghost = store.recorder("long", "ghost");
     won_and_started(&*store, &*ghost, at(T + 1_000)).await;
     store.flush().await.unwrap();
@@ -910,7 +957,7 @@ async fn a_continuation_that_never_started_goes_on_from_its_attempt(mut harness:
 /// one another instance took over first stays with that one.
 async fn an_instance_takes_back_what_it_released(mut harness: impl Harness) {
     let store = harness.open().await;
-    store.recover(at(T), "host-1").await.unwrap();
+    store.recover(at(T), "host-1", &[]).await.unwrap();
     let recorder = store.recorder("long", "host-1");
     let mut ids = Vec::new();
     for fire in [1_000, 2_000] {
@@ -943,7 +990,7 @@ async fn an_instance_takes_back_what_it_released(mut harness: impl Harness) {
         .await
         .is_empty());
     let other = harness.open().await;
-    other.recover(at(T + 7_000), "host-2").await.unwrap();
+    other.recover(at(T + 7_000), "host-2", &[]).await.unwrap();
     let foreign = rescued(&*other, 7_000, "host-2", &ids[1..]).await;
     assert!(foreign.is_empty(), "host-1 is alive");
     assert_eq!(get(&*store, ids[1]).await.state, ExecutionState::Running);
@@ -958,7 +1005,7 @@ async fn an_instance_takes_back_what_it_released(mut harness: impl Harness) {
 /// a token.
 async fn claims_give_lease_tokens_and_hold_limits(mut harness: impl Harness) {
     let store = harness.open().await;
-    store.recover(at(T), "host-1").await.unwrap();
+    store.recover(at(T), "host-1", &[]).await.unwrap();
     let mine = store.recorder("exclusive", "host-1");
     let limited = |id, cause, fire_at| Claim {
         id,
@@ -978,7 +1025,7 @@ async fn claims_give_lease_tokens_and_hold_limits(mut harness: impl Harness) {
         return;
     }
     let other = harness.open().await;
-    other.recover(at(T), "host-2").await.unwrap();
+    other.recover(at(T), "host-2", &[]).await.unwrap();
     let theirs = other.recorder("exclusive", "host-2");
     let token = |answer: Claimed| match answer {
         Claimed::Won {
@@ -1069,7 +1116,7 @@ async fn claims_give_lease_tokens_and_hold_limits(mut harness: impl Harness) {
 async fn a_stuck_execution_is_rescued_from_a_live_instance(mut harness: impl Harness) {
     let store = harness.open().await;
     store.set_slots(Some(4));
-    store.recover(at(T), "host-1").await.unwrap();
+    store.recover(at(T), "host-1", &[]).await.unwrap();
     if !store.shared() {
         let stuck = [Rescue::new("stuck").stuck_after(Duration::ZERO)];
         assert!(store
@@ -1080,7 +1127,7 @@ async fn a_stuck_execution_is_rescued_from_a_live_instance(mut harness: impl Har
         return;
     }
     let other = harness.open().await;
-    other.recover(at(T), "host-2").await.unwrap();
+    other.recover(at(T), "host-2", &[]).await.unwrap();
     let instances = store.instances().await.unwrap();
     let slots: Vec<(&str, Option<u32>)> = instances
         .iter()
@@ -1153,7 +1200,7 @@ async fn a_stuck_execution_is_rescued_from_a_live_instance(mut harness: impl Har
 /// for the end to be written.
 async fn an_ended_execution_frees_its_limit_at_once(mut harness: impl Harness) {
     let store = harness.open().await;
-    store.recover(at(T), "host-1").await.unwrap();
+    store.recover(at(T), "host-1", &[]).await.unwrap();
     let recorder = store.recorder("one-at-a-time", "host-1");
     for fire in 0..20 {
         let id = store.next_id();
@@ -1192,7 +1239,7 @@ async fn an_ended_execution_frees_its_limit_at_once(mut harness: impl Harness) {
 /// one process has none.
 async fn a_claim_with_replace_marks_the_older_executions_elsewhere(mut harness: impl Harness) {
     let store = harness.open().await;
-    store.recover(at(T), "host-1").await.unwrap();
+    store.recover(at(T), "host-1", &[]).await.unwrap();
     let mine = store.recorder("latest-wins", "host-1");
     let claim = |id, replace| Claim {
         id,
@@ -1208,7 +1255,7 @@ async fn a_claim_with_replace_marks_the_older_executions_elsewhere(mut harness: 
         return;
     }
     let other = harness.open().await;
-    other.recover(at(T), "host-2").await.unwrap();
+    other.recover(at(T), "host-2", &[]).await.unwrap();
     let theirs = other.recorder("latest-wins", "host-2");
     let (old, ended) = (other.next_id(), other.next_id());
     for id in [old, ended] {
@@ -1369,7 +1416,7 @@ async fn totals_add_up_every_ended_execution_and_outlive_pruning(mut harness: im
     }
     // A restart abandons the running one: an ended execution, a failure.
     let store = harness.open().await;
-    store.recover(at(T + 9_000), "host-1").await.unwrap();
+    store.recover(at(T + 9_000), "host-1", &[]).await.unwrap();
     assert_eq!(
         store.totals("sync").await.unwrap(),
         JobTotals {
@@ -1578,7 +1625,7 @@ async fn ids_are_unique_across_restarts(mut harness: impl Harness) {
         assert_eq!(ids(&*store, ExecutionFilter::new()).await, []);
     }
     let store = harness.open().await;
-    store.recover(at(T + 200_000), "host-1").await.unwrap();
+    store.recover(at(T + 200_000), "host-1", &[]).await.unwrap();
     let next = store.next_id();
     assert!(given.iter().all(|id| *id < next), "{next} after {given:?}");
     assert!(given.windows(2).all(|pair| pair[0] < pair[1]), "increasing");
@@ -1664,6 +1711,7 @@ suite!(
     an_instance_takes_back_what_it_released,
     a_rescue_claims_the_continuation_with_it,
     a_continuation_that_never_started_goes_on_from_its_attempt,
+    a_start_claims_the_continuations_with_what_it_abandons,
     a_stuck_execution_is_rescued_from_a_live_instance,
     an_ended_execution_frees_its_limit_at_once,
     a_claim_with_replace_marks_the_older_executions_elsewhere,

@@ -94,7 +94,7 @@ async fn an_instance_back_from_an_outage_is_alive_before_its_first_claim_lands()
     let back = PostgresStore::open_with(database.url(), timings)
         .await
         .expect("opens");
-    back.recover(SystemTime::now(), "back")
+    back.recover(SystemTime::now(), "back", &[])
         .await
         .expect("registers");
     // Past the dead-after bound: the others would take it for dead.
@@ -105,7 +105,7 @@ async fn an_instance_back_from_an_outage_is_alive_before_its_first_claim_lands()
         .await
         .expect("opens");
     other
-        .recover(SystemTime::now(), "other")
+        .recover(SystemTime::now(), "other", &[])
         .await
         .expect("registers");
     let recorder = back.recorder("fresh", "back");

@@ -11,7 +11,8 @@ mod kept;
 use kept::Kept;
 
 use super::{
-    Change, Field, JobTotals, NewExecution, Recorder, Recovered, ScheduleRow, Store, StoreFuture,
+    Change, Field, JobTotals, NewExecution, Recorder, Recovered, Rescue, ScheduleRow, Store,
+    StoreFuture,
 };
 use crate::execution::{
     truncate_millis, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
@@ -389,7 +390,12 @@ fn order(executions: &mut [Execution], newest_first: bool) {
 }
 
 impl Store for MemoryStore {
-    fn recover<'a>(&'a self, now: SystemTime, _instance: &'a str) -> StoreFuture<'a, Recovered> {
+    fn recover<'a>(
+        &'a self,
+        now: SystemTime,
+        _instance: &'a str,
+        _jobs: &'a [Rescue],
+    ) -> StoreFuture<'a, Recovered> {
         let now = truncate_millis(now);
         let mut abandoned = Vec::new();
         let mut schedules = Vec::new();
@@ -401,6 +407,7 @@ impl Store for MemoryStore {
         order(&mut abandoned, false);
         Box::pin(ready(Ok(Recovered {
             abandoned,
+            continuations: BTreeMap::new(),
             schedules,
         })))
     }
@@ -569,7 +576,7 @@ mod tests {
         let running = run(&store, "a", 1, ExecutionState::Running);
         assert_eq!(kept(&store, "a"), [old, running]);
         let recovered = store
-            .recover(UNIX_EPOCH + Duration::from_secs(1), "host")
+            .recover(UNIX_EPOCH + Duration::from_secs(1), "host", &[])
             .await;
         assert_eq!(recovered.unwrap().abandoned.len(), 1);
         assert_eq!(kept(&store, "a"), [running]);

@@ -536,7 +536,12 @@ impl Recorder for JobRecorder {
 }
 
 impl Store for PostgresStore {
-    fn recover<'a>(&'a self, now: SystemTime, instance: &'a str) -> StoreFuture<'a, Recovered> {
+    fn recover<'a>(
+        &'a self,
+        now: SystemTime,
+        instance: &'a str,
+        jobs: &'a [Rescue],
+    ) -> StoreFuture<'a, Recovered> {
         Box::pin(async move {
             let failed = |error| failed(&self.url, "registering the instance", error);
             let (sent, wall) = (
@@ -568,20 +573,22 @@ impl Store for PostgresStore {
                 .read_members(&self.pool, self.timings.dead_after())
                 .await
                 .map_err(failed)?;
-            let whose = Whose::Start { instance };
+            let whose = Whose::Start { instance, jobs };
             let dead_after = self.timings.dead_after();
-            let abandoned = upkeep::abandon(&self.url, &self.pool, now, whose, dead_after, &|| {
-                self.next_id()
-            })
-            .await?
-            .into_iter()
-            .map(|rescued| rescued.execution)
-            .collect();
+            let next_id = || self.next_id();
+            let rescued =
+                upkeep::abandon(&self.url, &self.pool, now, whose, dead_after, &next_id).await?;
+            let continuations = rescued
+                .iter()
+                .filter_map(|r| Some((r.execution.id, r.continuation?)))
+                .collect();
+            let abandoned = rescued.into_iter().map(|r| r.execution).collect();
             let schedules = read::schedules(&self.pool)
                 .await
                 .map_err(|error| self::failed(&self.url, "reading the schedule rows", error))?;
             Ok(Recovered {
                 abandoned,
+                continuations,
                 schedules,
             })
         })

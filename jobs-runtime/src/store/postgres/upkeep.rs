@@ -19,8 +19,12 @@ const PRUNE_BATCH: i64 = 500;
 /// Whose executions [`abandon`] takes.
 pub(super) enum Whose<'a> {
     /// At a start: those of `instance` itself (an earlier run of it) and of
-    /// every instance that is no longer alive.
-    Start { instance: &'a str },
+    /// every instance that is no longer alive; those of `jobs` are
+    /// continued.
+    Start {
+        instance: &'a str,
+        jobs: &'a [Rescue],
+    },
     /// While `instance` runs: those of `jobs` that instances no longer
     /// alive left, those stuck on another instance, and those `instance`
     /// released when it fenced itself, skipping rows another instance is
@@ -35,10 +39,10 @@ pub(super) enum Whose<'a> {
 /// `pending` (claimed, never started), `running` or `retrying`, ends their
 /// running attempts `abandoned`, adds them to their jobs' totals, and
 /// returns them. An instance is alive while its heartbeat is younger than
-/// `dead_after`, by the database's clock. A rescue ([`Whose::Dead`]) also
-/// claims, in the same transaction, the continuation of each execution
-/// whose job's retries allow another attempt, for the rescuing instance,
-/// with an id from `next_id`.
+/// `dead_after`, by the database's clock. It also claims, in the same
+/// transaction, the continuation of each execution of the jobs `whose`
+/// names whose retries allow another attempt, for the instance taking
+/// them, with an id from `next_id`.
 pub(super) async fn abandon(
     url: &str,
     pool: &PgPool,
@@ -51,7 +55,7 @@ pub(super) async fn abandon(
     let now = to_millis(now);
     let mut transaction = pool.begin().await.map_err(failed)?;
     let select = match whose {
-        Whose::Start { instance } => sqlx::query_scalar(
+        Whose::Start { instance, .. } => sqlx::query_scalar(
             "SELECT id FROM jobs_executions
              WHERE state IN ('pending', 'running', 'retrying')
                  AND (instance = $1 OR instance NOT IN (
@@ -146,14 +150,10 @@ pub(super) async fn abandon(
     let abandoned = read::executions_by_id(&mut transaction, &ids)
         .await
         .map_err(failed)?;
-    let continuations = match whose {
-        Whose::Start { .. } => HashMap::new(),
-        Whose::Dead { instance, jobs } => {
-            continue_rescued(&mut transaction, instance, jobs, &abandoned, next_id)
-                .await
-                .map_err(failed)?
-        }
-    };
+    let (Whose::Start { instance, jobs } | Whose::Dead { instance, jobs }) = whose;
+    let continuations = continue_rescued(&mut transaction, instance, jobs, &abandoned, next_id)
+        .await
+        .map_err(failed)?;
     transaction.commit().await.map_err(failed)?;
     Ok(abandoned
         .into_iter()
@@ -193,10 +193,11 @@ async fn continue_rescued(
     let mut attempts = HashMap::new();
     let (mut ids, mut continued, mut tried) = (Vec::new(), Vec::new(), Vec::new());
     for execution in rescued {
-        let retries = jobs
-            .iter()
-            .find(|rescue| rescue.job == *execution.job)
-            .map_or(0, |rescue| rescue.retries);
+        // Only the jobs asked about are continued here.
+        let Some(rescue) = jobs.iter().find(|rescue| rescue.job == *execution.job) else {
+            continue;
+        };
+        let retries = rescue.retries;
         let earlier = before.get(&execution.id.0).copied().unwrap_or(0);
         let earlier = u32::try_from(earlier).unwrap_or(0);
         if let Some(attempt) = execution.continued_attempt(retries, earlier) {

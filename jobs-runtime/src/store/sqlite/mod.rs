@@ -51,7 +51,9 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::{Change, JobTotals, Recorder, Recovered, ScheduleRow, Store, StoreError, StoreFuture};
+use super::{
+    Change, JobTotals, Recorder, Recovered, Rescue, ScheduleRow, Store, StoreError, StoreFuture,
+};
 use crate::execution::{Execution, ExecutionFilter, ExecutionId, Retention};
 use writer::{Message, Source};
 
@@ -83,7 +85,7 @@ const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), jobs_runtime::store::StoreError> {
 /// let store = SqliteStore::open("sqlite://jobs.db").await?;
-/// let recovered = store.recover(std::time::SystemTime::now(), "host-1").await?;
+/// let recovered = store.recover(std::time::SystemTime::now(), "host-1", &[]).await?;
 /// println!("{} executions were abandoned", recovered.abandoned.len());
 /// # Ok(())
 /// # }
@@ -277,7 +279,12 @@ impl Recorder for JobRecorder {
 }
 
 impl Store for SqliteStore {
-    fn recover<'a>(&'a self, now: SystemTime, _instance: &'a str) -> StoreFuture<'a, Recovered> {
+    fn recover<'a>(
+        &'a self,
+        now: SystemTime,
+        _instance: &'a str,
+        _jobs: &'a [Rescue],
+    ) -> StoreFuture<'a, Recovered> {
         self.ask(|reply| Message::Recover { now, reply })
     }
 

@@ -1,7 +1,7 @@
 //! The writer thread: the one connection that writes, committing every
 //! change queued since its last commit in one transaction.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -288,6 +288,7 @@ impl Writer {
         transaction.commit().map_err(failed)?;
         Ok(Recovered {
             abandoned,
+            continuations: BTreeMap::new(),
             schedules,
         })
     }
