@@ -685,6 +685,34 @@ async fn a_continuation_waiting_at_a_stop_ends_cancelled() {
     );
 }
 
+/// An instance that starts takes over what a dead one left and claims the
+/// continuation with it; for a job it never starts, a stop ends that
+/// continuation cancelled, so it does not hold the job's limit afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continuation_of_a_job_never_started_ends_cancelled_at_a_stop() {
+    let database = Database::create().await;
+    leave_run(&database, "idle").await;
+    let manager = member(database.url(), "host", quick_timings(), |manager| {
+        let spec = JobSpec::every("idle", Duration::from_secs(3600))
+            .run_on_start(false)
+            .retries(1);
+        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
+    })
+    .await;
+    let pending = |e: &Execution| e.cause == Cause::Recovery && e.state == ExecutionState::Pending;
+    executions_once(&manager, "idle", |e| e.iter().any(pending)).await;
+    manager.stop_all().await;
+    let ended = |e: &Execution| e.state != ExecutionState::Pending;
+    let executions = executions_once(&manager, "idle", |e| e.iter().all(ended)).await;
+    assert_eq!(
+        summary(&executions),
+        [
+            ("ghost", Cause::Trigger, ExecutionState::Abandoned, 1),
+            ("host", Cause::Recovery, ExecutionState::Cancelled, 0),
+        ]
+    );
+}
+
 /// A continuation claimed with its rescue that gives up before it runs
 /// (its job's condition does not hold) ends cancelled, rather than staying
 /// pending and holding its job's limit across the fleet.

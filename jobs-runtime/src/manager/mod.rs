@@ -627,7 +627,17 @@ impl JobManager {
         for slot in &slots {
             slot.wait_stopped().await;
         }
+        self.cancel_continuations(&slots);
         self.flush_store().await;
+    }
+
+    /// Ends `cancelled` the continuations claimed for `slots` that never
+    /// started (see [`JobSlot::cancel_continuations`]).
+    fn cancel_continuations(&self, slots: &[Arc<JobSlot>]) {
+        let (store, instance, now) = (self.store(), self.instance(), self.now());
+        for slot in slots {
+            slot.cancel_continuations(&*store, &instance, now);
+        }
     }
 
     /// Stops every started job at once, without a grace period: in-flight
@@ -653,6 +663,7 @@ impl JobManager {
         for slot in &slots {
             slot.wait_stopped().await;
         }
+        self.cancel_continuations(&slots);
         self.flush_store().await;
     }
 

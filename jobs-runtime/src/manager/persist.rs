@@ -20,7 +20,9 @@ use tokio::time::Instant;
 use super::{lock, JobManager, JobSlot};
 use crate::engine::active::{ActiveJob, Fire, Won};
 use crate::engine::scheduler::Timing;
-use crate::model::execution::{truncate_millis, Cause, Execution, ExecutionFilter, ExecutionId};
+use crate::model::execution::{
+    truncate_millis, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState,
+};
 use crate::model::resume::{self, Grid, Known};
 use crate::store::{
     Change, Field, FleetTimings, Instance, NullStore, Recorder, Rescue, Rescued, ScheduleRow, Store,
@@ -293,6 +295,27 @@ impl JobSlot {
         let any = !matches!(kept, Kept::Nothing) || !abandoned.is_empty();
         lock(&self.resume).stored = any.then(|| Box::new(Stored { kept, abandoned }));
         Ok(())
+    }
+
+    /// Ends `cancelled` in `store`, as `instance`, the continuations a
+    /// shared store claimed for this job when it was set, if the job has
+    /// not started to run them: so that they do not hold its limit in the
+    /// fleet once this manager stops.
+    pub(super) fn cancel_continuations(&self, store: &dyn Store, instance: &str, now: SystemTime) {
+        let abandoned = match lock(&self.resume).stored.as_mut() {
+            Some(stored) => std::mem::take(&mut stored.abandoned),
+            None => return,
+        };
+        let continuations = abandoned.into_iter().filter_map(|r| r.continuation);
+        let mut recorder = None;
+        for continuation in continuations {
+            let recorder = recorder.get_or_insert_with(|| store.recorder(&self.name, instance));
+            recorder.record(Change::Finished {
+                id: continuation.id,
+                state: ExecutionState::Cancelled,
+                at: now,
+            });
+        }
     }
 
     /// Writes the part of this job's schedule row a control call `changed`
