@@ -19,7 +19,7 @@ use crate::model::abort::AbortCause;
 use crate::model::clock::Clock;
 use crate::model::execution::{Cause, ExecutionId};
 use crate::observe::stats::StatsCell;
-use crate::store::{Change, Recorder, Store};
+use crate::store::{Change, Continuation, Recorder, Store};
 use crate::JobSpec;
 
 /// A registered job as the engine sees it: what it is, its statistics, and
@@ -173,8 +173,8 @@ pub(crate) struct Fire {
     /// after another): in a fleet, a claim refused because the job is busy
     /// elsewhere is made again until there is room, rather than skipped.
     pub(crate) queued: bool,
-    /// The execution claimed for it already: a continuation that a rescue
-    /// claimed in its own transaction.
+    /// The execution claimed for it already: a continuation that its
+    /// takeover claimed in the same transaction.
     pub(crate) won: Option<Won>,
 }
 
@@ -183,4 +183,14 @@ pub(crate) struct Fire {
 pub(crate) struct Won {
     pub(crate) id: ExecutionId,
     pub(crate) lease_token: Option<u64>,
+}
+
+/// The continuation a store claimed as it took an execution over.
+impl From<Continuation> for Won {
+    fn from(continuation: Continuation) -> Self {
+        Won {
+            id: continuation.id,
+            lease_token: continuation.lease_token,
+        }
+    }
 }

@@ -246,10 +246,7 @@ impl JobManager {
             upstream_completed_at: None,
             interval,
             queued: false,
-            won: Some(Won {
-                id: continuation.id,
-                lease_token: continuation.lease_token,
-            }),
+            won: Some(Won::from(continuation)),
         });
     }
 }

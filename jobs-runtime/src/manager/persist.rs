@@ -143,7 +143,7 @@ impl JobManager {
                 Rescue::new(slot.name.to_string()).retries(slot.spec.retry_policy().retries)
             })
             .collect();
-        let mut recovered = store.recover(now, &self.instance(), &jobs).await?;
+        let recovered = store.recover(now, &self.instance(), &jobs).await?;
         // The recurring jobs the store has not met are registered, anchored
         // at a time the store can keep exactly, by its clock; a row another
         // process registered meanwhile is taken as it is.
@@ -180,11 +180,8 @@ impl JobManager {
             let abandoned = recovered
                 .abandoned
                 .iter()
-                .filter(|execution| *execution.job == *slot.name)
-                .map(|execution| Rescued {
-                    continuation: recovered.continuations.remove(&execution.id),
-                    execution: execution.clone(),
-                })
+                .filter(|rescued| *rescued.execution.job == *slot.name)
+                .cloned()
                 .collect();
             if let Err(problem) = slot.adopt(row, abandoned) {
                 problems.push(problem);
@@ -394,26 +391,18 @@ impl JobSlot {
         let shared = active.settings.claims;
         let mut backlog: Vec<Fire> = abandoned
             .into_iter()
-            .filter_map(
-                |Rescued {
-                     execution,
-                     continuation,
-                 }| match continuation {
-                    Some(continuation) => Some(Fire {
-                        won: Some(Won {
-                            id: continuation.id,
-                            lease_token: continuation.lease_token,
-                        }),
-                        ..fire(execution.fire_at, Cause::Recovery, continuation.attempt)
-                    }),
+            .filter_map(|rescued| {
+                let attempt = match rescued.continuation {
+                    Some(continuation) => continuation.attempt,
                     // A store of one process claims none: the job continues it.
-                    None if !shared => {
-                        let attempt = execution.continued_attempt(retries, 0)?;
-                        Some(fire(execution.fire_at, Cause::Recovery, attempt))
-                    }
-                    None => None,
-                },
-            )
+                    None if !shared => rescued.execution.continued_attempt(retries, 0)?,
+                    None => return None,
+                };
+                Some(Fire {
+                    won: rescued.continuation.map(Won::from),
+                    ..fire(rescued.execution.fire_at, Cause::Recovery, attempt)
+                })
+            })
             .collect();
         let Some(schedule) = schedule else {
             return (Timing::Unscheduled, backlog);

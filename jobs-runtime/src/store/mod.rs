@@ -54,7 +54,6 @@ mod postgres;
 mod sqlite;
 mod timings;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -182,8 +181,8 @@ pub trait Store: Send + Sync + 'static {
     /// fleet until it ends). Such a store also claims, in the same
     /// transaction, the continuation of each abandoned execution of the
     /// `jobs` whose retries allow another attempt, for `instance` (see
-    /// [`Recovered::continuations`]); a store of one process claims none,
-    /// and its caller continues them.
+    /// [`Rescued::continuation`]); a store of one process claims none, and
+    /// its caller continues them.
     fn recover<'a>(
         &'a self,
         now: SystemTime,
@@ -600,14 +599,16 @@ pub struct Rescue {
     pub retries: u32,
 }
 
-/// An execution [`Store::rescue`] took over.
+/// An execution a store took over from a process that died
+/// ([`Store::recover`], [`Store::rescue`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rescued {
     /// The execution, now `abandoned`.
     pub execution: Execution,
-    /// The execution that continues it, claimed for the rescuing instance
-    /// (`pending`, cause `recovery`, same fire time); `None` when the job's
-    /// retries allow no other attempt.
+    /// The execution that continues it, claimed by a shared store for the
+    /// instance taking it over (`pending`, cause `recovery`, same fire
+    /// time); `None` when the job's retries allow no other attempt, or the
+    /// store claims none.
     pub continuation: Option<Continuation>,
 }
 
@@ -621,6 +622,16 @@ pub struct Continuation {
     pub attempt: u32,
     /// Its lease token.
     pub lease_token: Option<u64>,
+}
+
+/// An execution taken over with no continuation claimed for it.
+impl From<Execution> for Rescued {
+    fn from(execution: Execution) -> Self {
+        Rescued {
+            execution,
+            continuation: None,
+        }
+    }
 }
 
 impl Rescue {
@@ -659,12 +670,8 @@ impl Rescue {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovered {
     /// The executions that were `running` or `retrying` and are now
-    /// `abandoned`, oldest first.
-    pub abandoned: Vec<Execution>,
-    /// The continuations a shared store claimed for `abandoned`, by the id
-    /// of the execution each continues: only for the jobs asked about whose
-    /// retries allow another attempt.
-    pub continuations: BTreeMap<ExecutionId, Continuation>,
+    /// `abandoned`, oldest first, each with its continuation.
+    pub abandoned: Vec<Rescued>,
     /// Every schedule row, by job name.
     pub schedules: Vec<ScheduleRow>,
 }

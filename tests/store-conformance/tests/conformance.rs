@@ -13,8 +13,8 @@ use jobs_runtime::execution::{
     Attempt, Cause, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
 };
 use jobs_runtime::store::{
-    Change, Claim, Claimed, Field, JobTotals, MemoryStore, NewExecution, PostgresStore, Recorder,
-    Rescue, ScheduleRow, SqliteStore, Store,
+    Change, Claim, Claimed, Continuation, Field, JobTotals, MemoryStore, NewExecution,
+    PostgresStore, Recorder, Rescue, ScheduleRow, SqliteStore, Store,
 };
 use jobs_test_postgres::Database;
 
@@ -489,7 +489,8 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
     let store = &*store;
     let now = at(T + 60_000);
     let recovered = store.recover(now, "host-1", &[]).await.unwrap();
-    let abandoned: Vec<ExecutionId> = recovered.abandoned.iter().map(|e| e.id).collect();
+    let executions: Vec<&Execution> = recovered.abandoned.iter().map(|r| &r.execution).collect();
+    let abandoned: Vec<ExecutionId> = executions.iter().map(|e| e.id).collect();
     // A shared store's pending executions are claims, which hold their
     // job's limit across the fleet: they are abandoned too.
     if store.shared() {
@@ -497,11 +498,11 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
     } else {
         assert_eq!(abandoned, [running, retrying]);
     }
-    for execution in &recovered.abandoned {
+    for execution in &executions {
         assert_eq!(execution.state, ExecutionState::Abandoned);
         assert_eq!(execution.finished_at, Some(now));
     }
-    let killed = &recovered.abandoned[0];
+    let killed = executions[0];
     assert_eq!(
         killed.attempts,
         [Attempt {
@@ -512,13 +513,13 @@ async fn a_restart_abandons_what_was_running(mut harness: impl Harness) {
         }],
         "the running attempt ends abandoned"
     );
-    let waiting = &recovered.abandoned[1];
+    let waiting = executions[1];
     assert_eq!(waiting.attempts.len(), 1, "no attempt was running");
     assert!(matches!(
         waiting.outcome(),
         Some(Outcome::Failed { causes, .. }) if causes == &["deadline exceeded"]
     ));
-    assert_eq!(get(store, running).await, recovered.abandoned[0]);
+    assert_eq!(&get(store, running).await, executions[0]);
     let left = if store.shared() {
         ExecutionState::Abandoned
     } else {
@@ -891,15 +892,21 @@ async fn a_start_claims_the_continuations_with_what_it_abandons(mut harness: imp
         .recover(at(T + 60_000), "host-1", &jobs)
         .await
         .unwrap();
+    let continuations: Vec<(ExecutionId, Continuation)> = recovered
+        .abandoned
+        .iter()
+        .filter_map(|r| Some((r.execution.id, r.continuation?)))
+        .collect();
     if !store.shared() {
-        assert!(recovered.continuations.is_empty());
+        assert!(continuations.is_empty());
         return;
     }
     // Both are abandoned; only the job asked about is continued.
     assert_eq!(recovered.abandoned.len(), 2);
-    let continued: Vec<_> = recovered.continuations.keys().copied().collect();
-    assert_eq!(continued, [id]);
-    let continuation = recovered.continuations[&id];
+    let [(continued, continuation)] = continuations[..] else {
+        panic!("one continuation: {continuations:?}");
+    };
+    assert_eq!(continued, id);
     assert_eq!(continuation.attempt, 2);
     let row = get(&*store, continuation.id).await;
     assert_eq!(

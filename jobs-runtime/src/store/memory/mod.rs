@@ -11,8 +11,8 @@ mod kept;
 use kept::Kept;
 
 use super::{
-    Change, Field, JobTotals, NewExecution, Recorder, Recovered, Rescue, ScheduleRow, Store,
-    StoreFuture,
+    Change, Field, JobTotals, NewExecution, Recorder, Recovered, Rescue, Rescued, ScheduleRow,
+    Store, StoreFuture,
 };
 use crate::execution::{
     truncate_millis, Execution, ExecutionFilter, ExecutionId, ExecutionState, Outcome, Retention,
@@ -406,8 +406,7 @@ impl Store for MemoryStore {
         }
         order(&mut abandoned, false);
         Box::pin(ready(Ok(Recovered {
-            abandoned,
-            continuations: BTreeMap::new(),
+            abandoned: abandoned.into_iter().map(Rescued::from).collect(),
             schedules,
         })))
     }

@@ -576,19 +576,13 @@ impl Store for PostgresStore {
             let whose = Whose::Start { instance, jobs };
             let dead_after = self.timings.dead_after();
             let next_id = || self.next_id();
-            let rescued =
+            let abandoned =
                 upkeep::abandon(&self.url, &self.pool, now, whose, dead_after, &next_id).await?;
-            let continuations = rescued
-                .iter()
-                .filter_map(|r| Some((r.execution.id, r.continuation?)))
-                .collect();
-            let abandoned = rescued.into_iter().map(|r| r.execution).collect();
             let schedules = read::schedules(&self.pool)
                 .await
                 .map_err(|error| self::failed(&self.url, "reading the schedule rows", error))?;
             Ok(Recovered {
                 abandoned,
-                continuations,
                 schedules,
             })
         })

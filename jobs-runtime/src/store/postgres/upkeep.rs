@@ -104,6 +104,9 @@ pub(super) async fn abandon(
         ),
     };
     let ids: Vec<i64> = select.fetch_all(&mut *transaction).await.map_err(failed)?;
+    // The attempt each had reached: for a continuation that never started,
+    // the last attempt of the execution it continues.
+    let mut reached = HashMap::new();
     if !ids.is_empty() {
         sqlx::query(
             "INSERT INTO jobs_attempts (execution_id, number, started_at, finished_at, outcome)
@@ -117,9 +120,9 @@ pub(super) async fn abandon(
         .execute(&mut *transaction)
         .await
         .map_err(failed)?;
-        let jobs: Vec<String> = sqlx::query_scalar(
+        let rows: Vec<(i64, String, i32)> = sqlx::query_as(
             "UPDATE jobs_executions SET state = 'abandoned', finished_at = $2
-             WHERE id = ANY($1) RETURNING job",
+             WHERE id = ANY($1) RETURNING id, job, attempt",
         )
         .bind(&ids)
         .bind(now)
@@ -127,8 +130,9 @@ pub(super) async fn abandon(
         .await
         .map_err(failed)?;
         let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
-        for job in &jobs {
+        for (id, job, attempt) in &rows {
             *counts.entry(job).or_default() += 1;
+            reached.insert(ExecutionId(*id), u32::try_from(*attempt).unwrap_or(0));
         }
         let totals: Vec<(&str, Totals)> = counts
             .into_iter()
@@ -151,9 +155,16 @@ pub(super) async fn abandon(
         .await
         .map_err(failed)?;
     let (Whose::Start { instance, jobs } | Whose::Dead { instance, jobs }) = whose;
-    let continuations = continue_rescued(&mut transaction, instance, jobs, &abandoned, next_id)
-        .await
-        .map_err(failed)?;
+    let continuations = continue_rescued(
+        &mut transaction,
+        instance,
+        jobs,
+        &abandoned,
+        &reached,
+        next_id,
+    )
+    .await
+    .map_err(failed)?;
     transaction.commit().await.map_err(failed)?;
     Ok(abandoned
         .into_iter()
@@ -164,32 +175,20 @@ pub(super) async fn abandon(
         .collect())
 }
 
-/// Claims for `instance` the continuations of the `rescued` executions
-/// whose jobs' retries allow another attempt: each `pending`, cause
-/// `recovery`, at its execution's fire time, with a lease token. Returns
-/// them by the execution each continues.
+/// Claims for `instance` the continuations of the `rescued` executions of
+/// `jobs` whose retries allow another attempt: each `pending`, cause
+/// `recovery`, at its execution's fire time, with a lease token, and as its
+/// attempt the one its execution had `reached`, so that a continuation that
+/// never starts is continued in turn from there. Returns them by the
+/// execution each continues.
 async fn continue_rescued(
     transaction: &mut PgConnection,
     instance: &str,
     jobs: &[Rescue],
     rescued: &[Execution],
+    reached: &HashMap<ExecutionId, u32>,
     next_id: &(dyn Fn() -> ExecutionId + Sync),
 ) -> Result<HashMap<ExecutionId, Continuation>, sqlx::Error> {
-    // A continuation that never started keeps, as its attempt, the last
-    // attempt of the execution it continues: its own continuation goes on
-    // from there.
-    let before: HashMap<i64, i32> =
-        sqlx::query_as("SELECT id, attempt FROM jobs_executions WHERE id = ANY($1)")
-            .bind(
-                rescued
-                    .iter()
-                    .map(|execution| execution.id.0)
-                    .collect::<Vec<_>>(),
-            )
-            .fetch_all(&mut *transaction)
-            .await?
-            .into_iter()
-            .collect();
     let mut attempts = HashMap::new();
     let (mut ids, mut continued, mut tried) = (Vec::new(), Vec::new(), Vec::new());
     for execution in rescued {
@@ -197,10 +196,8 @@ async fn continue_rescued(
         let Some(rescue) = jobs.iter().find(|rescue| rescue.job == *execution.job) else {
             continue;
         };
-        let retries = rescue.retries;
-        let earlier = before.get(&execution.id.0).copied().unwrap_or(0);
-        let earlier = u32::try_from(earlier).unwrap_or(0);
-        if let Some(attempt) = execution.continued_attempt(retries, earlier) {
+        let reached = reached.get(&execution.id).copied().unwrap_or(0);
+        if let Some(attempt) = execution.continued_attempt(rescue.retries, reached) {
             let id = next_id();
             attempts.insert(id.0, (execution.id, attempt));
             ids.push(id.0);

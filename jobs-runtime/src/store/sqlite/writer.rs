@@ -1,7 +1,7 @@
 //! The writer thread: the one connection that writes, committing every
 //! change queued since its last commit in one transaction.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use super::read;
 use crate::execution::{to_millis, Attempt, ExecutionId, ExecutionState, Outcome, Retention};
 use crate::store::batch::{changed_columns, outcome_parts, Batch, Totals};
-use crate::store::{Change, Field, Recovered, ScheduleRow, StoreError};
+use crate::store::{Change, Field, Recovered, Rescued, ScheduleRow, StoreError};
 
 /// What the writer is asked to do, in the order asked.
 pub(super) enum Message {
@@ -287,8 +287,7 @@ impl Writer {
         let schedules = read::schedules(&transaction).map_err(failed)?;
         transaction.commit().map_err(failed)?;
         Ok(Recovered {
-            abandoned,
-            continuations: BTreeMap::new(),
+            abandoned: abandoned.into_iter().map(Rescued::from).collect(),
             schedules,
         })
     }
