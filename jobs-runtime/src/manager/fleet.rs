@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use super::{lock, Inner, JobManager, JobSlot};
 use crate::engine::active::{Fire, Won};
 use crate::events;
-use crate::model::execution::{Cause, ExecutionState};
-use crate::store::{Change, FleetTimings, Rescue, Rescued};
+use crate::model::execution::Cause;
+use crate::store::{FleetTimings, Rescue, Rescued};
 use crate::{Error, Schedule};
 
 /// What a job's schedule row said at the previous round: its pause and
@@ -227,12 +227,7 @@ impl JobManager {
             return;
         };
         let Some(started) = slot.started() else {
-            let recorder = self.store().recorder(&slot.name, &self.instance());
-            return recorder.record(Change::Finished {
-                id: continuation.id,
-                state: ExecutionState::Cancelled,
-                at: self.now(),
-            });
+            return slot.cancel(&*self.store(), &self.instance(), [continuation], self.now());
         };
         let interval = match slot.stats.schedule() {
             Some(Schedule::Every(interval)) => Some(interval),

@@ -25,7 +25,8 @@ use crate::model::execution::{
 };
 use crate::model::resume::{self, Grid, Known};
 use crate::store::{
-    Change, Field, FleetTimings, Instance, NullStore, Recorder, Rescue, Rescued, ScheduleRow, Store,
+    Change, Continuation, Field, FleetTimings, Instance, NullStore, Recorder, Rescue, Rescued,
+    ScheduleRow, Store,
 };
 use crate::{events, Error, Schedule};
 
@@ -304,6 +305,18 @@ impl JobSlot {
             None => return,
         };
         let continuations = abandoned.into_iter().filter_map(|r| r.continuation);
+        self.cancel(store, instance, continuations, now);
+    }
+
+    /// Ends `cancelled` in `store`, as `instance`, `continuations` of this
+    /// job that will not run here.
+    pub(super) fn cancel(
+        &self,
+        store: &dyn Store,
+        instance: &str,
+        continuations: impl IntoIterator<Item = Continuation>,
+        now: SystemTime,
+    ) {
         let mut recorder = None;
         for continuation in continuations {
             let recorder = recorder.get_or_insert_with(|| store.recorder(&self.name, instance));
