@@ -23,9 +23,13 @@ const DEFER: Duration = Duration::from_millis(100);
 pub(super) struct Members(Mutex<Arc<[String]>>);
 
 impl Members {
-    /// Takes the names of the live instances, sorted.
+    /// Takes the names of the live instances, sorted; the same names as
+    /// before leave the list as it is, so that what was found from it holds.
     pub(super) fn set(&self, names: Vec<String>) {
-        *super::lock(&self.0) = names.into();
+        let mut members = super::lock(&self.0);
+        if **members != *names {
+            *members = names.into();
+        }
     }
 
     fn get(&self) -> Arc<[String]> {
@@ -64,6 +68,10 @@ pub(super) struct Turn {
     /// The first claimer was seen not to claim the job's fires (a claim
     /// that waited won): claim them at once, until one is found taken.
     prompt: bool,
+    /// The live instances the job's first claimer was last found among,
+    /// and whether it was another instance: found again only when they
+    /// change.
+    seen: Option<(Arc<[String]>, bool)>,
 }
 
 /// How a scheduled claim is made.
@@ -94,8 +102,16 @@ impl Turn {
             .replace(fire_at)
             .and_then(|last| fire_at.duration_since(last).ok());
         let members = members.get();
-        let listed = members.iter().any(|member| member == instance);
-        let behind = listed && first_claimer(job, &members).is_some_and(|first| first != instance);
+        let behind = match &self.seen {
+            Some((seen, behind)) if Arc::ptr_eq(seen, &members) => *behind,
+            _ => {
+                let listed = members.iter().any(|member| member == instance);
+                let first = first_claimer(job, &members);
+                let behind = listed && first.is_some_and(|first| first != instance);
+                self.seen = Some((members, behind));
+                behind
+            }
+        };
         let delay = match gap {
             Some(gap) if behind && !self.prompt => DEFER.min(gap / 4),
             _ => Duration::ZERO,
@@ -214,5 +230,8 @@ mod tests {
         // Found taken: the first claimer claims again.
         turn.answered(prompt, &Claimed::Taken);
         assert_eq!(turn.wait("job", behind, at(4), &all).delay, DEFER);
+        // Once the first claimer is no longer live, this one is first.
+        all.set(vec![behind.to_owned()]);
+        assert_eq!(turn.wait("job", behind, at(5), &all).delay, Duration::ZERO);
     }
 }
