@@ -254,6 +254,16 @@ struct Life {
 /// The directory of the processes' logs, removed unless the test fails.
 struct Logs(PathBuf);
 
+impl Logs {
+    /// An empty directory `name` under the target's temporary directory.
+    fn fresh(name: &str) -> Logs {
+        let logs = Logs(Path::new(env!("CARGO_TARGET_TMPDIR")).join(name));
+        let _ = fs::remove_dir_all(&logs.0);
+        fs::create_dir_all(&logs.0).unwrap();
+        logs
+    }
+}
+
 impl Drop for Logs {
     fn drop(&mut self) {
         if std::thread::panicking() || std::env::var_os("JOBS_CHAOS_KEEP_LOGS").is_some() {
@@ -279,6 +289,23 @@ struct Fleet {
 }
 
 impl Fleet {
+    /// The three instances on the database at `url`, none up yet, writing
+    /// their logs to `logs`; instance `skewed` runs with its clock off by
+    /// `skew` (libfaketime's form, such as `+5s`).
+    fn new(url: &str, logs: &Logs, skewed: usize, skew: String) -> Fleet {
+        Fleet {
+            url: url.to_owned(),
+            logs: logs.0.clone(),
+            faketime: faketime(),
+            skewed,
+            skew,
+            heard: Arc::default(),
+            lives: Vec::new(),
+            up: [None, None, None],
+            readers: Vec::new(),
+        }
+    }
+
     /// Starts instance `index` in a new life.
     fn start(&mut self, index: usize) {
         assert!(self.up[index].is_none(), "{} is up", NAMES[index]);
@@ -417,29 +444,16 @@ fn ms(duration: Duration) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_under_kills_outages_and_a_skewed_clock_runs_each_fire_once() {
-    let faketime = faketime();
     let seed = seed();
     eprintln!("chaos seed {seed} (JOBS_CHAOS_SEED={seed} draws the same events again)");
     let mut rng = Rng::new(seed);
     let database = Database::create().await;
-    let logs = Logs(Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("chaos-{seed}")));
-    let _ = fs::remove_dir_all(&logs.0);
-    fs::create_dir_all(&logs.0).unwrap();
+    let logs = Logs::fresh(&format!("chaos-{seed}"));
     let skewed = usize::try_from(rng.below(3)).unwrap();
     let sign = if rng.below(2) == 0 { '+' } else { '-' };
     let skew = format!("{sign}{}s", SKEW.as_secs());
     eprintln!("{} runs with its clock off by {skew}", NAMES[skewed]);
-    let mut fleet = Fleet {
-        url: database.url().to_owned(),
-        logs: logs.0.clone(),
-        faketime,
-        skewed,
-        skew,
-        heard: Arc::default(),
-        lives: Vec::new(),
-        up: [None, None, None],
-        readers: Vec::new(),
-    };
+    let mut fleet = Fleet::new(database.url(), &logs, skewed, skew);
     let began = Instant::now();
     for index in 0..NAMES.len() {
         fleet.start(index);
@@ -1148,21 +1162,9 @@ fn check(checked: &Checked<'_>) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_with_a_skewed_clock_anchors_the_grids_by_the_databases_clock() {
     let database = Database::create().await;
-    let logs = Logs(Path::new(env!("CARGO_TARGET_TMPDIR")).join("chaos-anchor"));
-    let _ = fs::remove_dir_all(&logs.0);
-    fs::create_dir_all(&logs.0).unwrap();
+    let logs = Logs::fresh("chaos-anchor");
     let skew = Duration::from_secs(20);
-    let mut fleet = Fleet {
-        url: database.url().to_owned(),
-        logs: logs.0.clone(),
-        faketime: faketime(),
-        skewed: 0,
-        skew: format!("+{}s", skew.as_secs()),
-        heard: Arc::default(),
-        lives: Vec::new(),
-        up: [None, None, None],
-        readers: Vec::new(),
-    };
+    let mut fleet = Fleet::new(database.url(), &logs, 0, format!("+{}s", skew.as_secs()));
     fleet.start(0);
     let store = PostgresStore::open(database.url())
         .await
