@@ -581,16 +581,8 @@ fn register_long(manager: &JobManager, long: &Long) {
 
 /// Waits until `manager` reads `long` as running in the store.
 async fn until_written_running(manager: &JobManager) {
-    for _ in 0..100 {
-        let written = manager
-            .executions(ExecutionFilter::new().job("long"))
-            .await
-            .unwrap();
-        if written.iter().any(|e| e.state == ExecutionState::Running) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let running = |e: &Execution| e.state == ExecutionState::Running;
+    executions_once(manager, "long", |e| e.iter().any(running)).await;
 }
 
 /// Leaves a started run of `job`, as an instance that never registered
