@@ -37,7 +37,7 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
     let token = run.token;
     let spec = job.spec();
     // A fire that gives up before it runs: one won already (a continuation
-    // claimed with its rescue) ends cancelled, rather than holding its
+    // claimed with its takeover) ends cancelled, rather than holding its
     // job's limit in the fleet.
     let give_up = |job: &ActiveJob, reason: SkipReason| {
         if let Some(won) = fire.won {

@@ -586,7 +586,7 @@ impl Started {
             state.generation = state.generation.wrapping_add(1);
             (state.runs.is_empty(), state.backlog.take())
         };
-        // A continuation claimed with its rescue, still waiting for its
+        // A continuation claimed with its takeover, still waiting for its
         // turn, starts no more: it ends cancelled rather than holding its
         // job's limit in the fleet.
         for fire in backlog.into_iter().flat_map(|backlog| *backlog) {

@@ -594,8 +594,9 @@ pub struct Rescue {
     /// asking instance's, and left alone if another instance took it over
     /// meanwhile.
     pub released: Vec<ExecutionId>,
-    /// The job's retries: a rescued execution whose attempts they allow
-    /// another is continued, its continuation claimed with the rescue.
+    /// The job's retries: a taken-over execution whose attempts they allow
+    /// another is continued, its continuation claimed in the same
+    /// transaction (at a rescue, and at a start: see [`Store::recover`]).
     pub retries: u32,
 }
 
