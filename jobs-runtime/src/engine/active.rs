@@ -119,6 +119,10 @@ pub(crate) struct RunSettings {
     /// Whether scheduled fires are claimed in the store before they run: it
     /// is [shared](crate::store::Store::shared) by several processes.
     pub(crate) claims: bool,
+    /// How long before they are due scheduled fires are claimed (see
+    /// [`FleetTimings::claim_lead`](crate::store::FleetTimings::claim_lead)):
+    /// zero unless the store is shared.
+    pub(crate) lead: Duration,
 }
 
 impl ActiveJob {

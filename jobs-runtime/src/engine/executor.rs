@@ -165,7 +165,13 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
     let since = Instant::now();
     loop {
         let again = match recorder.claim(claim).await {
-            Ok(Claimed::Won { lease_token }) => return Some(Won { id, lease_token }),
+            Ok(Claimed::Won {
+                lease_token,
+                due_in,
+            }) => {
+                let won = Won { id, lease_token };
+                return until_due(job, fire, id, due_in, run).await.then_some(won);
+            }
             Ok(Claimed::Taken) => {
                 let elsewhere = job.stats().elsewhere();
                 events::execute_elsewhere(job.name(), fire.fire_at, elsewhere);
@@ -191,6 +197,39 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
             return None;
         }
     }
+}
+
+/// Waits for the time of a fire won ahead (see
+/// [`FleetTimings::claim_lead`](crate::store::FleetTimings::claim_lead)):
+/// its due instant here, and `due_in` from now by the store's clock. Then
+/// whether it runs: not if the run's token fired meanwhile, or its job was
+/// paused here; execution `id` is then recorded `cancelled`, as a fire
+/// that did not run.
+async fn until_due(
+    job: &ActiveJob,
+    fire: &Fire,
+    id: ExecutionId,
+    due_in: Duration,
+    run: RunOf<'_>,
+) -> bool {
+    let now = Instant::now();
+    let start = fire.due.max(now + due_in);
+    if start <= now {
+        return true;
+    }
+    let reason = if Box::pin(wait(tokio::time::sleep_until(start), run, now))
+        .await
+        .is_none()
+    {
+        SkipReason::Cancelled
+    } else if fire.cause == Cause::Schedule && job.is_paused() {
+        SkipReason::Paused
+    } else {
+        return true;
+    };
+    unclaim(job, id);
+    skip(job, reason);
+    false
 }
 
 /// Takes the job's slots from `pool` for a run due at `due`: at once when

@@ -259,6 +259,14 @@ impl Timing {
         }
     }
 
+    /// How long before its fires the job wakes for them, when the store
+    /// claims fires up to `most` ahead: a quarter of an interval at most,
+    /// so a fire is never handed out before the previous one is due.
+    fn lead(&self, most: Duration) -> Duration {
+        self.interval()
+            .map_or(most, |interval| most.min(interval / 4))
+    }
+
     /// A run ended at `now()`: a fixed-delay job is due one interval later.
     /// The clock is read only then, as other timings ignore the end.
     fn run_ended(&mut self, now: impl FnOnce() -> Instant) {
@@ -294,8 +302,9 @@ impl Following {
 }
 
 /// The fire being waited for: when it fires, jitter included, and when
-/// the job wakes for it (earlier for a cron job, which re-reads the wall
-/// clock at least every [`CRON_RECHECK`]).
+/// the job wakes for it: the claim lead before (see [`Timing::lead`]), and
+/// earlier for a cron job, which re-reads the wall clock at least every
+/// [`CRON_RECHECK`].
 #[derive(Debug, Clone, Copy)]
 struct Armed {
     at: Instant,
@@ -303,11 +312,12 @@ struct Armed {
 }
 
 impl Armed {
-    /// The wait for a fire at `at`, armed at `now`.
-    fn new(at: Instant, timing: &Timing, now: Instant) -> Self {
+    /// The wait for a fire at `at`, armed at `now`, woken `lead` ahead.
+    fn new(at: Instant, timing: &Timing, now: Instant, lead: Duration) -> Self {
+        let ahead = at.checked_sub(lead).unwrap_or(at);
         let wake_at = match timing {
-            Timing::Cron { .. } => at.min(now + CRON_RECHECK),
-            _ => at,
+            Timing::Cron { .. } => ahead.min(now + CRON_RECHECK),
+            _ => ahead,
         };
         Armed { at, wake_at }
     }
@@ -742,12 +752,13 @@ impl SchedulingState {
     /// `now`.
     fn arm(&mut self, job: &Arc<Started>, now: Instant) {
         let jitter = job.job.spec().jitter_duration();
+        let lead = self.timing.lead(job.job.settings.lead);
         self.armed = self.timing.due().and_then(|due| {
             let offset = jitter.map_or(Duration::ZERO, |jitter| {
                 let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
                 Duration::from_nanos(fastrand::u64(0..nanos.max(1)))
             });
-            Some(Armed::new(later(due, offset)?, &self.timing, now))
+            Some(Armed::new(later(due, offset)?, &self.timing, now, lead))
         });
     }
 
@@ -829,7 +840,8 @@ impl SchedulingState {
     }
 
     /// The armed fire's wake-up came at `now`; cron times are mapped by
-    /// `reading`.
+    /// `reading`. A fire due within the claim lead is handed out now: its
+    /// run is claimed at once and waits for its time.
     fn wake(
         &mut self,
         job: &Arc<Started>,
@@ -838,6 +850,8 @@ impl SchedulingState {
         runs: &mut Vec<Run<Started>>,
     ) {
         let Some(armed) = self.armed else { return };
+        let lead = self.timing.lead(job.job.settings.lead);
+        let ahead = later(now, lead).unwrap_or(now);
         if matches!(self.timing, Timing::Cron { .. }) {
             // Read the wall clock again: it may have jumped since the fire
             // was mapped to tokio's clock.
@@ -850,16 +864,16 @@ impl SchedulingState {
                 .due()
                 .and_then(|due| later(due, offset))
                 .unwrap_or(armed.at);
-            self.armed = Some(Armed::new(at, &self.timing, now));
-            if at > now {
+            self.armed = Some(Armed::new(at, &self.timing, now, lead));
+            if at > ahead {
                 return;
             }
         }
         let clock = *job.job.clock();
-        let (mut missed, after_due) = self.skip_missed(job, now, reading);
+        let (mut missed, after_due) = self.skip_missed(job, now, ahead, reading);
         // No fire due now: every due fire was missed (a fixed-delay job has
         // none pending after a missed one).
-        let Some(armed) = self.armed.filter(|armed| armed.at <= now) else {
+        let Some(armed) = self.armed.filter(|armed| armed.at <= ahead) else {
             if let Some(last) = missed.back() {
                 job.fired(last.fire_at);
             }
@@ -907,8 +921,9 @@ impl SchedulingState {
         }
     }
 
-    /// Consumes the missed fires: those due fires that a later due fire
-    /// supersedes, or that are later than the misfire threshold. Counts and
+    /// Consumes the missed fires: those fires due by `ahead` (`now` and
+    /// the claim lead) that a later one supersedes, or that are later than
+    /// the misfire threshold at `now`. Counts and
     /// logs them, and returns the latest of them (one, or a catch-up's
     /// limit), oldest first, each as a scheduled fire; and, when a due fire
     /// is left to run, the fire that follows it (computed here anyway, so a
@@ -917,6 +932,7 @@ impl SchedulingState {
         &mut self,
         job: &Arc<Started>,
         now: Instant,
+        ahead: Instant,
         reading: &Reading,
     ) -> (VecDeque<Fire>, Option<Following>) {
         let clock = *job.job.clock();
@@ -929,10 +945,10 @@ impl SchedulingState {
         let mut missed = 0;
         let mut latest = VecDeque::new();
         let mut after_due = None;
-        while let Some(due) = self.timing.due().filter(|due| *due <= now) {
+        while let Some(due) = self.timing.due().filter(|due| *due <= ahead) {
             let following = self.timing.following(&clock, reading);
-            let superseded = following.due().is_some_and(|next| next <= now);
-            if !superseded && now - due <= threshold {
+            let superseded = following.due().is_some_and(|next| next <= ahead);
+            if !superseded && now.saturating_duration_since(due) <= threshold {
                 after_due = Some(following);
                 break;
             }

@@ -84,10 +84,12 @@ pub(crate) const INSTANCE: &str = "JOBS_INSTANCE";
 pub(crate) const HEARTBEAT: &str = "JOBS_HEARTBEAT";
 pub(crate) const DEAD_AFTER: &str = "JOBS_DEAD_AFTER";
 pub(crate) const STUCK_GRACE: &str = "JOBS_STUCK_GRACE";
+pub(crate) const CLAIM_LEAD: &str = "JOBS_CLAIM_LEAD";
 
-/// `timings` with what `JOBS_HEARTBEAT`, `JOBS_DEAD_AFTER` and
-/// `JOBS_STUCK_GRACE` set instead; a value that is no duration, or timings
-/// out of range, are an error naming the variable and its value.
+/// `timings` with what `JOBS_HEARTBEAT`, `JOBS_DEAD_AFTER`,
+/// `JOBS_STUCK_GRACE` and `JOBS_CLAIM_LEAD` set instead; a value that is no
+/// duration, or timings out of range, are an error naming the variable and
+/// its value.
 pub(crate) fn fleet_timings(timings: FleetTimings) -> Result<FleetTimings, Error> {
     let read = |variable: &'static str, default: Duration| -> Result<(Duration, bool), Error> {
         let Some(value) = std::env::var_os(variable) else {
@@ -104,6 +106,10 @@ pub(crate) fn fleet_timings(timings: FleetTimings) -> Result<FleetTimings, Error
                 "not valid UTF-8".to_owned(),
             )
         })?;
+        // No lead: each fire claimed when it is due.
+        if variable == CLAIM_LEAD && value.trim() == "0" {
+            return Ok((Duration::ZERO, true));
+        }
         let duration = jobs_grammar::parse_duration(&value).map_err(|error| {
             refuse(value.clone(), format!("{error} (for instance 5s or 500ms)"))
         })?;
@@ -112,7 +118,10 @@ pub(crate) fn fleet_timings(timings: FleetTimings) -> Result<FleetTimings, Error
     let (heartbeat, heartbeat_set) = read(HEARTBEAT, timings.heartbeat())?;
     let (dead_after, dead_after_set) = read(DEAD_AFTER, timings.dead_after())?;
     let (grace, grace_set) = read(STUCK_GRACE, timings.grace())?;
-    FleetTimings::new(heartbeat, dead_after, grace).map_err(|error| match error {
+    let (lead, lead_set) = read(CLAIM_LEAD, timings.claim_lead())?;
+    let timings = FleetTimings::new(heartbeat, dead_after, grace)
+        .and_then(|timings| timings.with_claim_lead(lead));
+    timings.map_err(|error| match error {
         // The timing out of range, by the variable that set it.
         Error::InvalidFleetTimings {
             setting,
@@ -123,6 +132,7 @@ pub(crate) fn fleet_timings(timings: FleetTimings) -> Result<FleetTimings, Error
                 "heartbeat" if heartbeat_set => HEARTBEAT,
                 "dead_after" if dead_after_set => DEAD_AFTER,
                 "grace" if grace_set => STUCK_GRACE,
+                "claim_lead" if lead_set => CLAIM_LEAD,
                 _ => {
                     return Error::InvalidFleetTimings {
                         setting,

@@ -469,6 +469,10 @@ impl JobManager {
             pool,
             stopped: Notify::new(),
             claims: store.shared(),
+            lead: store
+                .timings()
+                .filter(|_| store.shared())
+                .map_or(Duration::ZERO, |timings| timings.claim_lead()),
             store,
             instance: self.instance(),
         });

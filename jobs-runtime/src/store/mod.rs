@@ -481,7 +481,10 @@ pub trait Recorder: Send + Sync + 'static {
     /// recorded.
     fn claim(&self, claim: Claim) -> StoreFuture<'static, Claimed> {
         let _ = claim;
-        Box::pin(std::future::ready(Ok(Claimed::Won { lease_token: None })))
+        Box::pin(std::future::ready(Ok(Claimed::Won {
+            lease_token: None,
+            due_in: Duration::ZERO,
+        })))
     }
 }
 
@@ -520,14 +523,19 @@ pub enum Claimed {
     Won {
         /// The execution's lease token, if the store gives them.
         lease_token: Option<u64>,
+        /// How long until the fire is due by the store's clock: a
+        /// scheduled fire may be claimed ahead (see
+        /// [`FleetTimings::claim_lead`]), and its run then waits at least
+        /// this long. Zero for a fire that is due.
+        due_in: Duration,
     },
     /// Another instance claimed this fire, or a later fire of the job.
     Taken,
     /// The job has as many unfinished executions in the fleet as its
     /// [limit](Claim::limit).
     Busy,
-    /// The fire is not due yet by the store's clock, which is `by` behind
-    /// this process's: claim it again then.
+    /// The fire is further ahead of the store's clock than a claim may be
+    /// (its clock is `by` behind this process's): claim it again then.
     Early {
         /// How far the fire is ahead of the store's clock.
         by: Duration,

@@ -22,6 +22,9 @@ use crate::Error;
 ///   after its timeout, on an instance that is alive, is stuck: it is
 ///   abandoned and continued as if its instance had died, and its own late
 ///   result is discarded.
+/// - A scheduled fire is claimed `claim_lead` (100 ms) before it is due,
+///   and its run waits for its time once won: the claim's round trip does
+///   not make it late (see [`with_claim_lead`](Self::with_claim_lead)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -41,6 +44,7 @@ pub struct FleetTimings {
     heartbeat: Duration,
     dead_after: Duration,
     grace: Duration,
+    claim_lead: Duration,
 }
 
 impl Default for FleetTimings {
@@ -49,6 +53,7 @@ impl Default for FleetTimings {
             heartbeat: Duration::from_secs(5),
             dead_after: Duration::from_secs(20),
             grace: Duration::from_secs(60),
+            claim_lead: Self::DEFAULT_CLAIM_LEAD,
         }
     }
 }
@@ -59,6 +64,13 @@ impl FleetTimings {
 
     /// The longest of each timing: a day.
     pub const MAX: Duration = Duration::from_secs(86_400);
+
+    /// How long before a scheduled fire is due it is claimed, by default.
+    pub const DEFAULT_CLAIM_LEAD: Duration = Duration::from_millis(100);
+
+    /// The longest claim lead: a quarter of the shortest gap between two
+    /// fires of a cron expression (a second).
+    pub const MAX_CLAIM_LEAD: Duration = Duration::from_millis(250);
 
     /// Timings with this `heartbeat` (at least 100 ms), `dead_after` (at
     /// least three heartbeats, so that an instance fences itself at least a
@@ -100,6 +112,40 @@ impl FleetTimings {
             heartbeat,
             dead_after,
             grace,
+            claim_lead: Self::DEFAULT_CLAIM_LEAD,
+        })
+    }
+
+    /// These timings with scheduled fires claimed `lead` before they are
+    /// due (at most [`MAX_CLAIM_LEAD`](Self::MAX_CLAIM_LEAD); zero claims
+    /// each fire when it is due). A run won ahead waits for its fire time,
+    /// by this instance's clock and by the database's, so it never starts
+    /// early; a job that fires more often than every four leads is claimed
+    /// a quarter of its interval ahead. The lead should cover a claim's
+    /// round trip under load: then a fire starts on time however many are
+    /// due with it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jobs_runtime::store::FleetTimings;
+    ///
+    /// let timings = FleetTimings::default().with_claim_lead(Duration::from_millis(50))?;
+    /// assert_eq!(timings.claim_lead(), Duration::from_millis(50));
+    /// assert!(FleetTimings::default().with_claim_lead(Duration::from_secs(1)).is_err());
+    /// # Ok::<(), jobs_runtime::Error>(())
+    /// ```
+    pub fn with_claim_lead(self, lead: Duration) -> Result<Self, Error> {
+        if lead > Self::MAX_CLAIM_LEAD {
+            return Err(Error::InvalidFleetTimings {
+                setting: "claim_lead".to_owned(),
+                value: jobs_grammar::format_duration(lead),
+                reason: "at most 250ms (a quarter of the shortest gap between two cron fires)"
+                    .to_owned(),
+            });
+        }
+        Ok(FleetTimings {
+            claim_lead: lead,
+            ..self
         })
     }
 
@@ -119,6 +165,12 @@ impl FleetTimings {
     /// stuck (60 s by default).
     pub fn grace(&self) -> Duration {
         self.grace
+    }
+
+    /// How long before a scheduled fire is due it is claimed (100 ms by
+    /// default).
+    pub fn claim_lead(&self) -> Duration {
+        self.claim_lead
     }
 
     /// How long an instance goes without writing its heartbeat before it

@@ -1027,7 +1027,13 @@ async fn claims_give_lease_tokens_and_hold_limits(mut harness: impl Harness) {
                 .claim(limited(store.next_id(), Cause::Trigger, at(T)))
                 .await
                 .unwrap();
-            assert_eq!(answer, Claimed::Won { lease_token: None });
+            assert_eq!(
+                answer,
+                Claimed::Won {
+                    lease_token: None,
+                    due_in: Duration::ZERO
+                }
+            );
         }
         return;
     }
@@ -1037,6 +1043,7 @@ async fn claims_give_lease_tokens_and_hold_limits(mut harness: impl Harness) {
     let token = |answer: Claimed| match answer {
         Claimed::Won {
             lease_token: Some(token),
+            ..
         } => token,
         answer => panic!("won with a token: {answer:?}"),
     };

@@ -26,12 +26,14 @@ pub(super) struct Pending {
     pub(super) reply: oneshot::Sender<Result<Claimed, StoreError>>,
 }
 
-/// What the claimer needs to keep this process's heartbeat fresh: the
-/// store's heartbeat state, the instances it writes, and how often.
+/// What the claimer needs to keep this process's heartbeat fresh (the
+/// store's heartbeat state, the instances it writes, and how often), and
+/// how far ahead of their time scheduled fires are claimed.
 pub(super) struct Live {
     pub(super) beat: Arc<super::Beat>,
     pub(super) instances: Arc<Mutex<BTreeSet<String>>>,
     pub(super) heartbeat: Duration,
+    pub(super) lead: Duration,
 }
 
 /// How often a claim finds its job's lock held by another claimer before
@@ -45,8 +47,9 @@ const RETRY_AFTER: Duration = Duration::from_millis(2);
 /// The most claims one transaction makes.
 const MAX_CLAIMS: usize = 4_096;
 
-/// How far ahead of the database's clock a scheduled fire may be claimed:
-/// the clocks of the instances and of the database are never quite one.
+/// How far ahead of the database's clock a scheduled fire may be claimed
+/// beyond the claim lead: the clocks of the instances and of the database
+/// are never quite one.
 const EARLY_TOLERANCE_MS: i64 = 20;
 
 /// The claimer task: claims what was asked for since its last transaction,
@@ -167,9 +170,25 @@ async fn claim(
     let answers = if taking.is_empty() {
         Vec::new()
     } else {
-        insert(&mut transaction, &taking).await?
+        let ahead =
+            EARLY_TOLERANCE_MS + i64::try_from(live.lead.as_millis()).unwrap_or(i64::MAX / 2);
+        insert(&mut transaction, &taking, ahead).await?
     };
     transaction.commit().await?;
+    // A fire won ahead is due in what the database's clock said, less the
+    // time since it was read: from just before the statement was sent
+    // (early by at most the network's one-way time), so the run starts on
+    // time rather than late by the statement and the commit.
+    let answers = answers.into_iter().map(|(answer, read)| match answer {
+        Claimed::Won {
+            lease_token,
+            due_in,
+        } => Claimed::Won {
+            lease_token,
+            due_in: due_in.saturating_sub(read.elapsed()),
+        },
+        answer => answer,
+    });
     if stale {
         live.beat.took(url, sent, None);
     }
@@ -224,11 +243,15 @@ async fn lock<'a>(
         .collect())
 }
 
-/// Claims `batch` in `transaction`, its jobs' locks held.
+/// Claims `batch` in `transaction`, its jobs' locks held: a scheduled
+/// fire up to `ahead` milliseconds before the database's clock. Each
+/// answer comes with the instant its statement was sent, about when the
+/// database read its clock.
 async fn insert(
     transaction: &mut PgConnection,
     batch: &[&Pending],
-) -> Result<Vec<Claimed>, sqlx::Error> {
+    ahead: i64,
+) -> Result<Vec<(Claimed, Instant)>, sqlx::Error> {
     let ids: Vec<i64> = batch.iter().map(|pending| pending.claim.id.0).collect();
     let jobs: Vec<&str> = batch.iter().map(|pending| &*pending.source.job).collect();
     let fires: Vec<i64> = batch
@@ -252,6 +275,7 @@ async fn insert(
         .flat_map(|pending| pending.ended.iter().copied())
         .collect();
     // The won rows, then one row with the database's time (no id).
+    let read = Instant::now();
     let rows = sqlx::query(
         "WITH c AS (
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[],
@@ -289,7 +313,7 @@ async fn insert(
     .bind(&instances)
     .bind(&causes)
     .bind(&limits)
-    .bind(EARLY_TOLERANCE_MS)
+    .bind(ahead)
     .bind(&ended)
     .fetch_all(&mut *transaction)
     .await?;
@@ -310,7 +334,7 @@ async fn insert(
             !won.contains_key(&ids[at])
                 && batch[at].claim.cause == Cause::Schedule
                 && limits[at].is_some()
-                && fires[at] <= now + EARLY_TOLERANCE_MS
+                && fires[at] <= now + ahead
         })
         .collect();
     let taken: HashSet<i64> = if doubtful.is_empty() {
@@ -354,13 +378,15 @@ async fn insert(
     }
     let answers = (0..batch.len()).map(|at| {
         let id = ids[at];
+        let scheduled = batch[at].claim.cause == Cause::Schedule;
         if let Some(&token) = won.get(&id) {
+            let due_in = if scheduled { fires[at] - now } else { 0 };
             return Claimed::Won {
                 lease_token: u64::try_from(token).ok(),
+                due_in: Duration::from_millis(u64::try_from(due_in).unwrap_or(0)),
             };
         }
-        let scheduled = batch[at].claim.cause == Cause::Schedule;
-        if scheduled && fires[at] > now + EARLY_TOLERANCE_MS {
+        if scheduled && fires[at] > now + ahead {
             let ahead = u64::try_from(fires[at] - now).unwrap_or(0);
             return Claimed::Early {
                 by: Duration::from_millis(ahead),
@@ -372,5 +398,5 @@ async fn insert(
             Claimed::Busy
         }
     });
-    Ok(answers.collect())
+    Ok(answers.map(|answer| (answer, read)).collect())
 }

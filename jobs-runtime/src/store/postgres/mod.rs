@@ -197,6 +197,7 @@ impl PostgresStore {
             beat: Arc::clone(&beat),
             instances: Arc::clone(&instances),
             heartbeat: timings.heartbeat(),
+            lead: timings.claim_lead(),
         };
         tokio::spawn(claims::run(Arc::clone(&shown), pool.clone(), claims, live));
         let heartbeat = tokio::spawn(heartbeats(
@@ -681,7 +682,7 @@ impl Store for PostgresStore {
             claimer: self.claimer.clone(),
             recent: Mutex::default(),
             beat: Arc::clone(&self.beat),
-            turn: Arc::default(),
+            turn: Arc::new(Mutex::new(share::Turn::new(self.timings.claim_lead()))),
         })
     }
 

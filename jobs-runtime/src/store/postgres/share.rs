@@ -72,6 +72,10 @@ pub(super) struct Turn {
     /// and whether it was another instance: found again only when they
     /// change.
     seen: Option<(Arc<[String]>, bool)>,
+    /// How long before they are due scheduled fires are handed out to be
+    /// claimed (the claim lead): a claimer behind waits it out as well, so
+    /// it claims after the fire is due.
+    lead: Duration,
 }
 
 /// How a scheduled claim is made.
@@ -84,12 +88,22 @@ pub(super) struct Wait {
 }
 
 impl Turn {
+    /// The turn of a job whose fires are handed out `lead` before they are
+    /// due.
+    pub(super) fn new(lead: Duration) -> Self {
+        Turn {
+            lead,
+            ..Turn::default()
+        }
+    }
+
     /// How `instance` claims `job`'s scheduled fire at `fire_at`, with the
     /// live `members`: at once if it is the first claimer, if it is alone,
     /// if the first claimer was seen not to claim, or for the job's first
-    /// fire here; else after [`DEFER`], or a quarter of the gap since the
-    /// previous fire if that is less, so that a waiting claim never holds
-    /// up the job's next fire.
+    /// fire here; else after [`DEFER`] past the fire's time, the claim lead
+    /// and the defer each bounded by a quarter of the gap since the
+    /// previous fire, so that a waiting claim never holds up the job's next
+    /// fire.
     pub(super) fn wait(
         &mut self,
         job: &str,
@@ -113,7 +127,7 @@ impl Turn {
             }
         };
         let delay = match gap {
-            Some(gap) if behind && !self.prompt => DEFER.min(gap / 4),
+            Some(gap) if behind && !self.prompt => self.lead.min(gap / 4) + DEFER.min(gap / 4),
             _ => Duration::ZERO,
         };
         Wait { delay, behind }
@@ -197,6 +211,17 @@ mod tests {
             turn.wait("job", behind, quick, &all).delay,
             Duration::from_millis(50)
         );
+        // Fires handed out ahead: waited out too, within the gap's quarter.
+        let mut lead = Turn::new(Duration::from_millis(100));
+        lead.wait("job", behind, at(0), &all);
+        assert_eq!(
+            lead.wait("job", behind, at(1), &all).delay,
+            DEFER + Duration::from_millis(100)
+        );
+        assert_eq!(
+            lead.wait("job", behind, quick, &all).delay,
+            Duration::from_millis(100)
+        );
         // Alone, or not yet listed: at once.
         let mut alone = Turn::default();
         for second in 0..3 {
@@ -221,10 +246,22 @@ mod tests {
         turn.wait("job", behind, at(0), &all);
         let waited = turn.wait("job", behind, at(1), &all);
         assert_eq!(waited.delay, DEFER);
-        turn.answered(waited, &Claimed::Won { lease_token: None });
+        turn.answered(
+            waited,
+            &Claimed::Won {
+                lease_token: None,
+                due_in: Duration::ZERO,
+            },
+        );
         let prompt = turn.wait("job", behind, at(2), &all);
         assert_eq!(prompt.delay, Duration::ZERO);
-        turn.answered(prompt, &Claimed::Won { lease_token: None });
+        turn.answered(
+            prompt,
+            &Claimed::Won {
+                lease_token: None,
+                due_in: Duration::ZERO,
+            },
+        );
         let prompt = turn.wait("job", behind, at(3), &all);
         assert_eq!(prompt.delay, Duration::ZERO);
         // Found taken: the first claimer claims again.
