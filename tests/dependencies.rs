@@ -444,3 +444,43 @@ async fn a_completion_that_comes_while_the_dependent_runs_goes_through_its_overl
     assert_eq!(skipped.len(), 4);
     assert!(skipped.iter().all(|event| event.str("reason") == "overlap"));
 }
+
+/// A run learns from its context what caused it: its schedule, a trigger,
+/// or its upstream job's success.
+#[tokio::test(start_paused = true)]
+async fn a_run_knows_its_cause() {
+    use jobs_runtime::execution::Cause;
+    let manager = JobManager::new();
+    let (tx, mut causes) = mpsc::unbounded_channel();
+    for spec in [
+        JobSpec::every("fetch", MINUTE).run_on_start(false),
+        JobSpec::unscheduled("report").after("fetch"),
+    ] {
+        let tx = tx.clone();
+        manager.register(job_fn(spec, move |ctx: JobContext| {
+            let _ = tx.send((ctx.job_name().to_owned(), ctx.cause()));
+            async { Ok(()) }
+        }));
+    }
+    manager.start_all().unwrap();
+    manager.trigger("fetch").unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        seen.push(next(&mut causes).await);
+    }
+    tokio::time::sleep(MINUTE).await;
+    for _ in 0..2 {
+        seen.push(next(&mut causes).await);
+    }
+    manager.stop_all().await;
+    let named = |job: &str, cause| (job.to_owned(), cause);
+    assert_eq!(
+        seen,
+        [
+            named("fetch", Cause::Trigger),
+            named("report", Cause::Upstream),
+            named("fetch", Cause::Schedule),
+            named("report", Cause::Upstream),
+        ]
+    );
+}

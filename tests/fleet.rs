@@ -1000,3 +1000,246 @@ async fn a_pause_reaches_the_other_instances_before_their_next_heartbeat() {
         manager.stop_all().await;
     }
 }
+
+/// The longest claim lead: fires are claimed 250 ms before they are due.
+fn ahead_timings() -> FleetTimings {
+    quick_timings()
+        .with_claim_lead(FleetTimings::MAX_CLAIM_LEAD)
+        .unwrap()
+}
+
+/// Polls `manager`'s history until it holds a pending scheduled execution
+/// of `job` at least 50 ms before its fire time: a fire claimed ahead.
+async fn claimed_ahead(manager: &JobManager, job: &str) -> Execution {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let executions = manager
+            .executions(ExecutionFilter::new().job(job))
+            .await
+            .unwrap();
+        let soon = SystemTime::now() + Duration::from_millis(50);
+        let ahead = executions.into_iter().find(|e| {
+            e.state == ExecutionState::Pending && e.cause == Cause::Schedule && e.fire_at > soon
+        });
+        if let Some(execution) = ahead {
+            return execution;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fire of {job} was claimed ahead"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A scheduled fire is claimed the claim lead before it is due, and its
+/// run waits for its time: no execution starts before its fire time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_is_claimed_ahead_and_starts_at_its_time() {
+    let database = Database::create().await;
+    let managers = fleet_with(&database, &["ahead-a"], ahead_timings(), |_, manager| {
+        let spec = JobSpec::every("ahead", Duration::from_secs(1)).run_on_start(false);
+        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
+    })
+    .await;
+    let pending = claimed_ahead(&managers[0], "ahead").await;
+    executions_once(&managers[0], "ahead", |executions| {
+        executions
+            .iter()
+            .any(|e| e.id == pending.id && e.state == ExecutionState::Succeeded)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let executions = stop_and_read(&managers).await;
+    let ran: Vec<&Execution> = executions
+        .iter()
+        .filter(|e| e.state == ExecutionState::Succeeded)
+        .collect();
+    assert!(ran.len() >= 3, "{executions:#?}");
+    for execution in ran {
+        assert!(
+            execution.started_at.unwrap() >= execution.fire_at,
+            "started before its fire time: {execution:#?}"
+        );
+    }
+}
+
+/// A fire claimed ahead on an instance that stops before it is due is
+/// released: another instance claims it and runs it, and the stopped
+/// instance records nothing for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_claimed_ahead_is_released_at_a_stop_and_runs_elsewhere() {
+    let database = Database::create().await;
+    let names = ["release-a", "release-b"];
+    let managers = fleet_with(&database, &names, ahead_timings(), |_, manager| {
+        let spec = JobSpec::every("released", Duration::from_secs(1)).run_on_start(false);
+        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
+    })
+    .await;
+    // Each instance has read the other's heartbeat: one claims first.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pending = claimed_ahead(&managers[0], "released").await;
+    let (first, other) = if *pending.instance == *names[0] {
+        (&managers[0], &managers[1])
+    } else {
+        (&managers[1], &managers[0])
+    };
+    first.stop_all().await;
+    let executions = executions_once(other, "released", |executions| {
+        executions
+            .iter()
+            .any(|e| e.fire_at > pending.fire_at && e.state == ExecutionState::Succeeded)
+    })
+    .await;
+    let of_fire: Vec<&Execution> = executions
+        .iter()
+        .filter(|e| e.fire_at == pending.fire_at)
+        .collect();
+    assert!(
+        matches!(&of_fire[..], [ran] if ran.state == ExecutionState::Succeeded
+            && ran.instance != pending.instance),
+        "the released fire ran on the other instance: {of_fire:#?}"
+    );
+    other.stop_all().await;
+}
+
+/// Whether every fire of `executions` (one job's, on a grid of `interval`)
+/// ran whose previous run had ended 20 ms before it was due; and how many
+/// fires were such.
+fn ran_when_free(executions: &[Execution], interval: Duration) -> (bool, usize) {
+    let mut ran: Vec<&Execution> = executions
+        .iter()
+        .filter(|e| e.state == ExecutionState::Succeeded)
+        .collect();
+    ran.sort_by_key(|e| e.fire_at);
+    let mut free = 0;
+    for pair in ran.windows(2) {
+        let next = pair[0].fire_at + interval;
+        if pair[0].finished_at.unwrap() + Duration::from_millis(20) < next {
+            free += 1;
+            if pair[1].fire_at != next {
+                return (false, free);
+            }
+        }
+    }
+    (true, free)
+}
+
+/// A fire due while its job's run is in flight here is handed out when it
+/// is due, not ahead: the run may end before, and then the fire runs
+/// under `overlap = "skip"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_due_while_its_job_runs_here_is_decided_at_its_time() {
+    let database = Database::create().await;
+    let interval = Duration::from_secs(1);
+    let managers = fleet_with(&database, &["busy-a"], ahead_timings(), |_, manager| {
+        let spec = JobSpec::every("busy", interval)
+            .run_on_start(false)
+            .overlap(Overlap::Skip);
+        manager.register(job_fn(spec, |_ctx: JobContext| async {
+            tokio::time::sleep(Duration::from_millis(850)).await;
+            Ok(())
+        }));
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let executions = stop_and_read(&managers).await;
+    let (all, free) = ran_when_free(&executions, interval);
+    assert!(free >= 2, "too few fires to tell: {executions:#?}");
+    assert!(
+        all,
+        "a fire skipped though the run before it had ended: {executions:#?}"
+    );
+}
+
+/// A fire claimed ahead while its job runs on another instance is claimed
+/// again when it is due: the other run may have ended by then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_claimed_ahead_while_its_job_runs_elsewhere_is_claimed_again_when_due() {
+    let database = Database::create().await;
+    let interval = Duration::from_secs(1);
+    let names = ["elsewhere-a", "elsewhere-b"];
+    let managers = fleet_with(&database, &names, ahead_timings(), |_, manager| {
+        let spec = JobSpec::every("elsewhere", interval)
+            .run_on_start(false)
+            .overlap(Overlap::Skip);
+        // A triggered run is long, a scheduled one quick.
+        manager.register(job_fn(spec, |ctx: JobContext| async move {
+            if ctx.cause() == Cause::Trigger {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+            }
+            Ok(())
+        }));
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Which instance claims the job's fires first: a trigger on the other
+    // one makes the job run there as the next fire is claimed.
+    let pending = claimed_ahead(&managers[0], "elsewhere").await;
+    let other = if *pending.instance == *names[0] {
+        &managers[1]
+    } else {
+        &managers[0]
+    };
+    for _ in 0..4 {
+        // Right after a scheduled run: the triggered one ends before the
+        // next fire is due, but after it is claimed ahead.
+        executions_once(other, "elsewhere", |executions| {
+            executions.iter().any(|e| {
+                e.cause == Cause::Schedule
+                    && e.state == ExecutionState::Succeeded
+                    && e.fire_at > SystemTime::now() - Duration::from_millis(150)
+            })
+        })
+        .await;
+        // Refused while this instance's claim of the fire just past waits
+        // behind the first claimer's.
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        while other.trigger("elsewhere").is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the trigger was refused"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+    }
+    let executions = stop_and_read(&managers).await;
+    let scheduled: Vec<Execution> = executions
+        .iter()
+        .filter(|e| e.cause == Cause::Schedule)
+        .cloned()
+        .collect();
+    // Each trigger's run that ended 20 ms before the next fire left that
+    // fire to run.
+    let triggered: Vec<&Execution> = executions
+        .iter()
+        .filter(|e| e.cause == Cause::Trigger && e.state == ExecutionState::Succeeded)
+        .collect();
+    let mut free = 0;
+    for run in &triggered {
+        let ended = run.finished_at.unwrap();
+        let Some(next) = scheduled
+            .iter()
+            .map(|e| e.fire_at)
+            .filter(|at| *at > run.started_at.unwrap())
+            .min()
+        else {
+            continue;
+        };
+        let due = scheduled
+            .iter()
+            .filter(|e| e.fire_at < run.started_at.unwrap())
+            .map(|e| e.fire_at)
+            .max()
+            .map(|before| before + interval);
+        if let Some(due) = due.filter(|due| ended + Duration::from_millis(20) < *due) {
+            free += 1;
+            assert_eq!(
+                next, due,
+                "the fire after a trigger's run was skipped: {executions:#?}"
+            );
+        }
+    }
+    assert!(free >= 2, "too few fires to tell: {executions:#?}");
+}

@@ -99,7 +99,7 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
             return;
         };
         if token.is_cancelled() {
-            unclaim(job, claimed.id);
+            withdraw(job, fire, claimed.id);
             return skip(job, SkipReason::Cancelled);
         }
         Some(claimed)
@@ -129,6 +129,17 @@ pub(crate) fn unclaim(job: &ActiveJob, id: ExecutionId) {
     });
 }
 
+/// Withdraws the claim of execution `id` for `fire`, won here and not
+/// run: a scheduled fire's claim is forgotten, so that another instance may
+/// still claim the fire; any other is recorded `cancelled`.
+fn withdraw(job: &ActiveJob, fire: &Fire, id: ExecutionId) {
+    if fire.cause == Cause::Schedule {
+        job.record(|| Change::Released { id });
+    } else {
+        unclaim(job, id);
+    }
+}
+
 /// How long a claim refused because the job is busy elsewhere waits
 /// before it is made again, under the overlap policy `queue`.
 const BUSY_RETRY: Duration = Duration::from_millis(500);
@@ -139,7 +150,9 @@ const EARLY_WAIT: Duration = Duration::from_secs(10);
 /// Claims `fire` in the shared store: this instance runs it if the claim
 /// is won. Otherwise `None`: another instance runs it; or the job is at
 /// its limit across the fleet (skipped, or, under `queue` and for a fire
-/// of the backlog, claimed again every [`BUSY_RETRY`] until it is not); or the store could not be asked
+/// of the backlog, claimed again every [`BUSY_RETRY`] until it is not; a
+/// fire claimed ahead of its time is claimed again when it is due); or the
+/// store could not be asked
 /// (then no instance may run it: logged and counted as skipped). A fire
 /// early by the store's clock is claimed again when it is due by it.
 async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
@@ -178,6 +191,10 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
                 return None;
             }
             Ok(Claimed::Busy) if overlap == Overlap::Queue || fire.queued => BUSY_RETRY,
+            // Claimed ahead: busy now, perhaps not when the fire is due.
+            Ok(Claimed::Busy) if fire.due > Instant::now() => {
+                fire.due.saturating_duration_since(Instant::now())
+            }
             Ok(Claimed::Busy) => {
                 skip(job, SkipReason::Overlap);
                 return None;
@@ -203,8 +220,7 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
 /// [`FleetTimings::claim_lead`](crate::store::FleetTimings::claim_lead)):
 /// its due instant here, and `due_in` from now by the store's clock. Then
 /// whether it runs: not if the run's token fired meanwhile, or its job was
-/// paused here; execution `id` is then recorded `cancelled`, as a fire
-/// that did not run.
+/// paused here; the claim of execution `id` is then withdrawn.
 async fn until_due(
     job: &ActiveJob,
     fire: &Fire,
@@ -227,7 +243,7 @@ async fn until_due(
     } else {
         return true;
     };
-    unclaim(job, id);
+    withdraw(job, fire, id);
     skip(job, reason);
     false
 }
@@ -313,6 +329,7 @@ async fn execute(
         attempt: fire.first_attempt,
         scheduled_at: fire.due,
         fire_at: fire.fire_at,
+        cause: fire.cause,
         started_at,
         upstream_completed_at: fire.upstream_completed_at,
         last_completed_at,

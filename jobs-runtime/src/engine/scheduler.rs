@@ -840,8 +840,9 @@ impl SchedulingState {
     }
 
     /// The armed fire's wake-up came at `now`; cron times are mapped by
-    /// `reading`. A fire due within the claim lead is handed out now: its
-    /// run is claimed at once and waits for its time.
+    /// `reading`. A fire due within the claim lead is handed out now, if
+    /// no run of the job is in flight: its run is claimed at once and
+    /// waits for its time.
     fn wake(
         &mut self,
         job: &Arc<Started>,
@@ -868,6 +869,18 @@ impl SchedulingState {
             if at > ahead {
                 return;
             }
+        }
+        // A run in flight may end before the fire is due: its overlap
+        // policy is applied then, so the fire is handed out at its time.
+        if let Some(armed) = self
+            .armed
+            .filter(|armed| armed.at > now && !self.runs.is_empty())
+        {
+            self.armed = Some(Armed {
+                wake_at: armed.at,
+                ..armed
+            });
+            return;
         }
         let clock = *job.job.clock();
         let (mut missed, after_due) = self.skip_missed(job, now, ahead, reading);

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::execution::ExecutionId;
+use crate::model::execution::{Cause, ExecutionId};
 
 /// What one execution knows about itself: its job, its id and number, when
 /// it was due, when the job last succeeded, and a token that fires when it
@@ -38,6 +38,7 @@ pub struct JobContext {
     attempt: u32,
     scheduled_at: Instant,
     fire_at: SystemTime,
+    cause: Cause,
     started_at: SystemTime,
     upstream_completed_at: Option<SystemTime>,
     last_completed_at: Option<SystemTime>,
@@ -53,6 +54,7 @@ pub(crate) struct ContextParts {
     pub(crate) attempt: u32,
     pub(crate) scheduled_at: Instant,
     pub(crate) fire_at: SystemTime,
+    pub(crate) cause: Cause,
     pub(crate) started_at: SystemTime,
     pub(crate) upstream_completed_at: Option<SystemTime>,
     pub(crate) last_completed_at: Option<SystemTime>,
@@ -129,6 +131,7 @@ impl JobContext {
             attempt: parts.attempt,
             scheduled_at: parts.scheduled_at,
             fire_at: parts.fire_at,
+            cause: parts.cause,
             started_at: parts.started_at,
             upstream_completed_at: parts.upstream_completed_at,
             last_completed_at: parts.last_completed_at,
@@ -170,6 +173,13 @@ impl JobContext {
     /// the moment it was started. Stored with the execution, in UTC.
     pub fn fire_at(&self) -> SystemTime {
         self.fire_at
+    }
+
+    /// What caused this execution: its schedule, a trigger, an upstream
+    /// job's success, or the recovery of an execution its process left
+    /// (see [`Cause`]); as its record in the store says.
+    pub fn cause(&self) -> Cause {
+        self.cause
     }
 
     /// When this job's previous successful execution finished, kept across

@@ -782,6 +782,15 @@ pub enum Change {
         /// What the call changed.
         changed: Field,
     },
+    /// A claimed execution that never started is withdrawn (a fire won
+    /// ahead of its time whose instance stopped, or whose job was paused
+    /// there, before it was due): the store forgets it, so that another
+    /// instance sharing the store may claim the fire. Only a `pending`
+    /// execution that no attempt started is forgotten.
+    Released {
+        /// The execution.
+        id: ExecutionId,
+    },
     /// The job's schedule reached the fire due at `at` (whether it ran, was
     /// skipped or was missed): the job's schedule row, if it has one, keeps
     /// it as its last fire.
