@@ -1065,27 +1065,27 @@ async fn a_fire_is_claimed_ahead_and_starts_at_its_time() {
 }
 
 /// A fire claimed ahead on an instance that stops before it is due is
-/// released: another instance claims it and runs it, and the stopped
+/// withdrawn: another instance claims it and runs it, and the stopped
 /// instance records nothing for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fire_claimed_ahead_is_released_at_a_stop_and_runs_elsewhere() {
+async fn a_fire_claimed_ahead_is_withdrawn_at_a_stop_and_runs_elsewhere() {
     let database = Database::create().await;
-    let names = ["release-a", "release-b"];
+    let names = ["withdraw-a", "withdraw-b"];
     let managers = fleet_with(&database, &names, ahead_timings(), |_, manager| {
-        let spec = JobSpec::every("released", Duration::from_secs(1)).run_on_start(false);
+        let spec = JobSpec::every("withdrawn", Duration::from_secs(1)).run_on_start(false);
         manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
     })
     .await;
     // Each instance has read the other's heartbeat: one claims first.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let pending = claimed_ahead(&managers[0], "released").await;
+    let pending = claimed_ahead(&managers[0], "withdrawn").await;
     let (first, other) = if *pending.instance == *names[0] {
         (&managers[0], &managers[1])
     } else {
         (&managers[1], &managers[0])
     };
     first.stop_all().await;
-    let executions = executions_once(other, "released", |executions| {
+    let executions = executions_once(other, "withdrawn", |executions| {
         executions
             .iter()
             .any(|e| e.fire_at > pending.fire_at && e.state == ExecutionState::Succeeded)
@@ -1098,9 +1098,30 @@ async fn a_fire_claimed_ahead_is_released_at_a_stop_and_runs_elsewhere() {
     assert!(
         matches!(&of_fire[..], [ran] if ran.state == ExecutionState::Succeeded
             && ran.instance != pending.instance),
-        "the released fire ran on the other instance: {of_fire:#?}"
+        "the withdrawn fire ran on the other instance: {of_fire:#?}"
     );
     other.stop_all().await;
+}
+
+/// A fire won ahead whose job is paused here before it is due does not
+/// run: its claim is withdrawn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_claimed_ahead_of_a_pause_does_not_run() {
+    let database = Database::create().await;
+    let managers = fleet_with(&database, &["pause-a"], ahead_timings(), |_, manager| {
+        let spec = JobSpec::every("paused", Duration::from_secs(1)).run_on_start(false);
+        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
+    })
+    .await;
+    let pending = claimed_ahead(&managers[0], "paused").await;
+    managers[0].pause("paused").unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let executions = stop_and_read(&managers).await;
+    let after: Vec<&Execution> = executions
+        .iter()
+        .filter(|e| e.fire_at >= pending.fire_at)
+        .collect();
+    assert!(after.is_empty(), "{after:#?}");
 }
 
 /// Whether every fire of `executions` (one job's, on a grid of `interval`)

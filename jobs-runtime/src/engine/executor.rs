@@ -134,7 +134,7 @@ pub(crate) fn unclaim(job: &ActiveJob, id: ExecutionId) {
 /// still claim the fire; any other is recorded `cancelled`.
 fn withdraw(job: &ActiveJob, fire: &Fire, id: ExecutionId) {
     if fire.cause == Cause::Schedule {
-        job.record(|| Change::Released { id });
+        job.record(|| Change::Withdrawn { id });
     } else {
         unclaim(job, id);
     }

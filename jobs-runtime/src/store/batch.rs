@@ -53,7 +53,7 @@ pub(crate) struct Batch<'a> {
     pub(crate) rows: Vec<NewRow<'a>>,
     pub(crate) updates: HashMap<i64, Update>,
     /// Executions withdrawn before they started (claims forgotten).
-    pub(crate) released: Vec<i64>,
+    pub(crate) withdrawn: Vec<i64>,
     /// Ended attempts, in the order they were recorded.
     pub(crate) attempts: Vec<(ExecutionId, &'a Attempt)>,
     /// Each job's latest successful end. These three by job, in the
@@ -178,7 +178,7 @@ impl<'a> Batch<'a> {
                     total.last_finished_at = total.last_finished_at.max(Some(at));
                 }
             }
-            Change::Released { id } => self.released.push(id.0),
+            Change::Withdrawn { id } => self.withdrawn.push(id.0),
             Change::Fired { at } => {
                 let latest = self.fires.entry(job).or_insert(i64::MIN);
                 *latest = (*latest).max(to_millis(*at));

@@ -787,7 +787,7 @@ pub enum Change {
     /// there, before it was due): the store forgets it, so that another
     /// instance sharing the store may claim the fire. Only a `pending`
     /// execution that no attempt started is forgotten.
-    Released {
+    Withdrawn {
         /// The execution.
         id: ExecutionId,
     },

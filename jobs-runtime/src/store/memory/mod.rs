@@ -210,7 +210,7 @@ impl History {
                     self.keep_last(keep_last);
                 }
             }
-            Change::Released { id } => {
+            Change::Withdrawn { id } => {
                 let never_started = |kept: &Kept| {
                     kept.id == id && kept.state == ExecutionState::Pending && !kept.started()
                 };

@@ -382,7 +382,7 @@ async fn write_batch(
     let Batch {
         rows,
         updates,
-        released,
+        withdrawn,
         attempts: ended,
         completions,
         fires,
@@ -525,14 +525,14 @@ async fn write_batch(
         .await?;
         fenced += updates.len() - written.len();
     }
-    if !released.is_empty() {
+    if !withdrawn.is_empty() {
         // A claim withdrawn before its run started: forgotten, so that
         // another instance may claim the fire.
         sqlx::query(
             "DELETE FROM jobs_executions
              WHERE id = ANY($1) AND state = 'pending' AND started_at IS NULL",
         )
-        .bind(&released)
+        .bind(&withdrawn)
         .execute(&mut *connection)
         .await?;
     }

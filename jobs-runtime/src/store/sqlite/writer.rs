@@ -385,11 +385,11 @@ fn write_batch(connection: &Connection, changes: &[(Arc<Source>, Change)]) -> ru
             row.finished_at,
         ))?;
     }
-    let mut release = connection.prepare_cached(
+    let mut withdraw = connection.prepare_cached(
         "DELETE FROM jobs_executions WHERE id = ?1 AND state = 'pending' AND started_at IS NULL",
     )?;
-    for id in &batch.released {
-        release.execute([id])?;
+    for id in &batch.withdrawn {
+        withdraw.execute([id])?;
     }
     let mut complete = connection.prepare_cached(
         "INSERT INTO jobs_completions (job, finished_at) VALUES (?1, ?2)
