@@ -1141,6 +1141,16 @@ async fn claims_give_lease_tokens_and_hold_limits(mut harness: impl Harness) {
         ),
         answer => panic!("early: {answer:?}"),
     }
+    // A fire within the claim lead (100 ms by default) is won, with the
+    // time until it is due by the store's clock.
+    let soon = SystemTime::now() + Duration::from_millis(60);
+    match mine.claim(scheduled(store.next_id(), soon)).await.unwrap() {
+        Claimed::Won { due_in, .. } => assert!(
+            due_in > Duration::ZERO && due_in <= Duration::from_millis(60),
+            "{due_in:?}"
+        ),
+        answer => panic!("won ahead: {answer:?}"),
+    }
     // A dead instance's claim that never started is rescued too.
     let ghost = store.recorder("orphan", "ghost");
     let orphan = store.next_id();
