@@ -236,8 +236,8 @@ async fn pair(database: &Database, spec: impl Fn() -> JobSpec) -> Vec<JobManager
 
 /// Pauses `job` across the fleet and waits until every instance follows
 /// and its runs in flight have had `settle` to end: so that the stops that
-/// follow interrupt nothing (a fire claimed as its instance stops is
-/// cancelled before it runs).
+/// follow interrupt nothing (a fire claimed as its instance stops does not
+/// run there).
 async fn quiesce(managers: &[JobManager], job: &str, settle: Duration) {
     managers[0].pause(job).unwrap();
     eventually("every instance follows the pause", || {

@@ -88,7 +88,8 @@ impl Builder {
 
     /// How the instances that share a PostgreSQL store watch each other
     /// (see [`JobManager::set_fleet_timings`]); `JOBS_HEARTBEAT`,
-    /// `JOBS_DEAD_AFTER` and `JOBS_STUCK_GRACE` override them.
+    /// `JOBS_DEAD_AFTER`, `JOBS_STUCK_GRACE` and `JOBS_CLAIM_LEAD` override
+    /// them.
     pub fn fleet_timings(self, timings: crate::store::FleetTimings) -> Self {
         self.manager.set_fleet_timings(timings);
         self

@@ -58,9 +58,10 @@ impl JobManager {
     /// `sqlite://jobs.db`, `postgres://host/database`, `memory:`) and
     /// [sets](Self::set_store) it. A store several instances share takes
     /// the [fleet timings](Self::set_fleet_timings), each of which
-    /// `JOBS_HEARTBEAT`, `JOBS_DEAD_AFTER` and `JOBS_STUCK_GRACE` override
-    /// (`5s`, `20s`, `1m`); a value there that is no duration, or is out of
-    /// range, is an error naming the variable.
+    /// `JOBS_HEARTBEAT`, `JOBS_DEAD_AFTER`, `JOBS_STUCK_GRACE` and
+    /// `JOBS_CLAIM_LEAD` override (`5s`, `20s`, `1m`, `100ms`; `0` for no
+    /// lead); a value there that is no duration, or is out of range, is an
+    /// error naming the variable.
     pub async fn connect(&self, url: &str) -> Result<(), Error> {
         let timings = lock(&self.inner.settings).fleet_timings;
         let timings = super::env::fleet_timings(timings)?;
