@@ -1,6 +1,8 @@
 //! The `#[job]` attribute, with the table of its keys. Use it through
 //! `jobs_runtime`, which re-exports it: `use jobs_runtime::job;`.
 
+#![forbid(unsafe_code)]
+
 mod attr;
 mod expand;
 

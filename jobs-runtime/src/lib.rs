@@ -44,6 +44,7 @@
 //! events for one execution). A started job has no task of its own between
 //! runs, and a run that ends without waiting costs no task.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod engine;

@@ -285,92 +285,105 @@ async fn wait<F: Future>(future: F, run: RunOf<'_>, since: Instant) -> Option<F:
 
 /// Runs the attempts of one execution and records how it ended (in the
 /// stats, the log and the store), inside the execution's span.
-async fn execute(
-    job: &ActiveJob,
-    fire: &Fire,
+///
+/// An `async` block rather than an `async fn`, as [`attempts`] is; and what
+/// only the start needs is made in a block of its own, so that the run's
+/// future does not keep room for it across the attempts.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an `async fn` would keep its arguments twice"
+)]
+fn execute<'a>(
+    job: &'a ActiveJob,
+    fire: &'a Fire,
     claimed: Option<Won>,
     queue_time: Duration,
     permit: Option<SlotPermit>,
-    run: RunOf<'_>,
-) {
-    let (id, lease_token) = match claimed {
-        Some(won) => (won.id, won.lease_token),
-        None => (job.settings.store.next_id(), None),
-    };
-    let started_at = job.clock().now();
-    let started = Instant::now();
-    let (number, last_completed_at) = job.stats().begin(started_at);
-    // The first attempt is recorded with the execution, unless it continues
-    // an abandoned one from a later attempt number.
-    let first_recorded = fire.first_attempt == 1;
-    job.record(|| {
-        Change::Started(NewExecution {
-            id,
-            fire_at: fire.fire_at,
-            cause: fire.cause,
-            started_at: first_recorded.then_some(started_at),
-        })
-    });
-    let span = events::execution_span(job.name(), number, id.get());
-    span.in_scope(|| events::execute_start(job.name(), number, queue_time));
-    // Inside the instrumented future, so an abort is logged in the span.
-    let abort_guard = AbortGuard {
-        job,
-        id,
-        number,
-        started,
-        attempt: fire.first_attempt,
-        attempt_started_at: started_at,
-    };
-    let context = ContextParts {
-        execution_id: id,
-        lease_token,
-        execution_number: number,
-        attempt: fire.first_attempt,
-        scheduled_at: fire.due,
-        fire_at: fire.fire_at,
-        cause: fire.cause,
-        started_at,
-        upstream_completed_at: fire.upstream_completed_at,
-        last_completed_at,
-    };
-    let attempts = attempts(abort_guard, context, first_recorded, run, permit);
-    let mut attempts = pin!(attempts.instrument(span));
-    let ended = attempts.as_mut().await;
-    let _entered = attempts.span().enter();
-    let finished_at = ended.finished_at;
-    let elapsed = ended.elapsed;
-    let state = if ended.retry_cancelled {
-        ExecutionState::Cancelled
-    } else {
-        ended.outcome.final_state()
-    };
-    job.record(|| Change::Finished {
-        id,
-        state,
-        at: finished_at,
-    });
-    if ended.outcome.is_success() {
-        job.stats().finish(elapsed, finished_at, Ending::Success);
-        events::execute_success(job.name(), number, elapsed);
-        for dependent in &job.dependents {
-            dependent.upstream_completed(finished_at);
-        }
-    } else {
-        let mut error = ended.outcome.error().unwrap_or_default();
-        let ending = if ended.retry_cancelled {
-            error.push_str(" (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)");
-            Ending::RetryCancelled(&error)
-        } else {
-            Ending::Failure(&error)
+    run: RunOf<'a>,
+) -> impl Future<Output = ()> + Send + 'a {
+    async move {
+        let (id, number, attempts) = {
+            let (id, lease_token) = match claimed {
+                Some(won) => (won.id, won.lease_token),
+                None => (job.settings.store.next_id(), None),
+            };
+            let started_at = job.clock().now();
+            let started = Instant::now();
+            let (number, last_completed_at) = job.stats().begin(started_at);
+            // The first attempt is recorded with the execution, unless it
+            // continues an abandoned one from a later attempt number.
+            let first_recorded = fire.first_attempt == 1;
+            job.record(|| {
+                Change::Started(NewExecution {
+                    id,
+                    fire_at: fire.fire_at,
+                    cause: fire.cause,
+                    started_at: first_recorded.then_some(started_at),
+                })
+            });
+            let span = events::execution_span(job.name(), number, id.get());
+            span.in_scope(|| events::execute_start(job.name(), number, queue_time));
+            // Inside the instrumented future, so an abort is logged in the span.
+            let abort_guard = AbortGuard {
+                job,
+                id,
+                number,
+                started,
+                attempt: fire.first_attempt,
+                attempt_started_at: started_at,
+            };
+            let context = ContextParts {
+                execution_id: id,
+                lease_token,
+                execution_number: number,
+                attempt: fire.first_attempt,
+                scheduled_at: fire.due,
+                fire_at: fire.fire_at,
+                cause: fire.cause,
+                started_at,
+                upstream_completed_at: fire.upstream_completed_at,
+                last_completed_at,
+            };
+            let attempts = attempts(abort_guard, context, first_recorded, run, permit);
+            (id, number, attempts.instrument(span))
         };
-        let errors = job.stats().finish(elapsed, finished_at, ending);
-        events::execute_error(job.name(), number, errors, &ended.outcome, &error);
-    }
-    if let Some(interval) = fire.interval {
-        // In nanoseconds, as `u128`: no product of two durations overflows.
-        if elapsed.as_nanos() * 5 > interval.as_nanos() * 4 {
-            events::execute_slow(job.name(), number, elapsed, interval);
+        let mut attempts = pin!(attempts);
+        let ended = attempts.as_mut().await;
+        let _entered = attempts.span().enter();
+        let finished_at = ended.finished_at;
+        let elapsed = ended.elapsed;
+        let state = if ended.retry_cancelled {
+            ExecutionState::Cancelled
+        } else {
+            ended.outcome.final_state()
+        };
+        job.record(|| Change::Finished {
+            id,
+            state,
+            at: finished_at,
+        });
+        if ended.outcome.is_success() {
+            job.stats().finish(elapsed, finished_at, Ending::Success);
+            events::execute_success(job.name(), number, elapsed);
+            for dependent in &job.dependents {
+                dependent.upstream_completed(finished_at);
+            }
+        } else {
+            let mut error = ended.outcome.error().unwrap_or_default();
+            let ending = if ended.retry_cancelled {
+                error.push_str(" (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)");
+                Ending::RetryCancelled(&error)
+            } else {
+                Ending::Failure(&error)
+            };
+            let errors = job.stats().finish(elapsed, finished_at, ending);
+            events::execute_error(job.name(), number, errors, &ended.outcome, &error);
+        }
+        if let Some(interval) = fire.interval {
+            // In nanoseconds, as `u128`: no product of two durations overflows.
+            if elapsed.as_nanos() * 5 > interval.as_nanos() * 4 {
+                events::execute_slow(job.name(), number, elapsed, interval);
+            }
         }
     }
 }

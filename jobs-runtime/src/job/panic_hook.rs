@@ -5,9 +5,10 @@
 //! before.
 
 use std::cell::{Cell, RefCell};
-use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Once;
+use std::task::{Context, Poll};
 
 thread_local! {
     /// Set while this thread runs a job's code.
@@ -66,11 +67,29 @@ pub(crate) fn in_job<T>(code: impl FnOnce() -> T) -> T {
     code()
 }
 
+pin_project_lite::pin_project! {
+    /// A job's own future, polled as code whose panics the executor
+    /// catches. A struct rather than an `async fn`, which would keep the
+    /// future twice.
+    pub(crate) struct InJobFuture<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for InJobFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let future = self.project().future;
+        in_job(|| future.poll(cx))
+    }
+}
+
 /// Polls `future`, a job's own future, as code whose panics the executor
 /// catches.
-pub(crate) async fn in_job_future<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    poll_fn(|cx| in_job(|| future.as_mut().poll(cx))).await
+pub(crate) fn in_job_future<F: Future>(future: F) -> InJobFuture<F> {
+    InJobFuture { future }
 }
 
 /// The location (`file:line:column`) of the panic inside a job's code that

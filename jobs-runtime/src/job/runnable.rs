@@ -5,6 +5,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 
+use futures_util::FutureExt as _;
+
 use crate::job::panic_hook;
 use crate::model::execution::Outcome;
 use crate::{JobContext, JobSpec};
@@ -68,12 +70,14 @@ pub(crate) struct HandWritten<J>(pub(crate) J);
 impl<J: Job> Runnable for HandWritten<J> {
     fn execute(&self, ctx: JobContext) -> ExecutionFuture<'_> {
         // The job's code runs as code whose panics the executor catches.
-        Box::pin(panic_hook::in_job_future(async move {
-            match self.0.execute(ctx).await {
+        // Mapped, not awaited in a block, so the future is kept once.
+        let future = panic_hook::in_job(|| self.0.execute(ctx));
+        Box::pin(panic_hook::in_job_future(future.map(
+            |result| match result {
                 Ok(()) => Outcome::Succeeded,
                 Err(error) => Outcome::failed(&*error),
-            }
-        }))
+            },
+        )))
     }
 }
 
@@ -96,9 +100,9 @@ where
         // error's rendering) runs as code whose panics the executor catches.
         let call = panic_hook::in_job(|| (self.call)(&ctx));
         let render = self.render;
-        Box::pin(panic_hook::in_job_future(async move {
-            render.render(call.await)
-        }))
+        Box::pin(panic_hook::in_job_future(
+            call.map(move |result| render.render(result)),
+        ))
     }
 }
 
