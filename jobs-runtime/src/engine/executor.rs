@@ -350,40 +350,46 @@ fn execute<'a>(
         let mut attempts = pin!(attempts);
         let ended = attempts.as_mut().await;
         let _entered = attempts.span().enter();
-        let finished_at = ended.finished_at;
-        let elapsed = ended.elapsed;
-        let state = if ended.retry_cancelled {
-            ExecutionState::Cancelled
-        } else {
-            ended.outcome.final_state()
-        };
-        job.record(|| Change::Finished {
-            id,
-            state,
-            at: finished_at,
-        });
-        if ended.outcome.is_success() {
-            job.stats().finish(elapsed, finished_at, Ending::Success);
-            events::execute_success(job.name(), number, elapsed);
-            for dependent in &job.dependents {
-                dependent.upstream_completed(finished_at);
-            }
-        } else {
-            let mut error = ended.outcome.error().unwrap_or_default();
-            let ending = if ended.retry_cancelled {
-                error.push_str(" (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)");
-                Ending::RetryCancelled(&error)
-            } else {
-                Ending::Failure(&error)
-            };
-            let errors = job.stats().finish(elapsed, finished_at, ending);
-            events::execute_error(job.name(), number, errors, &ended.outcome, &error);
+        finish(job, fire, id, number, ended);
+    }
+}
+
+/// Records and logs how execution `id` (the job's `number`th) of `fire`
+/// ended, and starts the jobs that follow a success.
+fn finish(job: &ActiveJob, fire: &Fire, id: ExecutionId, number: u64, ended: Ended) {
+    let finished_at = ended.finished_at;
+    let elapsed = ended.elapsed;
+    let state = if ended.retry_cancelled {
+        ExecutionState::Cancelled
+    } else {
+        ended.outcome.final_state()
+    };
+    job.record(|| Change::Finished {
+        id,
+        state,
+        at: finished_at,
+    });
+    if ended.outcome.is_success() {
+        job.stats().finish(elapsed, finished_at, Ending::Success);
+        events::execute_success(job.name(), number, elapsed);
+        for dependent in &job.dependents {
+            dependent.upstream_completed(finished_at);
         }
-        if let Some(interval) = fire.interval {
-            // In nanoseconds, as `u128`: no product of two durations overflows.
-            if elapsed.as_nanos() * 5 > interval.as_nanos() * 4 {
-                events::execute_slow(job.name(), number, elapsed, interval);
-            }
+    } else {
+        let mut error = ended.outcome.error().unwrap_or_default();
+        let ending = if ended.retry_cancelled {
+            error.push_str(" (retry abandoned: the run was cancelled: the job stopped, or a newer run replaced it)");
+            Ending::RetryCancelled(&error)
+        } else {
+            Ending::Failure(&error)
+        };
+        let errors = job.stats().finish(elapsed, finished_at, ending);
+        events::execute_error(job.name(), number, errors, &ended.outcome, &error);
+    }
+    if let Some(interval) = fire.interval {
+        // In nanoseconds, as `u128`: no product of two durations overflows.
+        if elapsed.as_nanos() * 5 > interval.as_nanos() * 4 {
+            events::execute_slow(job.name(), number, elapsed, interval);
         }
     }
 }
@@ -439,29 +445,28 @@ fn attempts<'a>(
     mut permit: Option<SlotPermit>,
 ) -> impl Future<Output = Ended> + Send + 'a {
     async move {
-        let (job, id, number, token) = (guard.job, guard.id, guard.number, run.token);
-        let retry = job.spec().retry_policy();
-        let started_at = context.started_at;
-        let mut attempt = context.attempt;
-        let mut attempt_started_at = started_at;
+        // The attempt's number and start are the guard's, the retry policy
+        // is read when an attempt fails: each value is kept once.
+        let (job, id, token) = (guard.job, guard.id, run.token);
         if !first_recorded {
             job.record(|| Change::AttemptStarted {
                 id,
-                number: attempt,
-                at: started_at,
+                number: guard.attempt,
+                at: guard.attempt_started_at,
             });
         }
         let (outcome, retry_cancelled, finished_at) = loop {
-            context.attempt = attempt;
+            context.attempt = guard.attempt;
             let outcome = run_attempt(job, &context, token).await;
             let finished_at = job.clock().now();
+            let retries = job.spec().retry_policy().retries;
             let retrying =
-                !outcome.is_success() && attempt <= retry.retries && !token.is_cancelled();
+                !outcome.is_success() && guard.attempt <= retries && !token.is_cancelled();
             job.record(|| Change::AttemptEnded {
                 id,
                 attempt: Attempt {
-                    number: attempt,
-                    started_at: attempt_started_at,
+                    number: guard.attempt,
+                    started_at: guard.attempt_started_at,
                     finished_at: Some(finished_at),
                     outcome: Some(outcome.clone()),
                 },
@@ -470,21 +475,19 @@ fn attempts<'a>(
             if !retrying {
                 break (outcome, false, finished_at);
             }
-            let delay = retry.delay(attempt);
+            let delay = job.spec().retry_policy().delay(guard.attempt);
             job.stats().retry();
-            events::execute_retry(job.name(), number, attempt, delay, &outcome);
+            events::execute_retry(job.name(), guard.number, guard.attempt, delay, &outcome);
             // Boxed, as is every uncommon wait: the run's task stays small.
             if !Box::pin(wait_to_retry(job, delay, run, &mut permit)).await {
                 break (outcome, true, job.clock().now());
             }
-            attempt += 1;
-            attempt_started_at = job.clock().now();
-            guard.attempt = attempt;
-            guard.attempt_started_at = attempt_started_at;
+            guard.attempt += 1;
+            guard.attempt_started_at = job.clock().now();
             job.record(|| Change::AttemptStarted {
                 id,
-                number: attempt,
-                at: attempt_started_at,
+                number: guard.attempt,
+                at: guard.attempt_started_at,
             });
         };
         let elapsed = guard.started.elapsed();
@@ -530,20 +533,25 @@ async fn wait_to_retry(
 /// capture and the timeout.
 async fn run_attempt(job: &ActiveJob, context: &ContextParts, token: &RunToken) -> Outcome {
     // A timeout cancels the attempt alone, so it needs a token of its own;
-    // otherwise the run's token serves.
-    let timeout = job
-        .spec()
-        .timeout_duration()
-        .map(|limit| (limit, Arc::new(token.get().child_token())));
-    let token = match &timeout {
-        Some((_, own)) => token.with_own(Arc::clone(own)),
-        None => token.clone(),
-    };
-    let ctx = JobContext::new(*context, token);
-    // Building the future runs the parameter extractors, which may panic too.
-    let future = match std::panic::catch_unwind(AssertUnwindSafe(|| job.runnable.execute(ctx))) {
-        Ok(future) => AssertUnwindSafe(future).catch_unwind(),
-        Err(panic) => return panic_outcome(panic),
+    // otherwise the run's token serves. Building the future runs the
+    // parameter extractors, which may panic too. The context and the token
+    // are made in a block, so the attempt's future keeps no room for them.
+    let (timeout, future) = {
+        let timeout = job
+            .spec()
+            .timeout_duration()
+            .map(|limit| (limit, Arc::new(token.get().child_token())));
+        let token = match &timeout {
+            Some((_, own)) => token.with_own(Arc::clone(own)),
+            None => token.clone(),
+        };
+        let built = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            job.runnable.execute(JobContext::new(*context, token))
+        }));
+        match built {
+            Ok(future) => (timeout, AssertUnwindSafe(future).catch_unwind()),
+            Err(panic) => return panic_outcome(panic),
+        }
     };
     let outcome = match timeout {
         Some((limit, own)) => {

@@ -263,6 +263,9 @@ impl Timing {
     /// claims fires up to `most` ahead: a quarter of an interval at most,
     /// so a fire is never handed out before the previous one is due.
     fn lead(&self, most: Duration) -> Duration {
+        if most.is_zero() {
+            return most;
+        }
         self.interval()
             .map_or(most, |interval| most.min(interval / 4))
     }
@@ -314,7 +317,11 @@ struct Armed {
 impl Armed {
     /// The wait for a fire at `at`, armed at `now`, woken `lead` ahead.
     fn new(at: Instant, timing: &Timing, now: Instant, lead: Duration) -> Self {
-        let ahead = at.checked_sub(lead).unwrap_or(at);
+        let ahead = if lead.is_zero() {
+            at
+        } else {
+            at.checked_sub(lead).unwrap_or(at)
+        };
         let wake_at = match timing {
             Timing::Cron { .. } => ahead.min(now + CRON_RECHECK),
             _ => ahead,
@@ -797,10 +804,17 @@ impl SchedulingState {
     /// Starts the next fire of the backlog, if no run is in flight. While
     /// the job is paused its scheduled fires are skipped, as its other
     /// fires are; a recovery runs.
+    #[inline]
     fn start_backlog(&mut self, job: &Arc<Started>, runs: &mut Vec<Run<Started>>) {
-        if !self.runs.is_empty() {
-            return;
+        if self.runs.is_empty() && self.backlog.is_some() {
+            self.start_next_of_backlog(job, runs);
         }
+    }
+
+    /// [`start_backlog`](Self::start_backlog) once there is a backlog and
+    /// no run in flight: out of line, as most jobs never have a backlog.
+    #[cold]
+    fn start_next_of_backlog(&mut self, job: &Arc<Started>, runs: &mut Vec<Run<Started>>) {
         let Some(backlog) = &mut self.backlog else {
             return;
         };
@@ -852,7 +866,11 @@ impl SchedulingState {
     ) {
         let Some(armed) = self.armed else { return };
         let lead = self.timing.lead(job.job.settings.lead);
-        let ahead = later(now, lead).unwrap_or(now);
+        let ahead = if lead.is_zero() {
+            now
+        } else {
+            later(now, lead).unwrap_or(now)
+        };
         if matches!(self.timing, Timing::Cron { .. }) {
             // Read the wall clock again: it may have jumped since the fire
             // was mapped to tokio's clock.

@@ -475,7 +475,10 @@ pub trait Recorder: Send + Sync + 'static {
     /// the job was claimed; a claim with a [limit](Claim::limit) is refused
     /// while the job has that many unfinished executions in the fleet. The
     /// winner's claim records the execution, `pending`, so a
-    /// [`Change::Started`] of it follows. A store batches the claims made
+    /// [`Change::Started`] of it follows, or a [`Change::Withdrawn`] if it
+    /// does not run. A scheduled fire may be claimed up to the store's
+    /// [claim lead](FleetTimings::claim_lead) ahead of its time: it is won
+    /// with the time until it is due. A store batches the claims made
     /// together into one round trip. The default, for a store of one
     /// process: every claim is won, without a token, and nothing is
     /// recorded.
