@@ -15,21 +15,34 @@
 //!
 //! `cargo bench -p jobs-runtime --bench paused`; `JOBS_BENCH_SECONDS`
 //! sets the measured span of paused time (5 s by default).
+//! `JOBS_BENCH_SCHEDULE` picks the jobs' schedule: `100ms` (the default),
+//! `1s`, or `cron` (`* * * * * *` in UTC); with `1s` and `cron` the wall
+//! clock follows the paused one, so that a cron fire's work can be set
+//! against an interval fire's at the same rate, on the same clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobs_runtime::{BoxError, Job, JobContext, JobManager, JobSpec, Schedule};
+use jobs_runtime::{BoxError, Clock, Job, JobContext, JobManager, JobSpec, Schedule};
 
 const JOBS: usize = 10_000;
-const INTERVAL: Duration = Duration::from_millis(100);
 
 fn main() {
     let seconds: u64 = std::env::var("JOBS_BENCH_SECONDS")
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(5);
+    let chosen = std::env::var("JOBS_BENCH_SCHEDULE").ok();
+    let (schedule, interval) = match chosen.as_deref().unwrap_or("100ms") {
+        "100ms" => (Schedule::Every(Duration::from_millis(100)), Duration::from_millis(100)),
+        "1s" => (Schedule::Every(Duration::from_secs(1)), Duration::from_secs(1)),
+        "cron" => (
+            Schedule::cron("* * * * * *", "UTC").expect("a valid expression"),
+            Duration::from_secs(1),
+        ),
+        other => panic!("JOBS_BENCH_SCHEDULE={other:?}: one of 100ms, 1s, cron"),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -38,15 +51,22 @@ fn main() {
     runtime.block_on(async {
         let executions = Arc::new(AtomicU64::new(0));
         let manager = JobManager::new();
+        // A wall clock that follows the paused one, from a whole second.
+        if chosen.is_some() {
+            manager.set_clock(Clock::starting_at(
+                std::time::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+            ));
+        }
         for index in 0..JOBS {
             manager.register(Noop {
                 index,
+                schedule: schedule.clone(),
                 executions: Arc::clone(&executions),
             });
         }
         manager.start_all().expect("starting the jobs");
         // Halfway between two fires, one fire after the start.
-        tokio::time::sleep(INTERVAL + INTERVAL / 2).await;
+        tokio::time::sleep(interval + interval / 2).await;
         let before = executions.load(Ordering::Relaxed);
         let cpu_before = cpu_time();
         tokio::time::sleep(Duration::from_secs(seconds)).await;
@@ -54,7 +74,7 @@ fn main() {
         let count = executions.load(Ordering::Relaxed) - before;
         manager.stop_all().await;
         println!(
-            "(b) paused clock, {JOBS} no-op jobs every {INTERVAL:?}, {seconds} s: {count} executions, cpu per execution = {:.3} µs",
+            "(b) paused clock, {JOBS} no-op jobs on {schedule}, {seconds} s: {count} executions, cpu per execution = {:.3} µs",
             cpu.as_secs_f64() * 1e6 / count.max(1) as f64
         );
     });
@@ -63,12 +83,13 @@ fn main() {
 /// A job whose body only counts its execution.
 struct Noop {
     index: usize,
+    schedule: Schedule,
     executions: Arc<AtomicU64>,
 }
 
 impl Job for Noop {
     fn spec(&self) -> JobSpec {
-        JobSpec::new(format!("noop-{}", self.index), Schedule::Every(INTERVAL)).run_on_start(false)
+        JobSpec::new(format!("noop-{}", self.index), self.schedule.clone()).run_on_start(false)
     }
 
     async fn execute(&self, _ctx: JobContext) -> Result<(), BoxError> {
