@@ -1124,6 +1124,26 @@ async fn a_fire_claimed_ahead_of_a_pause_does_not_run() {
     assert!(after.is_empty(), "{after:#?}");
 }
 
+/// A fire won ahead whose job is aborted before it is due is withdrawn
+/// too: no `pending` row is left holding the job's limit in the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_claimed_ahead_and_aborted_leaves_no_pending_row() {
+    let database = Database::create().await;
+    let managers = fleet_with(&database, &["abort-a"], ahead_timings(), |_, manager| {
+        let spec = JobSpec::every("aborted", Duration::from_secs(1)).run_on_start(false);
+        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
+    })
+    .await;
+    let pending = claimed_ahead(&managers[0], "aborted").await;
+    managers[0].abort_all().await;
+    let executions = stop_and_read(&managers).await;
+    let left: Vec<&Execution> = executions
+        .iter()
+        .filter(|e| e.fire_at >= pending.fire_at)
+        .collect();
+    assert!(left.is_empty(), "{left:#?}");
+}
+
 /// Whether every fire of `executions` (one job's, on a grid of `interval`)
 /// ran whose previous run had ended 20 ms before it was due; and how many
 /// fires were such.

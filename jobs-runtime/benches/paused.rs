@@ -35,8 +35,14 @@ fn main() {
         .unwrap_or(5);
     let chosen = std::env::var("JOBS_BENCH_SCHEDULE").ok();
     let (schedule, interval) = match chosen.as_deref().unwrap_or("100ms") {
-        "100ms" => (Schedule::Every(Duration::from_millis(100)), Duration::from_millis(100)),
-        "1s" => (Schedule::Every(Duration::from_secs(1)), Duration::from_secs(1)),
+        "100ms" => (
+            Schedule::Every(Duration::from_millis(100)),
+            Duration::from_millis(100),
+        ),
+        "1s" => (
+            Schedule::Every(Duration::from_secs(1)),
+            Duration::from_secs(1),
+        ),
         "cron" => (
             Schedule::cron("* * * * * *", "UTC").expect("a valid expression"),
             Duration::from_secs(1),

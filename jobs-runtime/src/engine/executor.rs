@@ -218,9 +218,10 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
 
 /// Waits for the time of a fire won ahead (see
 /// [`FleetTimings::claim_lead`](crate::store::FleetTimings::claim_lead)):
-/// its due instant here, and `due_in` from now by the store's clock. Then
-/// whether it runs: not if the run's token fired meanwhile, or its job was
-/// paused here; the claim of execution `id` is then withdrawn.
+/// its due instant here, and `due_in` from now by the store's clock (at
+/// most [`EARLY_WAIT`]). Then whether it runs: not if the run's token fired
+/// meanwhile, or its job was paused here; the claim of execution `id` is
+/// then withdrawn, as it is if the wait is dropped (the job was aborted).
 async fn until_due(
     job: &ActiveJob,
     fire: &Fire,
@@ -229,10 +230,13 @@ async fn until_due(
     run: RunOf<'_>,
 ) -> bool {
     let now = Instant::now();
-    let start = fire.due.max(now + due_in);
+    let start = now
+        .checked_add(due_in.min(EARLY_WAIT))
+        .map_or(fire.due, |at| at.max(fire.due));
     if start <= now {
         return true;
     }
+    let unstarted = Unstarted { job, fire, id };
     let reason = if Box::pin(wait(tokio::time::sleep_until(start), run, now))
         .await
         .is_none()
@@ -241,11 +245,25 @@ async fn until_due(
     } else if fire.cause == Cause::Schedule && job.is_paused() {
         SkipReason::Paused
     } else {
+        std::mem::forget(unstarted);
         return true;
     };
-    withdraw(job, fire, id);
+    drop(unstarted);
     skip(job, reason);
     false
+}
+
+/// A fire won ahead that has not started: withdrawn when dropped.
+struct Unstarted<'a> {
+    job: &'a ActiveJob,
+    fire: &'a Fire,
+    id: ExecutionId,
+}
+
+impl Drop for Unstarted<'_> {
+    fn drop(&mut self) {
+        withdraw(self.job, self.fire, self.id);
+    }
 }
 
 /// Takes the job's slots from `pool` for a run due at `due`: at once when
