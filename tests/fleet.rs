@@ -1008,6 +1008,16 @@ fn ahead_timings() -> FleetTimings {
         .unwrap()
 }
 
+/// Instances named `names` with the longest claim lead, each with the
+/// no-op job `job` every second.
+async fn ahead(database: &Database, names: &[&'static str], job: &'static str) -> Vec<JobManager> {
+    fleet_with(database, names, ahead_timings(), |_, manager| {
+        let spec = JobSpec::every(job, Duration::from_secs(1)).run_on_start(false);
+        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
+    })
+    .await
+}
+
 /// Polls `manager`'s history until it holds a pending scheduled execution
 /// of `job` at least 50 ms before its fire time: a fire claimed ahead.
 async fn claimed_ahead(manager: &JobManager, job: &str) -> Execution {
@@ -1037,11 +1047,7 @@ async fn claimed_ahead(manager: &JobManager, job: &str) -> Execution {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_is_claimed_ahead_and_starts_at_its_time() {
     let database = Database::create().await;
-    let managers = fleet_with(&database, &["ahead-a"], ahead_timings(), |_, manager| {
-        let spec = JobSpec::every("ahead", Duration::from_secs(1)).run_on_start(false);
-        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
-    })
-    .await;
+    let managers = ahead(&database, &["ahead-a"], "ahead").await;
     let pending = claimed_ahead(&managers[0], "ahead").await;
     executions_once(&managers[0], "ahead", |executions| {
         executions
@@ -1071,11 +1077,7 @@ async fn a_fire_is_claimed_ahead_and_starts_at_its_time() {
 async fn a_fire_claimed_ahead_is_withdrawn_at_a_stop_and_runs_elsewhere() {
     let database = Database::create().await;
     let names = ["withdraw-a", "withdraw-b"];
-    let managers = fleet_with(&database, &names, ahead_timings(), |_, manager| {
-        let spec = JobSpec::every("withdrawn", Duration::from_secs(1)).run_on_start(false);
-        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
-    })
-    .await;
+    let managers = ahead(&database, &names, "withdrawn").await;
     // Each instance has read the other's heartbeat: one claims first.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pending = claimed_ahead(&managers[0], "withdrawn").await;
@@ -1108,20 +1110,11 @@ async fn a_fire_claimed_ahead_is_withdrawn_at_a_stop_and_runs_elsewhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_claimed_ahead_of_a_pause_does_not_run() {
     let database = Database::create().await;
-    let managers = fleet_with(&database, &["pause-a"], ahead_timings(), |_, manager| {
-        let spec = JobSpec::every("paused", Duration::from_secs(1)).run_on_start(false);
-        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
-    })
-    .await;
+    let managers = ahead(&database, &["pause-a"], "paused").await;
     let pending = claimed_ahead(&managers[0], "paused").await;
     managers[0].pause("paused").unwrap();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let executions = stop_and_read(&managers).await;
-    let after: Vec<&Execution> = executions
-        .iter()
-        .filter(|e| e.fire_at >= pending.fire_at)
-        .collect();
-    assert!(after.is_empty(), "{after:#?}");
+    nothing_recorded_from(&managers, &pending).await;
 }
 
 /// A fire won ahead whose job is aborted before it is due is withdrawn
@@ -1129,14 +1122,16 @@ async fn a_fire_claimed_ahead_of_a_pause_does_not_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_claimed_ahead_and_aborted_leaves_no_pending_row() {
     let database = Database::create().await;
-    let managers = fleet_with(&database, &["abort-a"], ahead_timings(), |_, manager| {
-        let spec = JobSpec::every("aborted", Duration::from_secs(1)).run_on_start(false);
-        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
-    })
-    .await;
+    let managers = ahead(&database, &["abort-a"], "aborted").await;
     let pending = claimed_ahead(&managers[0], "aborted").await;
     managers[0].abort_all().await;
-    let executions = stop_and_read(&managers).await;
+    nothing_recorded_from(&managers, &pending).await;
+}
+
+/// Stops `managers` and checks that nothing is recorded of the fire of
+/// `pending`, claimed ahead, or of a later one: its claim was withdrawn.
+async fn nothing_recorded_from(managers: &[JobManager], pending: &Execution) {
+    let executions = stop_and_read(managers).await;
     let left: Vec<&Execution> = executions
         .iter()
         .filter(|e| e.fire_at >= pending.fire_at)
