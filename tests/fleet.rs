@@ -1139,6 +1139,34 @@ async fn nothing_recorded_from(managers: &[JobManager], pending: &Execution) {
     assert!(left.is_empty(), "{left:#?}");
 }
 
+/// A claim won for a run that is gone before it hears the answer (its job
+/// was aborted while the claim was made) is withdrawn: no `pending` row is
+/// left holding the job's limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_run_is_gone_is_withdrawn() {
+    use jobs_runtime::store::Claim;
+    let database = Database::create().await;
+    let store = PostgresStore::open(database.url()).await.unwrap();
+    store
+        .recover(SystemTime::now(), "gone-a", &[])
+        .await
+        .unwrap();
+    let id = store.next_id();
+    let claim = Claim {
+        id,
+        fire_at: SystemTime::now(),
+        cause: Cause::Trigger,
+        limit: None,
+        replace: false,
+    };
+    // Polled once, so the claim is made, then dropped.
+    let claimed = store.recorder("gone", "gone-a").claim(claim);
+    assert!(tokio::time::timeout(Duration::ZERO, claimed).await.is_err());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    store.flush().await.unwrap();
+    assert_eq!(store.execution(id).await.unwrap(), None);
+}
+
 /// Whether every fire of `executions` (one job's, on a grid of `interval`)
 /// ran whose previous run had ended 20 ms before it was due; and how many
 /// fires were such.

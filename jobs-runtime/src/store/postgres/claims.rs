@@ -83,16 +83,22 @@ pub(super) async fn run(
         }
         match claim(&url, &pool, &batch, &live).await {
             Ok(answers) => {
+                let mut unheard = Vec::new();
                 for (mut pending, answer) in batch.drain(..).zip(answers) {
                     match answer {
                         Some(answer) => {
-                            let _ = pending.reply.send(Ok(answer));
+                            if let Err(Ok(Claimed::Won { .. })) = pending.reply.send(Ok(answer)) {
+                                unheard.push(pending.claim.id.0);
+                            }
                         }
                         None => {
                             pending.tries += 1;
                             again.push(pending);
                         }
                     }
+                }
+                if !unheard.is_empty() {
+                    withdraw(&url, &pool, &unheard).await;
                 }
             }
             Err(error) => {
@@ -106,6 +112,24 @@ pub(super) async fn run(
                 }
             }
         }
+    }
+}
+
+/// Withdraws the claims won for runs that were gone before they heard the
+/// answer (their job was aborted while the claim was made): the rows are
+/// deleted, so that they hold no job's limit and their fires may be
+/// claimed again. A failure is logged: the rows are then taken over with
+/// this instance's executions when it is next taken for dead or starts.
+async fn withdraw(url: &str, pool: &PgPool, ids: &[i64]) {
+    let deleted = sqlx::query(
+        "DELETE FROM jobs_executions
+         WHERE id = ANY($1) AND state = 'pending' AND started_at IS NULL",
+    )
+    .bind(ids)
+    .execute(pool)
+    .await;
+    if let Err(error) = deleted {
+        tracing::warn!(url, %error, executions = ids.len(), "job store: claims whose runs were gone could not be withdrawn");
     }
 }
 
