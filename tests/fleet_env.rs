@@ -105,10 +105,18 @@ async fn the_environment_sets_the_fleet_timings_and_bad_values_are_refused() {
     .with_claim_lead(Duration::from_millis(50))
     .unwrap();
     assert_eq!(manager.fleet_timings(), expected);
-    // "0" claims each fire when it is due.
-    let (manager, connected) = connect(database.url(), [None, None, None, Some("0")]).await;
-    connected.expect("the store opens");
-    assert_eq!(manager.fleet_timings().claim_lead(), Duration::ZERO);
+    // "0" claims each fire when it is due, with a unit or without.
+    for zero in ["0", "0ms", "0s"] {
+        let (manager, connected) = connect(database.url(), [None, None, None, Some(zero)]).await;
+        connected.expect("the store opens");
+        assert_eq!(manager.fleet_timings().claim_lead(), Duration::ZERO);
+    }
+    let (_, connected) = connect("memory:", [None, None, None, Some("0x")]).await;
+    let (setting, value, _) = refused(connected);
+    assert_eq!(
+        (setting.as_str(), value.as_str()),
+        ("JOBS_CLAIM_LEAD", "0x")
+    );
     // A lead set in code holds where no variable sets one.
     std::env::remove_var("JOBS_CLAIM_LEAD");
     let manager = JobManager::new();

@@ -29,7 +29,8 @@ use crate::JobContext;
 ///
 /// From the moment the token fires no execution starts: a run still
 /// waiting for its condition or for slots gives up, and is recorded and
-/// logged as a skipped fire (`reason = "cancelled"`).
+/// logged as a skipped fire (`reason = "cancelled"`). A fire already won in
+/// a shared store's claim runs at its time on a stop (see [`won_fire`]).
 ///
 /// If the returned future is dropped before it ends (the job was aborted),
 /// the execution is recorded and logged as aborted.
@@ -98,10 +99,6 @@ pub(crate) async fn run(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) {
         let Some(claimed) = Box::pin(claim(job, fire, run)).await else {
             return;
         };
-        if token.is_cancelled() {
-            withdraw(job, fire, claimed.id);
-            return skip(job, SkipReason::Cancelled);
-        }
         Some(claimed)
     } else {
         None
@@ -127,17 +124,6 @@ pub(crate) fn unclaim(job: &ActiveJob, id: ExecutionId) {
         state: ExecutionState::Cancelled,
         at: job.clock().now(),
     });
-}
-
-/// Withdraws the claim of execution `id` for `fire`, won here and not
-/// run: a scheduled fire's claim is forgotten, so that another instance may
-/// still claim the fire; any other is recorded `cancelled`.
-fn withdraw(job: &ActiveJob, fire: &Fire, id: ExecutionId) {
-    if fire.cause == Cause::Schedule {
-        job.record(|| Change::Withdrawn { id });
-    } else {
-        unclaim(job, id);
-    }
 }
 
 /// How long a claim refused because the job is busy elsewhere waits
@@ -182,8 +168,7 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
                 lease_token,
                 due_in,
             }) => {
-                let won = Won { id, lease_token };
-                return until_due(job, fire, id, due_in, run).await.then_some(won);
+                return won_fire(job, fire, Won { id, lease_token }, due_in, run).await;
             }
             Ok(Claimed::Taken) => {
                 let elsewhere = job.stats().elsewhere();
@@ -199,7 +184,11 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
                 skip(job, SkipReason::Overlap);
                 return None;
             }
-            Ok(Claimed::Early { by }) => by.min(EARLY_WAIT),
+            // Claimed again once it is within the claim lead.
+            Ok(Claimed::Early { by }) => by
+                .saturating_sub(job.settings.lead)
+                .max(Duration::from_millis(1))
+                .min(EARLY_WAIT),
             Err(error) => {
                 events::claim_failed(job.name(), &error);
                 skip(job, SkipReason::Unclaimed);
@@ -216,53 +205,52 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
     }
 }
 
-/// Waits for the time of a fire won ahead (see
-/// [`FleetTimings::claim_lead`](crate::store::FleetTimings::claim_lead)):
-/// its due instant here, and `due_in` from now by the store's clock (at
-/// most [`EARLY_WAIT`]). Then whether it runs: not if the run's token fired
-/// meanwhile, or its job was paused here; the claim of execution `id` is
-/// then withdrawn, as it is if the wait is dropped (the job was aborted).
-async fn until_due(
+/// A fire won in the store, before it runs. One won ahead of its time
+/// (see [`FleetTimings::claim_lead`](crate::store::FleetTimings::claim_lead))
+/// first waits for its due instant here, and for `due_in` from now by the
+/// store's clock (at most [`EARLY_WAIT`]). A stop that comes meanwhile does
+/// not end the wait: the claim made this the fleet's execution of the fire,
+/// which runs at its time as a run in flight at a stop does (its token
+/// fired). Then it runs unless a newer run replaced it, or its job (for a
+/// scheduled fire) is paused here: it is then recorded `cancelled`, as it
+/// is if the wait is dropped (the job was aborted).
+async fn won_fire(
     job: &ActiveJob,
     fire: &Fire,
-    id: ExecutionId,
+    won: Won,
     due_in: Duration,
     run: RunOf<'_>,
-) -> bool {
+) -> Option<Won> {
     let now = Instant::now();
     let start = now
         .checked_add(due_in.min(EARLY_WAIT))
         .map_or(fire.due, |at| at.max(fire.due));
-    if start <= now {
-        return true;
+    if start > now {
+        let unstarted = Unstarted { job, id: won.id };
+        tokio::time::sleep_until(start).await;
+        std::mem::forget(unstarted);
     }
-    let unstarted = Unstarted { job, fire, id };
-    let reason = if Box::pin(wait(tokio::time::sleep_until(start), run, now))
-        .await
-        .is_none()
-    {
+    let reason = if run.token.is_cancelled() && !run.token.is_stopping() {
         SkipReason::Cancelled
     } else if fire.cause == Cause::Schedule && job.is_paused() {
         SkipReason::Paused
     } else {
-        std::mem::forget(unstarted);
-        return true;
+        return Some(won);
     };
-    drop(unstarted);
+    unclaim(job, won.id);
     skip(job, reason);
-    false
+    None
 }
 
-/// A fire won ahead that has not started: withdrawn when dropped.
+/// A fire won ahead that has not started: recorded `cancelled` if dropped.
 struct Unstarted<'a> {
     job: &'a ActiveJob,
-    fire: &'a Fire,
     id: ExecutionId,
 }
 
 impl Drop for Unstarted<'_> {
     fn drop(&mut self) {
-        withdraw(self.job, self.fire, self.id);
+        unclaim(self.job, self.id);
     }
 }
 

@@ -759,7 +759,7 @@ impl SchedulingState {
     /// `now`.
     fn arm(&mut self, job: &Arc<Started>, now: Instant) {
         let jitter = job.job.spec().jitter_duration();
-        let lead = self.timing.lead(job.job.settings.lead);
+        let lead = self.timing.lead(job.claim_lead());
         self.armed = self.timing.due().and_then(|due| {
             let offset = jitter.map_or(Duration::ZERO, |jitter| {
                 let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
@@ -865,7 +865,7 @@ impl SchedulingState {
         runs: &mut Vec<Run<Started>>,
     ) {
         let Some(armed) = self.armed else { return };
-        let lead = self.timing.lead(job.job.settings.lead);
+        let lead = self.timing.lead(job.claim_lead());
         let ahead = if lead.is_zero() {
             now
         } else {
@@ -1069,6 +1069,17 @@ impl SchedulingState {
 }
 
 impl Started {
+    /// How far ahead of their time the job's fires may be claimed: the
+    /// store's claim lead, except under `overlap = "replace"`, whose claim
+    /// cuts the runs it replaces short and so is made at the fire's time.
+    fn claim_lead(&self) -> Duration {
+        let lead = self.job.settings.lead;
+        if lead.is_zero() || self.job.spec().overlap_policy() == Overlap::Replace {
+            return Duration::ZERO;
+        }
+        lead
+    }
+
     /// Records in the store that the job's schedule reached `at`: its last
     /// fire, from which a restart counts the fires it missed.
     fn fired(&self, at: SystemTime) {

@@ -104,6 +104,12 @@ impl RunToken {
         }
     }
 
+    /// Whether the job stops (rather than this run alone being replaced or
+    /// timed out).
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.job.is_stopped()
+    }
+
     /// Whether the token has fired, without making the job's token.
     pub(crate) fn is_cancelled(&self) -> bool {
         match &self.own {

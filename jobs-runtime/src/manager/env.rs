@@ -106,8 +106,12 @@ pub(crate) fn fleet_timings(timings: FleetTimings) -> Result<FleetTimings, Error
                 "not valid UTF-8".to_owned(),
             )
         })?;
-        // No lead: each fire claimed when it is due.
-        if variable == CLAIM_LEAD && value.trim() == "0" {
+        // No lead: each fire claimed when it is due (`0`, or `0` with a
+        // unit, which the duration grammar refuses as below its minimum).
+        let zero = ["", "ns", "us", "µs", "ms", "s", "m", "h", "d"]
+            .iter()
+            .any(|unit| value.trim().strip_prefix('0') == Some(*unit));
+        if variable == CLAIM_LEAD && zero {
             return Ok((Duration::ZERO, true));
         }
         let duration = jobs_grammar::parse_duration(&value).map_err(|error| {

@@ -52,8 +52,6 @@ pub(crate) struct Totals {
 pub(crate) struct Batch<'a> {
     pub(crate) rows: Vec<NewRow<'a>>,
     pub(crate) updates: HashMap<i64, Update>,
-    /// Executions withdrawn before they started (claims forgotten).
-    pub(crate) withdrawn: Vec<i64>,
     /// Ended attempts, in the order they were recorded.
     pub(crate) attempts: Vec<(ExecutionId, &'a Attempt)>,
     /// Each job's latest successful end. These three by job, in the
@@ -178,7 +176,6 @@ impl<'a> Batch<'a> {
                     total.last_finished_at = total.last_finished_at.max(Some(at));
                 }
             }
-            Change::Withdrawn { id } => self.withdrawn.push(id.0),
             Change::Fired { at } => {
                 let latest = self.fires.entry(job).or_insert(i64::MIN);
                 *latest = (*latest).max(to_millis(*at));

@@ -475,8 +475,8 @@ pub trait Recorder: Send + Sync + 'static {
     /// the job was claimed; a claim with a [limit](Claim::limit) is refused
     /// while the job has that many unfinished executions in the fleet. The
     /// winner's claim records the execution, `pending`, so a
-    /// [`Change::Started`] of it follows, or a [`Change::Withdrawn`] if it
-    /// does not run. A scheduled fire may be claimed up to the store's
+    /// [`Change::Started`] of it follows, or a [`Change::Finished`]
+    /// (`cancelled`) if it does not run. A scheduled fire may be claimed up to the store's
     /// [claim lead](FleetTimings::claim_lead) ahead of its time: it is won
     /// with the time until it is due. A store batches the claims made
     /// together into one round trip. The default, for a store of one
@@ -784,15 +784,6 @@ pub enum Change {
         row: ScheduleRow,
         /// What the call changed.
         changed: Field,
-    },
-    /// A claimed execution that never started is withdrawn (a fire won
-    /// ahead of its time whose instance stopped, or whose job was paused
-    /// there, before it was due): the store forgets it, so that another
-    /// instance sharing the store may claim the fire. Only a `pending`
-    /// execution that no attempt started is forgotten.
-    Withdrawn {
-        /// The execution.
-        id: ExecutionId,
     },
     /// The job's schedule reached the fire due at `at` (whether it ran, was
     /// skipped or was missed): the job's schedule row, if it has one, keeps

@@ -776,38 +776,6 @@ async fn each_fire_is_claimed_once(mut harness: impl Harness) {
     assert_eq!(winners, 300, "one claim of each job's fire wins");
 }
 
-/// A withdrawn execution that never started is forgotten; one that
-/// started is kept. In a store that processes share, the fire of a
-/// withdrawn claim can be claimed again, by another instance.
-async fn a_withdrawn_claim_is_forgotten(mut harness: impl Harness) {
-    let store = harness.open().await;
-    store.recover(at(T), "host-1", &[]).await.unwrap();
-    let mine = store.recorder("ahead", "host-1");
-    let running = started(&*store, "ahead", at(T), true);
-    mine.record(Change::Withdrawn { id: running });
-    if !store.shared() {
-        let pending = started(&*store, "ahead", at(T + 1_000), false);
-        mine.record(Change::Withdrawn { id: pending });
-        store.flush().await.unwrap();
-        assert_eq!(store.execution(pending).await.unwrap(), None);
-        assert_eq!(get(&*store, running).await.state, ExecutionState::Running);
-        return;
-    }
-    let other = harness.open().await;
-    other.recover(at(T), "host-2", &[]).await.unwrap();
-    let theirs = other.recorder("ahead", "host-2");
-    let id = store.next_id();
-    assert!(won(&*mine, id, at(T + 1_000)).await);
-    assert!(!won(&*theirs, other.next_id(), at(T + 1_000)).await);
-    mine.record(Change::Withdrawn { id });
-    store.flush().await.unwrap();
-    assert_eq!(store.execution(id).await.unwrap(), None);
-    assert_eq!(get(&*store, running).await.state, ExecutionState::Running);
-    let again = other.next_id();
-    assert!(won(&*theirs, again, at(T + 1_000)).await);
-    assert_eq!(&*get(&*store, again).await.instance, "host-2");
-}
-
 /// In a store that processes share, the executions an instance without a
 /// heartbeat left running are rescued once, by one caller, and a late
 /// result from that instance is discarded (fenced). A store of one process
@@ -1780,5 +1748,4 @@ suite!(
     each_job_is_pruned_by_its_own_retention_and_no_other,
     ids_are_unique_across_restarts,
     a_flush_makes_everything_recorded_durable,
-    a_withdrawn_claim_is_forgotten,
 );

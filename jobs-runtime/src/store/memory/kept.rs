@@ -47,11 +47,6 @@ fn time(millis: i64) -> Option<SystemTime> {
 }
 
 impl Kept {
-    /// Whether an attempt of it started.
-    pub(super) fn started(&self) -> bool {
-        self.started_at != UNSET
-    }
-
     /// A new execution, its first attempt running if it `started_at`.
     pub(super) fn new(
         id: ExecutionId,

@@ -210,14 +210,6 @@ impl History {
                     self.keep_last(keep_last);
                 }
             }
-            Change::Withdrawn { id } => {
-                let never_started = |kept: &Kept| {
-                    kept.id == id && kept.state == ExecutionState::Pending && !kept.started()
-                };
-                if let Some(position) = self.executions.iter().rposition(never_started) {
-                    self.executions.remove(position);
-                }
-            }
             Change::Fired { at } => {
                 if self.schedule.is_some() {
                     self.last_fire = self.last_fire.max(Some(truncate_millis(at)));

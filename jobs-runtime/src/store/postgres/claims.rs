@@ -3,15 +3,15 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::writer::Source;
-use crate::execution::{to_millis, Cause};
-use crate::store::{Claim, Claimed, StoreError};
+use super::writer::{Message, Source};
+use crate::execution::{to_millis, Cause, ExecutionState};
+use crate::store::{Change, Claim, Claimed, StoreError};
 
 /// A claim waiting for its answer.
 pub(super) struct Pending {
@@ -60,6 +60,7 @@ pub(super) async fn run(
     pool: PgPool,
     mut receiver: mpsc::UnboundedReceiver<Pending>,
     live: Live,
+    writer: mpsc::UnboundedSender<Message>,
 ) {
     let mut batch = Vec::new();
     let mut again: Vec<Pending> = Vec::new();
@@ -83,12 +84,19 @@ pub(super) async fn run(
         }
         match claim(&url, &pool, &batch, &live).await {
             Ok(answers) => {
-                let mut unheard = Vec::new();
                 for (mut pending, answer) in batch.drain(..).zip(answers) {
                     match answer {
                         Some(answer) => {
+                            // A run gone before it heard that it won (its
+                            // job was aborted meanwhile): its execution is
+                            // recorded cancelled, so it holds no limit.
                             if let Err(Ok(Claimed::Won { .. })) = pending.reply.send(Ok(answer)) {
-                                unheard.push(pending.claim.id.0);
+                                let cancelled = Change::Finished {
+                                    id: pending.claim.id,
+                                    state: ExecutionState::Cancelled,
+                                    at: SystemTime::now(),
+                                };
+                                let _ = writer.send(Message::Change(pending.source, cancelled));
                             }
                         }
                         None => {
@@ -96,9 +104,6 @@ pub(super) async fn run(
                             again.push(pending);
                         }
                     }
-                }
-                if !unheard.is_empty() {
-                    withdraw(&url, &pool, &unheard).await;
                 }
             }
             Err(error) => {
@@ -112,24 +117,6 @@ pub(super) async fn run(
                 }
             }
         }
-    }
-}
-
-/// Withdraws the claims won for runs that were gone before they heard the
-/// answer (their job was aborted while the claim was made): the rows are
-/// deleted, so that they hold no job's limit and their fires may be
-/// claimed again. A failure is logged: the rows are then taken over with
-/// this instance's executions when it is next taken for dead or starts.
-async fn withdraw(url: &str, pool: &PgPool, ids: &[i64]) {
-    let deleted = sqlx::query(
-        "DELETE FROM jobs_executions
-         WHERE id = ANY($1) AND state = 'pending' AND started_at IS NULL",
-    )
-    .bind(ids)
-    .execute(pool)
-    .await;
-    if let Err(error) = deleted {
-        tracing::warn!(url, %error, executions = ids.len(), "job store: claims whose runs were gone could not be withdrawn");
     }
 }
 
@@ -306,7 +293,7 @@ async fn insert(
                                   $5::text[], $6::bigint[])
                  AS c (id, job, fire_at, instance, cause, max)
          ),
-         now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms),
+         now AS (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms),
          won AS (
              INSERT INTO jobs_executions
                  (id, job, fire_at, cause, state, instance, attempt, lease_token)
@@ -404,7 +391,13 @@ async fn insert(
         let id = ids[at];
         let scheduled = batch[at].claim.cause == Cause::Schedule;
         if let Some(&token) = won.get(&id) {
-            let due_in = if scheduled { fires[at] - now } else { 0 };
+            // A millisecond more, for the time the statement took to reach
+            // the database after `read`.
+            let due_in = if scheduled && fires[at] > now {
+                fires[at] - now + 1
+            } else {
+                0
+            };
             return Claimed::Won {
                 lease_token: u64::try_from(token).ok(),
                 due_in: Duration::from_millis(u64::try_from(due_in).unwrap_or(0)),

@@ -199,7 +199,13 @@ impl PostgresStore {
             heartbeat: timings.heartbeat(),
             lead: timings.claim_lead(),
         };
-        tokio::spawn(claims::run(Arc::clone(&shown), pool.clone(), claims, live));
+        tokio::spawn(claims::run(
+            Arc::clone(&shown),
+            pool.clone(),
+            claims,
+            live,
+            sender.clone(),
+        ));
         let heartbeat = tokio::spawn(heartbeats(
             Arc::clone(&shown),
             pool.clone(),

@@ -382,7 +382,6 @@ async fn write_batch(
     let Batch {
         rows,
         updates,
-        withdrawn,
         attempts: ended,
         completions,
         fires,
@@ -524,17 +523,6 @@ async fn write_batch(
         .fetch_all(&mut *connection)
         .await?;
         fenced += updates.len() - written.len();
-    }
-    if !withdrawn.is_empty() {
-        // A claim withdrawn before its run started: forgotten, so that
-        // another instance may claim the fire.
-        sqlx::query(
-            "DELETE FROM jobs_executions
-             WHERE id = ANY($1) AND state = 'pending' AND started_at IS NULL",
-        )
-        .bind(&withdrawn)
-        .execute(&mut *connection)
-        .await?;
     }
     write_jobs(connection, &schedules, completions, fires, totals).await?;
     Ok(fenced)

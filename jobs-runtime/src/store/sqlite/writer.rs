@@ -385,12 +385,6 @@ fn write_batch(connection: &Connection, changes: &[(Arc<Source>, Change)]) -> ru
             row.finished_at,
         ))?;
     }
-    let mut withdraw = connection.prepare_cached(
-        "DELETE FROM jobs_executions WHERE id = ?1 AND state = 'pending' AND started_at IS NULL",
-    )?;
-    for id in &batch.withdrawn {
-        withdraw.execute([id])?;
-    }
     let mut complete = connection.prepare_cached(
         "INSERT INTO jobs_completions (job, finished_at) VALUES (?1, ?2)
          ON CONFLICT (job) DO UPDATE SET finished_at = max(finished_at, excluded.finished_at)",
