@@ -1093,6 +1093,34 @@ async fn a_fire_claimed_ahead_runs_at_its_time_on_an_instance_that_stops() {
     );
 }
 
+/// A job under `overlap = "replace"` is claimed at its fires' times, not
+/// ahead: its claim cuts short the runs it replaces, which must not happen
+/// before the fire is due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_job_is_claimed_at_its_time() {
+    let database = Database::create().await;
+    let managers = fleet_with(&database, &["replace-a"], ahead_timings(), |_, manager| {
+        let spec = JobSpec::every("replacing", Duration::from_secs(1))
+            .run_on_start(false)
+            .overlap(Overlap::Replace);
+        manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
+    })
+    .await;
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < until {
+        let executions = managers[0]
+            .executions(ExecutionFilter::new().job("replacing"))
+            .await
+            .unwrap();
+        let soon = SystemTime::now() + Duration::from_millis(50);
+        let ahead: Vec<&Execution> = executions.iter().filter(|e| e.fire_at > soon).collect();
+        assert!(ahead.is_empty(), "claimed ahead: {ahead:#?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let executions = stop_and_read(&managers).await;
+    assert!(executions.len() >= 2, "{executions:#?}");
+}
+
 /// A fire won ahead whose job is paused before it is due runs nowhere: it
 /// is recorded `cancelled` where it was won, and the other instances find
 /// it taken.
