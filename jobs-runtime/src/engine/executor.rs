@@ -184,11 +184,7 @@ async fn claim(job: &ActiveJob, fire: &Fire, run: RunOf<'_>) -> Option<Won> {
                 skip(job, SkipReason::Overlap);
                 return None;
             }
-            // Claimed again once it is within the claim lead.
-            Ok(Claimed::Early { by }) => by
-                .saturating_sub(job.settings.lead)
-                .max(Duration::from_millis(1))
-                .min(EARLY_WAIT),
+            Ok(Claimed::Early { by }) => by.min(EARLY_WAIT),
             Err(error) => {
                 events::claim_failed(job.name(), &error);
                 skip(job, SkipReason::Unclaimed);
