@@ -1072,6 +1072,51 @@ async fn a_fire_is_claimed_ahead_and_starts_at_its_time() {
     }
 }
 
+/// Under the claim lead, two instances run every fire of a cron job, a
+/// fixed-delay job and a jittered job once, and none starts before its
+/// fire time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_fixed_delay_and_jittered_jobs_run_once_and_never_early_under_the_lead() {
+    let database = Database::create().await;
+    let second = Duration::from_secs(1);
+    let names = ["kinds-a", "kinds-b"];
+    let managers = fleet_with(&database, &names, ahead_timings(), |_, manager| {
+        let cron = Schedule::cron("* * * * * *", "UTC").expect("a valid expression");
+        let specs = [
+            JobSpec::new("kinds-cron", cron),
+            JobSpec::every("kinds-delay", second)
+                .run_on_start(false)
+                .fixed_delay(),
+            JobSpec::every("kinds-jitter", second)
+                .run_on_start(false)
+                .jitter(Duration::from_millis(300)),
+        ];
+        for spec in specs {
+            manager.register(job_fn(spec, |_ctx: JobContext| async { Ok(()) }));
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let executions = stop_and_read(&managers).await;
+    for job in ["kinds-cron", "kinds-delay", "kinds-jitter"] {
+        let ran: Vec<&Execution> = executions
+            .iter()
+            .filter(|e| *e.job == *job && e.state == ExecutionState::Succeeded)
+            .collect();
+        assert!(ran.len() >= 3, "{job}: {executions:#?}");
+        let mut fires: Vec<SystemTime> = ran.iter().map(|e| e.fire_at).collect();
+        fires.sort();
+        fires.dedup();
+        assert_eq!(fires.len(), ran.len(), "{job} ran a fire twice: {ran:#?}");
+        for execution in ran {
+            assert!(
+                execution.started_at.unwrap() >= execution.fire_at,
+                "started before its fire time: {execution:#?}"
+            );
+        }
+    }
+}
+
 /// A fire claimed ahead on an instance that begins to stop before it is
 /// due runs at its time there: its claim made it the fleet's execution of
 /// the fire, which a stop lets finish as a run in flight.
