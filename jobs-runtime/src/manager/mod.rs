@@ -606,7 +606,10 @@ impl JobManager {
                 name: name.to_owned(),
             });
         }
-        slot.begin_stop(Instant::now() + self.grace_period());
+        slot.begin_stop(
+            Instant::now() + self.grace_period(),
+            AbortCause::GracePeriod,
+        );
         slot.wait_stopped().await;
         Ok(())
     }
@@ -625,7 +628,7 @@ impl JobManager {
         let slots: Vec<Arc<JobSlot>> = lock(&self.inner.registry).slots.clone();
         let deadline = Instant::now() + self.grace_period();
         for slot in &slots {
-            slot.begin_stop(deadline);
+            slot.begin_stop(deadline, AbortCause::GracePeriod);
         }
         self.stop_background();
         for slot in &slots {
@@ -659,7 +662,9 @@ impl JobManager {
         let slots: Vec<Arc<JobSlot>> = lock(&self.inner.registry).slots.clone();
         let now = Instant::now();
         for slot in &slots {
-            slot.begin_stop(now);
+            // The cause is set before the stop, whose stopper (with no time
+            // left) may abort the runs at once on another thread.
+            slot.begin_stop(now, cause);
             // Stopping already, or just now: abort either way.
             slot.abort_runs(cause);
         }
@@ -985,16 +990,16 @@ impl JobSlot {
     /// Starts nothing more of the job and fires its runs' token; once no run
     /// is in flight, marks the job stopped. While runs are in flight a
     /// stopper task waits for them until `deadline` and aborts them past it,
-    /// so a stop goes on whichever caller waits for it, or none. Does
-    /// nothing if the job is not started or already stopping.
-    fn begin_stop(self: &Arc<Self>, deadline: Instant) {
+    /// for `cause`, so a stop goes on whichever caller waits for it, or
+    /// none. Does nothing if the job is not started or already stopping.
+    fn begin_stop(self: &Arc<Self>, deadline: Instant, cause: AbortCause) {
         let started = {
             let mut running = lock(&self.running);
             match running.as_mut() {
                 Some(job) if !job.stopping => {
                     job.stopping = true;
                     // Until `abort_runs` says otherwise.
-                    self.set_abort_cause(AbortCause::GracePeriod);
+                    self.set_abort_cause(cause);
                     Arc::clone(&job.started)
                 }
                 _ => return,
