@@ -112,10 +112,15 @@ async fn the_environment_sets_the_fleet_timings_and_bad_values_are_refused() {
         assert_eq!(manager.fleet_timings().claim_lead(), Duration::ZERO);
     }
     let (_, connected) = connect("memory:", [None, None, None, Some("0x")]).await;
-    let (setting, value, _) = refused(connected);
+    let (setting, value, reason) = refused(connected);
     assert_eq!(
         (setting.as_str(), value.as_str()),
         ("JOBS_CLAIM_LEAD", "0x")
+    );
+    assert!(
+        reason.starts_with("invalid duration \"0x\"")
+            && reason.ends_with("(for instance 5s or 500ms)"),
+        "{reason}"
     );
     // A lead set in code holds where no variable sets one.
     std::env::remove_var("JOBS_CLAIM_LEAD");

@@ -78,6 +78,30 @@ impl std::error::Error for DurationError {}
 /// assert!(parse_duration("1000y").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    in_range(parse_unbounded(text)?, text)
+}
+
+/// [`parse_duration`], with zero allowed too (`"0"`, `"0s"`, `"0ms"`): for
+/// a setting where zero turns something off, not a timer's interval.
+///
+/// ```
+/// use std::time::Duration;
+/// use jobs_grammar::parse_duration_or_zero;
+///
+/// assert_eq!(parse_duration_or_zero("0ms"), Ok(Duration::ZERO));
+/// assert_eq!(parse_duration_or_zero("50ms"), Ok(Duration::from_millis(50)));
+/// assert!(parse_duration_or_zero("0x").is_err());
+/// assert!(parse_duration_or_zero("1ns").is_err());
+/// ```
+pub fn parse_duration_or_zero(text: &str) -> Result<Duration, DurationError> {
+    match parse_unbounded(text)? {
+        Duration::ZERO => Ok(Duration::ZERO),
+        duration => in_range(duration, text),
+    }
+}
+
+/// A duration as written, without its bounds checked.
+fn parse_unbounded(text: &str) -> Result<Duration, DurationError> {
     let trimmed = text.trim();
     let invalid = |reason: String| DurationError {
         text: text.to_owned(),
@@ -100,7 +124,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             Err(error) => return Err(invalid(error.to_string())),
         }
     };
-    in_range(duration, text)
+    Ok(duration)
 }
 
 /// Checks a duration given in code against [`MIN_DURATION`] and

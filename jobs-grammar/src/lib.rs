@@ -20,6 +20,7 @@ pub mod zone;
 
 pub use cron::{CronError, CronExpr};
 pub use duration::{
-    check_duration, format_duration, parse_duration, DurationError, MAX_DURATION, MIN_DURATION,
+    check_duration, format_duration, parse_duration, parse_duration_or_zero, DurationError,
+    MAX_DURATION, MIN_DURATION,
 };
 pub use zone::{Zone, ZoneError};

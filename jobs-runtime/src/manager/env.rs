@@ -106,15 +106,13 @@ pub(crate) fn fleet_timings(timings: FleetTimings) -> Result<FleetTimings, Error
                 "not valid UTF-8".to_owned(),
             )
         })?;
-        // No lead: each fire claimed when it is due (`0`, or `0` with a
-        // unit, which the duration grammar refuses as below its minimum).
-        let zero = ["", "ns", "us", "µs", "ms", "s", "m", "h", "d"]
-            .iter()
-            .any(|unit| value.trim().strip_prefix('0') == Some(*unit));
-        if variable == CLAIM_LEAD && zero {
-            return Ok((Duration::ZERO, true));
-        }
-        let duration = jobs_grammar::parse_duration(&value).map_err(|error| {
+        // A claim lead of zero claims each fire when it is due.
+        let parse = if variable == CLAIM_LEAD {
+            jobs_grammar::parse_duration_or_zero
+        } else {
+            jobs_grammar::parse_duration
+        };
+        let duration = parse(&value).map_err(|error| {
             refuse(value.clone(), format!("{error} (for instance 5s or 500ms)"))
         })?;
         Ok((duration, true))
