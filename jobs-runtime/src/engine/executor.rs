@@ -226,7 +226,7 @@ async fn won_fire(
         tokio::time::sleep_until(start).await;
         std::mem::forget(unstarted);
     }
-    let reason = if run.token.is_cancelled() && !run.token.is_stopping() {
+    let reason = if run.token.is_cancelled() && !run.token.job_stopped() {
         SkipReason::Cancelled
     } else if fire.cause == Cause::Schedule && job.is_paused() {
         SkipReason::Paused

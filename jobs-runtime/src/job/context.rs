@@ -104,9 +104,9 @@ impl RunToken {
         }
     }
 
-    /// Whether the job stops (rather than this run alone being replaced or
-    /// timed out).
-    pub(crate) fn is_stopping(&self) -> bool {
+    /// Whether the job's own token has fired: the job stopped, rather than
+    /// this run alone being replaced or timed out.
+    pub(crate) fn job_stopped(&self) -> bool {
         self.job.is_stopped()
     }
 

@@ -537,8 +537,8 @@ pub enum Claimed {
     /// The job has as many unfinished executions in the fleet as its
     /// [limit](Claim::limit).
     Busy,
-    /// The fire is further ahead of the store's clock than a claim may be
-    /// (its clock is `by` behind this process's): claim it again then.
+    /// The fire is `by` ahead of the store's clock, further than a claim
+    /// may be made ahead: claim it again then.
     Early {
         /// How far the fire is ahead of the store's clock.
         by: Duration,

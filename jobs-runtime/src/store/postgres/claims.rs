@@ -178,8 +178,8 @@ async fn claim(
         .filter(|(_, waits)| !**waits)
         .map(|(pending, _)| pending)
         .collect();
-    let answers = if taking.is_empty() {
-        Vec::new()
+    let (answers, read) = if taking.is_empty() {
+        (Vec::new(), Instant::now())
     } else {
         let ahead =
             EARLY_TOLERANCE_MS + i64::try_from(live.lead.as_millis()).unwrap_or(i64::MAX / 2);
@@ -190,13 +190,14 @@ async fn claim(
     // time since it was read: from just before the statement was sent
     // (early by at most the network's one-way time), so the run starts on
     // time rather than late by the statement and the commit.
-    let answers = answers.into_iter().map(|(answer, read)| match answer {
+    let since_read = read.elapsed();
+    let answers = answers.into_iter().map(|answer| match answer {
         Claimed::Won {
             lease_token,
             due_in,
         } => Claimed::Won {
             lease_token,
-            due_in: due_in.saturating_sub(read.elapsed()),
+            due_in: due_in.saturating_sub(since_read),
         },
         answer => answer,
     });
@@ -255,14 +256,14 @@ async fn lock<'a>(
 }
 
 /// Claims `batch` in `transaction`, its jobs' locks held: a scheduled
-/// fire up to `ahead` milliseconds before the database's clock. Each
-/// answer comes with the instant its statement was sent, about when the
+/// fire up to `ahead` milliseconds before the database's clock. The
+/// answers come with the instant the statement was sent, about when the
 /// database read its clock.
 async fn insert(
     transaction: &mut PgConnection,
     batch: &[&Pending],
     ahead: i64,
-) -> Result<Vec<(Claimed, Instant)>, sqlx::Error> {
+) -> Result<(Vec<Claimed>, Instant), sqlx::Error> {
     let ids: Vec<i64> = batch.iter().map(|pending| pending.claim.id.0).collect();
     let jobs: Vec<&str> = batch.iter().map(|pending| &*pending.source.job).collect();
     let fires: Vec<i64> = batch
@@ -415,5 +416,5 @@ async fn insert(
             Claimed::Busy
         }
     });
-    Ok(answers.map(|answer| (answer, read)).collect())
+    Ok((answers.collect(), read))
 }
